@@ -1,0 +1,1 @@
+"""simplequeued: the broker daemon (topic engine, group commit, HTTP and RESP listeners)."""

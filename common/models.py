@@ -1,0 +1,182 @@
+"""The documents simplequeue keeps on storage and the values its API returns.
+
+These models are the contract of DESIGN.md ("Topic document", "Broker registry"). They
+validate strictly: a document that does not match raises `DocumentInvalid` naming the key
+and the field, and is never silently repaired.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+FORMAT_VERSION = 1
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, as in `2026-11-28T10:00:00.123Z`."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _require_timezone(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (use Z for UTC)")
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_require_timezone),
+    PlainSerializer(format_time, return_type=str),
+]
+
+
+class _Model(BaseModel):
+    # Unknown fields are an error, not something to drop: rewriting a document must never
+    # lose data a newer writer put there.
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+
+class JobStatus(str, Enum):
+    PENDING = "pending"  # waiting to be claimed (possibly delayed until available_at)
+    CLAIMED = "claimed"  # leased to a worker, kept alive by heartbeats
+    COMPLETED = "completed"  # acked; kept for inspection until trimmed by retention
+    DEAD = "dead"  # failed max_attempts times; stays until requeued or deleted
+
+
+class PayloadEncoding(str, Enum):
+    BASE64 = "base64"  # payload is a base64 string of bytes that were not UTF-8
+
+
+class Job(_Model):
+    id: str = Field(min_length=1, max_length=256)
+    status: JobStatus
+    payload: Any = None
+    payload_encoding: PayloadEncoding | None = None
+    created_at: Timestamp
+    available_at: Timestamp | None = None
+    attempts: int = Field(default=0, ge=0)
+    claimed_by: str | None = None
+    claimed_at: Timestamp | None = None
+    last_heartbeat: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    last_error: str | None = None
+
+
+class Counters(_Model):
+    """Lifetime totals; they survive retention trimming."""
+
+    enqueued: int = Field(default=0, ge=0)
+    completed: int = Field(default=0, ge=0)
+    dead: int = Field(default=0, ge=0)
+    reaped: int = Field(default=0, ge=0)
+    dropped: int = Field(default=0, ge=0)  # dead jobs dropped by the dead-job cap
+
+
+class TopicDocument(_Model):
+    format: Literal[1] = FORMAT_VERSION
+    topic: str
+    generation: int = Field(ge=0)
+    writer: str
+    updated_at: Timestamp
+    counters: Counters = Field(default_factory=Counters)
+    jobs: list[Job] = Field(default_factory=list)
+
+
+class TopicStats(_Model):
+    """What `GET /topics/{topic}/status` and `GET /topics` report for one topic.
+
+    `pending` counts every pending job; `delayed` is the part of it not yet available.
+    `total` is the number of jobs in the document; `counters` are lifetime totals.
+    """
+
+    topic: str
+    pending: int = 0
+    delayed: int = 0
+    claimed: int = 0
+    completed: int = 0
+    dead: int = 0
+    total: int = 0
+    generation: int = 0
+    updated_at: Timestamp | None = None
+    counters: Counters = Field(default_factory=Counters)
+
+
+# --- broker registry --------------------------------------------------------------------
+
+
+class BrokerState(str, Enum):
+    ACTIVE = "active"  # this broker is the one clients should use
+    STOPPING = "stopping"  # shutting down; any standby may take over at once
+
+
+class BrokerRecord(_Model):
+    format: Literal[1] = FORMAT_VERSION
+    generation: int = Field(ge=0)
+    broker_id: str = Field(min_length=1)
+    http_addr: str
+    redis_addr: str | None = None
+    heartbeat: Timestamp
+    started_at: Timestamp
+    version: str
+    state: BrokerState = BrokerState.ACTIVE
+
+
+# --- loading and dumping ----------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DocumentInvalid(ValueError):
+    """A stored document that does not match its model."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: invalid document: {problem}")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(document)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"field {where}: {first['msg']}{more}"
+
+
+def load_document(model: type[M], key: str, data: bytes) -> M:
+    """Parse and validate stored bytes, raising DocumentInvalid naming key and field."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DocumentInvalid(key, f"not JSON ({exc})") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise DocumentInvalid(key, _describe(exc)) from None
+
+
+def dump_document(model: BaseModel) -> bytes:
+    """Compact JSON bytes of a model, leaving out fields that are None."""
+    return orjson.dumps(model.model_dump(mode="json", exclude_none=True))

@@ -1,0 +1,113 @@
+"""Settings shared by every program, read from flags and `SQ_*` environment variables.
+
+Each program defines one pydantic-settings class (this module's StorageSettings, or a
+subclass adding its own flags) and calls `parse_settings`. Flags are kebab-case
+(`--visibility-timeout`); the seed's single-dash spellings (`-backend localfs -dir /x`)
+are accepted too. A bad value is a one-line error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, NoReturn, TypeVar
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    CliApp,
+    CliSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+Backend = Literal["memfs", "localfs", "s3"]
+DEFAULT_DIR = Path("sq-data")
+
+
+class StorageSettings(BaseSettings):
+    """Where the queue's documents live."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SQ_",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_exit_on_error=False,
+        cli_hide_none_type=True,
+        cli_avoid_json=True,
+        extra="ignore",
+    )
+
+    backend: Backend = Field(
+        default="localfs",
+        description="storage backend: memfs (in memory, lost on exit), localfs or s3",
+    )
+    dir: Path = Field(default=DEFAULT_DIR, description="storage directory for localfs")
+    bucket: str | None = Field(default=None, description="S3 bucket (required for s3)")
+    prefix: str = Field(default="", description="key prefix inside the S3 bucket")
+    s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL, for MinIO, R2 or moto"
+    )
+    region: str | None = Field(default=None, description="S3 region (default: AWS chain)")
+
+    @model_validator(mode="after")
+    def _backend_needs_its_location(self) -> StorageSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("--bucket is required with --backend s3")
+        if self.backend == "localfs" and not str(self.dir).strip():
+            raise ValueError("--dir is required with --backend localfs")
+        return self
+
+    def location(self) -> str:
+        """Where the data lives, for logs and headers."""
+        if self.backend == "s3":
+            prefix = f"/{self.prefix.strip('/')}" if self.prefix else ""
+            return f"s3://{self.bucket}{prefix}"
+        if self.backend == "localfs":
+            return f"localfs:{self.dir.resolve()}"
+        return "memfs"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def normalize_flags(argv: Sequence[str], settings_cls: type[BaseSettings]) -> list[str]:
+    """Accept the seed's `-flag` spelling for every long flag of `settings_cls`."""
+    names = {name.replace("_", "-") for name in settings_cls.model_fields}
+    out: list[str] = []
+    for arg in argv:
+        if arg == "--":
+            out.extend(argv[len(out) :])
+            break
+        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
+            name = arg[1:].split("=", 1)[0]
+            if name in names:
+                arg = "-" + arg
+        out.append(arg)
+    return out
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"--{field.replace('_', '-')}: {message}" if field else message
+
+
+def parse_settings(settings_cls: type[S], argv: Sequence[str] | None = None, prog: str = "") -> S:
+    """Build settings from flags (default: sys.argv[1:]) and SQ_* variables, or exit 2."""
+    prog = prog or Path(sys.argv[0]).name
+    args = normalize_flags(list(sys.argv[1:] if argv is None else argv), settings_cls)
+    try:
+        source: CliSettingsSource[object] = CliSettingsSource(settings_cls, cli_prog_name=prog)
+        return CliApp.run(settings_cls, cli_args=args, cli_settings_source=source)
+    except ValidationError as exc:
+        _fail(prog, _one_line(exc))
+    except SettingsError as exc:
+        _fail(prog, str(exc).splitlines()[0])

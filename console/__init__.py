@@ -1,0 +1,1 @@
+"""sq-console (the operator TUI) and simplequeue (the scripting CLI)."""

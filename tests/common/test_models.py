@@ -1,0 +1,85 @@
+import orjson
+import pytest
+
+from common.models import (
+    DocumentInvalid,
+    Job,
+    JobStatus,
+    TopicDocument,
+    dump_document,
+    format_time,
+    load_document,
+    utc_now,
+)
+from common.payload import payload_from_bytes, payload_to_bytes
+
+
+def _document() -> TopicDocument:
+    now = utc_now()
+    job = Job(id="j1", status=JobStatus.PENDING, payload={"item": "book"}, created_at=now)
+    return TopicDocument(topic="orders", generation=3, writer="node-a", updated_at=now, jobs=[job])
+
+
+def test_document_round_trips_through_bytes() -> None:
+    doc = _document()
+    loaded = load_document(TopicDocument, "topics/orders.json", dump_document(doc))
+    assert loaded == doc.model_copy(
+        update={"updated_at": loaded.updated_at, "jobs": loaded.jobs}
+    )
+    assert loaded.jobs[0].payload == {"item": "book"}
+    assert loaded.generation == 3
+
+
+def test_timestamps_are_utc_milliseconds_with_z() -> None:
+    raw = orjson.loads(dump_document(_document()))
+    stamp = raw["updated_at"]
+    assert stamp.endswith("Z") and len(stamp) == len("2026-11-28T10:00:00.123Z")
+    assert format_time(_document().updated_at) == stamp
+
+
+def test_none_fields_are_left_out_of_the_document() -> None:
+    raw = orjson.loads(dump_document(_document()))
+    assert "claimed_by" not in raw["jobs"][0]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["jobs"][0].update(status="bogus"), "jobs.0.status"),
+        (lambda d: d.pop("generation"), "generation"),
+        (lambda d: d.update(format=2), "format"),
+        (lambda d: d["jobs"][0].update(surprise=1), "jobs.0.surprise"),
+        (lambda d: d.update(updated_at="2026-11-28T10:00:00"), "updated_at"),
+    ],
+)
+def test_invalid_document_names_key_and_field(mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    raw = orjson.loads(dump_document(_document()))
+    mutate(raw)
+    with pytest.raises(DocumentInvalid) as info:
+        load_document(TopicDocument, "topics/orders.json", orjson.dumps(raw))
+    assert "topics/orders.json" in str(info.value)
+    assert field in str(info.value)
+
+
+def test_garbage_bytes_are_a_clear_error() -> None:
+    with pytest.raises(DocumentInvalid, match="not JSON"):
+        load_document(TopicDocument, "topics/x.json", b"{torn")
+
+
+@pytest.mark.parametrize(
+    ("data", "stored", "encoding"),
+    [
+        (b'{"a":1}', {"a": 1}, None),
+        (b"[1,2]", [1, 2], None),
+        (b'{"a": 1}', '{"a": 1}', None),  # not compact: kept as text so it round-trips
+        (b"plain text", "plain text", None),
+        (b"", "", None),
+        (b"42", "42", None),  # scalars stay text: only objects and arrays are parsed
+        (b"\xff\x00\x01", "/wAB", "base64"),
+    ],
+)
+def test_payload_rule_round_trips_bytes(data: bytes, stored: object, encoding: str | None) -> None:
+    payload, enc = payload_from_bytes(data)
+    assert payload == stored
+    assert enc == encoding
+    assert payload_to_bytes(payload, enc) == data
