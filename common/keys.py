@@ -25,9 +25,7 @@ class InvalidTopicName(ValueError):
     def __init__(self, name: str) -> None:
         self.name = name
         shown = name if len(name) <= 40 else name[:40] + "..."
-        super().__init__(
-            f"invalid topic name {shown!r}: use 1-128 characters from A-Z a-z 0-9 _ -"
-        )
+        super().__init__(f"invalid topic name {shown!r}: use 1-128 characters from A-Z a-z 0-9 _ -")
 
 
 def validate_topic(name: str) -> str:

@@ -8,7 +8,7 @@ and the field, and is never silently repaired.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -59,14 +59,14 @@ class _Model(BaseModel):
 # --- jobs -------------------------------------------------------------------------------
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     PENDING = "pending"  # waiting to be claimed (possibly delayed until available_at)
     CLAIMED = "claimed"  # leased to a worker, kept alive by heartbeats
     COMPLETED = "completed"  # acked; kept for inspection until trimmed by retention
     DEAD = "dead"  # failed max_attempts times; stays until requeued or deleted
 
 
-class PayloadEncoding(str, Enum):
+class PayloadEncoding(StrEnum):
     BASE64 = "base64"  # payload is a base64 string of bytes that were not UTF-8
 
 
@@ -127,7 +127,7 @@ class TopicStats(_Model):
 # --- broker registry --------------------------------------------------------------------
 
 
-class BrokerState(str, Enum):
+class BrokerState(StrEnum):
     ACTIVE = "active"  # this broker is the one clients should use
     STOPPING = "stopping"  # shutting down; any standby may take over at once
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     CliApp,
@@ -51,12 +51,18 @@ class StorageSettings(BaseSettings):
     )
     region: str | None = Field(default=None, description="S3 region (default: AWS chain)")
 
+    @field_validator("dir", mode="before")
+    @classmethod
+    def _dir_not_empty(cls, value: object) -> object:
+        # Path("") would silently mean the current directory.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("--dir is required with --backend localfs")
+        return value
+
     @model_validator(mode="after")
     def _backend_needs_its_location(self) -> StorageSettings:
         if self.backend == "s3" and not self.bucket:
             raise ValueError("--bucket is required with --backend s3")
-        if self.backend == "localfs" and not str(self.dir).strip():
-            raise ValueError("--dir is required with --backend localfs")
         return self
 
     def location(self) -> str:
@@ -97,7 +103,9 @@ def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"--{field.replace('_', '-')}: {message}" if field else message
+    if not field or message.startswith("--"):
+        return message
+    return f"--{field.replace('_', '-')}: {message}"
 
 
 def parse_settings(settings_cls: type[S], argv: Sequence[str] | None = None, prog: str = "") -> S:

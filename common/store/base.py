@@ -82,7 +82,7 @@ class ObjectStore(ABC):
     async def list(self, prefix: str = "") -> list[str]:
         """Keys that start with `prefix`, sorted."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release connections and threads. Idempotent."""
 
     async def __aenter__(self) -> Self:

@@ -23,9 +23,7 @@ def _document() -> TopicDocument:
 def test_document_round_trips_through_bytes() -> None:
     doc = _document()
     loaded = load_document(TopicDocument, "topics/orders.json", dump_document(doc))
-    assert loaded == doc.model_copy(
-        update={"updated_at": loaded.updated_at, "jobs": loaded.jobs}
-    )
+    assert loaded == doc.model_copy(update={"updated_at": loaded.updated_at, "jobs": loaded.jobs})
     assert loaded.jobs[0].payload == {"item": "book"}
     assert loaded.generation == 3
 

@@ -44,7 +44,10 @@ def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> 
         f"parse_settings(StorageSettings, {argv!r}, 'prog')"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert done.returncode == 2
