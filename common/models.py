@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 
 
 # --- time -------------------------------------------------------------------------------
