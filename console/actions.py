@@ -1,0 +1,121 @@
+"""What each console action asks of the broker, and the one line that reports it.
+
+Every action is a small request object; `perform` sends it through the HTTP client and
+returns the success line, or raises `ClientError` (or `ActionFailed`), whose message the
+console shows as is.
+A failed request changes nothing on the broker, so the console never patches its own view:
+the tables change only when the document does. No Textual here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common.client import Client
+
+MAX_ID_CHARS = 256  # as common.models.Job.id
+
+
+class ActionFailed(Exception):
+    """An action the broker answered without doing anything (nothing to claim)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    topic: str
+    payload: Any
+    id: str | None = None
+    delay: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    topic: str
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    topic: str
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nack:
+    topic: str
+    job_id: str
+    error: str = "nacked from sq-console"
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    topic: str
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    topic: str
+    job_id: str
+
+
+Action = Enqueue | Claim | Ack | Nack | Requeue | Delete
+
+
+async def perform(client: Client, action: Action) -> str:
+    """Run one action; the returned line says what happened."""
+    match action:
+        case Enqueue(topic, payload, job_id, delay):
+            new_id = await client.enqueue(topic, payload, id=job_id, delay=delay)
+            later = f" (available in {delay:g}s)" if delay else ""
+            return f"Enqueued job {new_id} on {topic}{later}"
+        case Claim(topic, worker_id):
+            jobs = await client.claim(topic, worker_id)
+            if not jobs:
+                raise ActionFailed(f"Nothing to claim on {topic}: no pending job is available now")
+            return f"Claimed job {jobs[0].id} as {worker_id}"
+        case Ack(topic, job_id):
+            await client.ack(topic, job_id)
+            return f"Acked job {job_id}: completed"
+        case Nack(topic, job_id, error):
+            job = await client.nack(topic, job_id, error=error)
+            return f"Nacked job {job_id}: now {job.status.value}"
+        case Requeue(topic, job_id):
+            await client.requeue(topic, job_id)
+            return f"Requeued job {job_id}: pending again, attempts reset"
+        case Delete(topic, job_id):
+            await client.delete(topic, job_id)
+            return f"Deleted job {job_id} from {topic}"
+    raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+class FormInvalid(ValueError):
+    """A field of the enqueue form that cannot be sent; the message names the field."""
+
+
+def enqueue_from_form(topic: str, payload: str, job_id: str, delay: str) -> Enqueue:
+    """Check the enqueue form's text fields and build the request, or raise FormInvalid."""
+    if not payload.strip():
+        raise FormInvalid("payload: enter a JSON value, e.g. {\"item\": \"book\"} or \"text\"")
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise FormInvalid(
+            f"payload is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    job_id = job_id.strip()
+    if len(job_id) > MAX_ID_CHARS:
+        raise FormInvalid(f"id: at most {MAX_ID_CHARS} characters")
+    seconds: float | None = None
+    if delay.strip():
+        try:
+            seconds = float(delay)
+        except ValueError:
+            raise FormInvalid(f"delay: {delay.strip()!r} is not a number of seconds") from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise FormInvalid("delay: use a number of seconds, 0 or more")
+    return Enqueue(topic, value, job_id or None, seconds or None)

@@ -1,0 +1,381 @@
+"""From topic documents to what the console shows: rows, counts, ages, sparklines.
+
+Pure functions and small data classes; no Textual, no I/O, and the clock is always passed
+in, so every view can be rebuilt from a document and a time in a test.
+
+Views of a topic's jobs:
+- jobs: every job, filtered by status and search text, sorted by queue order, age or
+  heartbeat age;
+- stale: claimed jobs whose last heartbeat (or claim) is at least half the broker's
+  visibility timeout old, stalest first. Past half the row is a warning; past the whole
+  timeout the reaper is overdue (the broker is down or behind) and the row is stale;
+- dead: dead jobs with their last error.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+import orjson
+
+from common.models import Counters, Job, JobStatus, TopicDocument
+
+PREVIEW_CHARS = 80
+
+
+class ViewKind(StrEnum):
+    JOBS = "jobs"  # every job, with the status filter
+    STALE = "stale"  # claimed jobs late on their heartbeat
+    DEAD = "dead"  # dead jobs and why they died
+
+
+class SortOrder(StrEnum):
+    QUEUE = "queue order"  # enqueue order, as in the document
+    OLDEST = "oldest first"  # created_at ascending
+    NEWEST = "newest first"  # created_at descending
+    HEARTBEAT = "stalest heartbeat"  # claimed jobs by heartbeat age, oldest first
+
+
+class Tint(StrEnum):
+    NONE = ""  # nothing to point out
+    WARN = "warn"  # heartbeat older than half the visibility timeout
+    STALE = "stale"  # heartbeat older than the visibility timeout
+
+
+# Column ids per view; JobRow has an attribute of each name.
+COLUMNS: dict[ViewKind, tuple[str, ...]] = {
+    ViewKind.JOBS: ("id", "status", "attempts", "age", "claimed_by", "heartbeat", "preview"),
+    ViewKind.STALE: ("id", "claimed_by", "heartbeat", "attempts", "age", "preview"),
+    ViewKind.DEAD: ("id", "attempts", "age", "last_error", "preview"),
+}
+COLUMN_LABELS = {
+    "id": "id",
+    "status": "status",
+    "attempts": "tries",
+    "age": "age",
+    "claimed_by": "claimed by",
+    "heartbeat": "heartbeat",
+    "preview": "payload",
+    "last_error": "last error",
+}
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def format_age(seconds: float | None) -> str:
+    """Compact age: `7s`, `4m05s`, `3h12m`, `2d04h`; empty when unknown."""
+    if seconds is None:
+        return ""
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    if total < 86400:
+        return f"{total // 3600}h{total % 3600 // 60:02d}m"
+    return f"{total // 86400}d{total % 86400 // 3600:02d}h"
+
+
+def payload_text(job: Job) -> str:
+    """The payload as one line of JSON (strings as themselves), for previews and search."""
+    if isinstance(job.payload, str):
+        return job.payload
+    return orjson.dumps(job.payload).decode()
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pretty_payload(job: Job) -> str:
+    """The payload as indented JSON for the detail view."""
+    return orjson.dumps(job.payload, option=orjson.OPT_INDENT_2).decode()
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+
+def heartbeat_at(job: Job) -> datetime | None:
+    """When a claimed job last showed life (its last heartbeat, else its claim)."""
+    if job.status is not JobStatus.CLAIMED:
+        return None
+    return job.last_heartbeat or job.claimed_at
+
+
+def heartbeat_age(job: Job, now: datetime) -> float | None:
+    at = heartbeat_at(job)
+    return None if at is None else (now - at).total_seconds()
+
+
+def tint_for(age: float | None, visibility_timeout: float) -> Tint:
+    if age is None or visibility_timeout <= 0:
+        return Tint.NONE
+    if age >= visibility_timeout:
+        return Tint.STALE
+    if age >= visibility_timeout / 2:
+        return Tint.WARN
+    return Tint.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One table row: display strings keyed by column id, plus what styles it."""
+
+    id: str
+    status: str
+    attempts: str
+    age: str
+    claimed_by: str
+    heartbeat: str
+    preview: str
+    last_error: str
+    tint: Tint
+
+    def cells(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(getattr(self, name) for name in columns)
+
+
+def job_row(job: Job, now: datetime, visibility_timeout: float, text: str | None = None) -> JobRow:
+    hb_age = heartbeat_age(job, now)
+    return JobRow(
+        id=job.id,
+        status=job.status.value,
+        attempts=str(job.attempts),
+        age=format_age((now - job.created_at).total_seconds()),
+        claimed_by=job.claimed_by or "",
+        heartbeat=format_age(hb_age),
+        preview=preview(payload_text(job) if text is None else text),
+        last_error=preview(job.last_error or "", 60),
+        tint=tint_for(hb_age, visibility_timeout),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """What the operator asked to see of one topic."""
+
+    kind: ViewKind = ViewKind.JOBS
+    status: JobStatus | None = None  # jobs view only
+    search: str = ""
+    sort: SortOrder = SortOrder.QUEUE
+
+    def describe(self) -> str:
+        parts = [self.kind.value]
+        if self.kind is ViewKind.JOBS and self.status is not None:
+            parts.append(f"status={self.status.value}")
+        if self.search:
+            parts.append(f"search={self.search!r}")
+        if self.kind is ViewKind.JOBS and self.sort is not SortOrder.QUEUE:
+            parts.append(f"sort: {self.sort.value}")
+        return " · ".join(parts)
+
+
+class PayloadTexts:
+    """Payload text per job id, computed once: a job's payload never changes."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def get(self, job: Job) -> str:
+        text = self._texts.get(job.id)
+        if text is None:
+            text = self._texts[job.id] = payload_text(job)
+        return text
+
+    def forget_missing(self, ids: set[str]) -> None:
+        for job_id in [job_id for job_id in self._texts if job_id not in ids]:
+            del self._texts[job_id]
+
+
+def select_jobs(
+    jobs: list[Job],
+    spec: ViewSpec,
+    now: datetime,
+    visibility_timeout: float,
+    texts: PayloadTexts | None = None,
+) -> list[Job]:
+    """The jobs a view shows, in the order it shows them."""
+    texts = texts or PayloadTexts()
+    if spec.kind is ViewKind.DEAD:
+        chosen = [job for job in jobs if job.status is JobStatus.DEAD]
+    elif spec.kind is ViewKind.STALE:
+        half = visibility_timeout / 2
+        chosen = [
+            job
+            for job in jobs
+            if (age := heartbeat_age(job, now)) is not None and age >= half
+        ]
+    elif spec.status is not None:
+        chosen = [job for job in jobs if job.status is spec.status]
+    else:
+        chosen = list(jobs)
+    if spec.search:
+        needle = spec.search.casefold()
+        chosen = [
+            job
+            for job in chosen
+            if needle in job.id.casefold() or needle in texts.get(job).casefold()
+        ]
+    sort = SortOrder.HEARTBEAT if spec.kind is ViewKind.STALE else spec.sort
+    if sort is SortOrder.OLDEST:
+        chosen.sort(key=lambda job: job.created_at)
+    elif sort is SortOrder.NEWEST:
+        chosen.sort(key=lambda job: job.created_at, reverse=True)
+    elif sort is SortOrder.HEARTBEAT:
+        # Oldest heartbeat first; jobs without one (not claimed) keep queue order after.
+        far = now.timestamp() + 1
+        chosen.sort(key=lambda job: (h.timestamp() if (h := heartbeat_at(job)) else far))
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The slice of a view the table holds when the view is longer than the row cap."""
+
+    start: int
+    stop: int
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - (self.stop - self.start)
+
+    def describe(self) -> str:
+        if not self.hidden:
+            return f"{self.total:,} rows"
+        return (
+            f"rows {self.start + 1:,}–{self.stop:,} of {self.total:,} "
+            f"({self.hidden:,} hidden; [ and ] move the window)"
+        )
+
+
+def window(total: int, start: int, cap: int) -> Window:
+    """Clamp a window of at most `cap` rows starting near `start` to `total` rows."""
+    start = max(0, min(start, total - cap))
+    return Window(start, min(total, start + cap), total)
+
+
+def build_rows(
+    doc: TopicDocument | None,
+    spec: ViewSpec,
+    now: datetime,
+    visibility_timeout: float,
+    *,
+    start: int = 0,
+    cap: int = 5000,
+    texts: PayloadTexts | None = None,
+) -> tuple[list[JobRow], Window]:
+    """Rows of one view of a document, windowed to at most `cap` rows."""
+    texts = texts or PayloadTexts()
+    jobs = select_jobs(doc.jobs if doc else [], spec, now, visibility_timeout, texts)
+    win = window(len(jobs), start, cap)
+    rows = [
+        job_row(job, now, visibility_timeout, texts.get(job)) for job in jobs[win.start : win.stop]
+    ]
+    return rows, win
+
+
+# --- topics -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSummary:
+    topic: str
+    pending: int
+    claimed: int
+    completed: int
+    dead: int
+    total: int
+    generation: int
+    counters: Counters
+    updated_at: datetime
+
+
+def summarize(doc: TopicDocument) -> TopicSummary:
+    counts = dict.fromkeys(JobStatus, 0)
+    for job in doc.jobs:
+        counts[job.status] += 1
+    return TopicSummary(
+        topic=doc.topic,
+        pending=counts[JobStatus.PENDING],
+        claimed=counts[JobStatus.CLAIMED],
+        completed=counts[JobStatus.COMPLETED],
+        dead=counts[JobStatus.DEAD],
+        total=len(doc.jobs),
+        generation=doc.generation,
+        counters=doc.counters,
+        updated_at=doc.updated_at,
+    )
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Block characters scaled to the largest value; all-zero is a flat baseline."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return SPARK_BLOCKS[0] * len(values)
+    last = len(SPARK_BLOCKS) - 1
+    return "".join(SPARK_BLOCKS[round(value / top * last)] for value in values)
+
+
+@dataclass
+class Throughput:
+    """Enqueue and completion rates of a topic, derived from its lifetime counters.
+
+    Each document seen adds a sample (time, enqueued, completed); a rate over a bucket is
+    the counter's growth across it. Counters only rise, so missed documents lose nothing.
+    """
+
+    bucket: float = 5.0
+    buckets: int = 12
+    samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+
+    def add(self, at: datetime, counters: Counters) -> None:
+        t = at.timestamp()
+        if self.samples and t < self.samples[-1][0]:
+            return
+        self.samples.append((t, counters.enqueued, counters.completed))
+        horizon = t - self.bucket * (self.buckets + 1)
+        while len(self.samples) > 1 and self.samples[1][0] <= horizon:
+            self.samples.popleft()
+
+    def _at(self, t: float) -> tuple[int, int] | None:
+        """Counter values as of time t (the latest sample not after it)."""
+        found = None
+        for sample in self.samples:
+            if sample[0] > t:
+                break
+            found = (sample[1], sample[2])
+        return found
+
+    def rates(self, now: datetime) -> tuple[list[float], list[float]]:
+        """Per-second (enqueue, completion) rates for each bucket, oldest first."""
+        end = now.timestamp()
+        enq: list[float] = []
+        done: list[float] = []
+        for i in range(self.buckets, 0, -1):
+            lo, hi = self._at(end - i * self.bucket), self._at(end - (i - 1) * self.bucket)
+            if lo is None:
+                lo = (self.samples[0][1], self.samples[0][2]) if self.samples else None
+            if lo is None or hi is None:
+                enq.append(0.0)
+                done.append(0.0)
+                continue
+            enq.append(max(0, hi[0] - lo[0]) / self.bucket)
+            done.append(max(0, hi[1] - lo[1]) / self.bucket)
+        return enq, done
+
+
+def format_rate(per_second: float) -> str:
+    if per_second >= 100:
+        return f"{per_second:,.0f}/s"
+    if per_second >= 1 or per_second == 0:
+        return f"{per_second:.0f}/s"
+    return f"{per_second * 60:.0f}/m"

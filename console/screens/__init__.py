@@ -1,0 +1,1 @@
+"""Screens of sq-console: the main view and its modal dialogs."""

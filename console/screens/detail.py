@@ -1,0 +1,55 @@
+"""One job in full: every field and the payload as highlighted, indented JSON."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from common.models import Job, format_time
+from console.model import pretty_payload
+
+
+def fields_table(job: Job) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in job.model_dump(exclude={"payload"}, exclude_none=True).items():
+        shown = format_time(value) if hasattr(value, "tzinfo") else str(value)
+        table.add_row(name, Text(shown))
+    return table
+
+
+class JobDetailScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, topic: str, job: Job) -> None:
+        super().__init__()
+        self.topic = topic
+        self.job = job
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="detail-dialog"):
+            yield Label(f"Job [b]{self.job.id}[/b] on {self.topic}", classes="title")
+            yield Static(fields_table(self.job), id="fields")
+            yield Label("Payload", classes="field-label")
+            with VerticalScroll(id="payload-scroll"):
+                yield Static(
+                    Syntax(
+                        pretty_payload(self.job),
+                        "json",
+                        theme="ansi_dark",
+                        word_wrap=True,
+                        background_color="default",
+                    ),
+                    id="payload",
+                )
+            yield Label("esc to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,428 @@
+"""The main view: header, topics, the jobs table in three views, and every action.
+
+State kept here is only what the operator chose (topic, view, filter, search, sort, window)
+and the latest document of each topic. Everything on screen is rebuilt from those by
+console.model; the background workers (tail, broker checks, actions) only post messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+from common.client import ClientError
+from common.keys import InvalidTopicName, validate_topic
+from common.models import Job, JobStatus, TopicDocument
+from console.actions import Ack, Action, ActionFailed, Claim, Delete, Enqueue, Nack, Requeue, perform
+from console.broker_link import BrokerLink, BrokerStatus, LinkState
+from console.messages import ActionFinished, BrokerStatusChanged, TailUpdate
+from console.model import (
+    COLUMNS,
+    PayloadTexts,
+    SortOrder,
+    Throughput,
+    ViewKind,
+    ViewSpec,
+    build_rows,
+    select_jobs,
+    summarize,
+)
+from console.screens.confirm import ConfirmScreen
+from console.screens.detail import JobDetailScreen
+from console.screens.enqueue import EnqueueScreen
+from console.screens.help import HelpScreen
+from console.screens.prompt import PromptScreen
+from console.tail import SourceState, Tail, TopicInvalid, TopicRemoved, TopicSnapshot
+from console.widgets.header import BrokerHeader
+from console.widgets.jobs_table import JobsTable
+from console.widgets.topics import TopicsPane
+
+STATUS_CYCLE: list[JobStatus | None] = [None, *JobStatus]
+SORT_CYCLE = list(SortOrder)
+
+
+@dataclass
+class Services:
+    """What the main screen works with, built by the app from the settings."""
+
+    link: BrokerLink
+    tail: Tail
+    source: str  # where the data comes from, for the header
+    worker_id: str
+    row_cap: int
+    poll_interval: float
+    clock: Callable[[], datetime]
+
+
+# Extra words for the help screen, by action.
+HELP_NOTES = {
+    "enqueue": "JSON payload, optional id and delay",
+    "claim": "the oldest available job, as --worker-id",
+    "ack": "claimed -> completed",
+    "nack": "claimed -> pending (or dead at max attempts)",
+    "requeue": "dead or claimed -> pending, attempts reset",
+    "delete": "pending or dead; asks first",
+    "detail": "all fields and the payload (also enter)",
+    "filter": "cycle: all, pending, claimed, completed, dead",
+    "search": "id or payload text; empty clears",
+    "sort": "queue order, oldest, newest, stalest heartbeat",
+    "window(-1)": "previous rows when the table is capped",
+    "window(1)": "next rows when the table is capped",
+}
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("e", "enqueue", "Enqueue"),
+        Binding("c", "claim", "Claim"),
+        Binding("a", "ack", "Ack"),
+        Binding("n", "nack", "Nack"),
+        Binding("r", "requeue", "Requeue"),
+        Binding("d", "delete", "Delete"),
+        Binding("i", "detail", "Detail"),
+        Binding("1", "view('jobs')", "Jobs", show=False),
+        Binding("2", "view('stale')", "Stale"),
+        Binding("3", "view('dead')", "Dead"),
+        Binding("f", "filter", "Filter"),
+        Binding("slash", "search", "Search"),
+        Binding("o", "sort", "Sort"),
+        Binding("left_square_bracket", "window(-1)", "Prev rows", show=False),
+        Binding("right_square_bracket", "window(1)", "Next rows", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.link = services.link
+        self.clock = services.clock
+        self.docs: dict[str, TopicDocument] = {}
+        self.throughput: dict[str, Throughput] = {}
+        self.selected: str | None = None
+        self.spec = ViewSpec()
+        self.window_start = 0
+        self.texts = PayloadTexts()
+        self.status: BrokerStatus = self.link.status
+
+    # --- layout and workers ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield BrokerHeader(self.services.source, self.clock, id="header")
+        yield TopicsPane(id="topics")
+        yield Tabs(
+            Tab("Jobs", id="jobs"), Tab("Stale", id="stale"), Tab("Dead", id="dead"), id="views"
+        )
+        yield Static("no topic yet", id="view-status")
+        yield JobsTable(id="jobs-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.header.set_source(self.services.tail.description)
+        self.follow_tail()
+        self.watch_broker()
+        self.set_interval(1.0, self.tick)
+        self.query_one(JobsTable).focus()
+
+    @property
+    def header(self) -> BrokerHeader:
+        return self.query_one(BrokerHeader)
+
+    @property
+    def table(self) -> JobsTable:
+        return self.query_one(JobsTable)
+
+    @work(exclusive=True, group="tail", exit_on_error=False)
+    async def follow_tail(self) -> None:
+        async for event in self.services.tail.events():
+            self.post_message(TailUpdate(event))
+
+    @work(exclusive=True, group="link", exit_on_error=False)
+    async def watch_broker(self) -> None:
+        while True:
+            try:
+                status = await self.link.check()
+            except Exception as exc:  # a check must never stop the checking
+                status = BrokerStatus(LinkState.UNREACHABLE, f"broker check failed: {exc}")
+            self.post_message(BrokerStatusChanged(status))
+            await asyncio.sleep(self.services.poll_interval)
+
+    @work(group="action", exit_on_error=False)
+    async def run_action(self, action: Action) -> None:
+        client = self.link.usable_client()
+        if client is None:
+            self.post_message(ActionFinished(self.link.status.refusal(), ok=False))
+            return
+        try:
+            text = await perform(client, action)
+        except (ClientError, ActionFailed) as exc:
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
+            self.post_message(ActionFinished(message or str(exc), ok=False))
+        else:
+            self.post_message(ActionFinished(text, ok=True))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures land: say so, and restart the endless ones."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.notify(f"{event.worker.name} failed: {error}", severity="error", timeout=8)
+        restart = {"tail": self.follow_tail, "link": self.watch_broker}.get(event.worker.group)
+        if restart is not None:
+            self.set_timer(self.services.poll_interval, restart)
+
+    # --- data in ------------------------------------------------------------------------
+
+    def on_tail_update(self, message: TailUpdate) -> None:
+        event = message.event
+        if isinstance(event, TopicSnapshot):
+            self.docs[event.topic] = event.document
+            history = self.throughput.setdefault(event.topic, Throughput())
+            history.add(self.clock(), event.document.counters)
+            pane = self.query_one(TopicsPane)
+            pane.show(summarize(event.document), history.rates(self.clock()))
+            if event.topic == self.selected:
+                self.refresh_jobs()
+        elif isinstance(event, TopicRemoved):
+            self.docs.pop(event.topic, None)
+            self.throughput.pop(event.topic, None)
+            self.query_one(TopicsPane).remove(event.topic)
+            if event.topic == self.selected:
+                self.refresh_jobs()
+        elif isinstance(event, TopicInvalid):
+            self.notify(event.message, title="Unreadable document", severity="warning")
+        elif isinstance(event, SourceState):
+            self.header.set_source(self.services.tail.description, event.message)
+
+    def on_broker_status_changed(self, message: BrokerStatusChanged) -> None:
+        before, self.status = self.status, message.status
+        self.header.set_status(self.status)
+        if before.usable != self.status.usable and before.state is not LinkState.CONNECTING:
+            if self.status.usable:
+                self.notify(f"Connected to broker {self.status.broker_id} ({self.status.address})")
+            else:
+                self.notify(self.status.message, title="Broker unavailable", severity="warning")
+        if before.visibility_timeout != self.status.visibility_timeout:
+            self.refresh_jobs()
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        if message.ok:
+            self.notify(message.text, timeout=4)
+        else:
+            self.notify(message.text, title="Action failed", severity="error", timeout=8)
+
+    @on(TopicsPane.Selected)
+    def select_topic(self, message: TopicsPane.Selected) -> None:
+        if message.topic == self.selected:
+            return
+        self.selected = message.topic
+        self.window_start = 0
+        self.texts = PayloadTexts()
+        self.refresh_jobs()
+
+    @on(Tabs.TabActivated, "#views")
+    def switch_view(self, message: Tabs.TabActivated) -> None:
+        kind = ViewKind(message.tab.id or "jobs")
+        if kind is not self.spec.kind:
+            self.spec = replace(self.spec, kind=kind)
+            self.window_start = 0
+            self.refresh_jobs()
+
+    @on(DataTable.RowSelected, "#jobs-table")
+    def open_detail(self) -> None:
+        self.action_detail()
+
+    def tick(self) -> None:
+        """Ages move with the clock even when no document changes."""
+        now = self.clock()
+        pane = self.query_one(TopicsPane)
+        for topic, history in self.throughput.items():
+            pane.update_rates(topic, history.rates(now))
+        self.refresh_jobs()
+
+    # --- data out -----------------------------------------------------------------------
+
+    def refresh_jobs(self) -> None:
+        doc = self.docs.get(self.selected) if self.selected else None
+        now = self.clock()
+        timeout = self.status.visibility_timeout
+        rows, win = build_rows(
+            doc,
+            self.spec,
+            now,
+            timeout,
+            start=self.window_start,
+            cap=self.services.row_cap,
+            texts=self.texts,
+        )
+        self.window_start = win.start
+        self.table.show(rows, COLUMNS[self.spec.kind])
+        if self.selected is None:
+            line = "no topic yet: enqueue one with e"
+        else:
+            line = f"{self.selected} · {self.spec.describe()} · {win.describe()}"
+        self.query_one("#view-status", Static).update(line)
+        if doc is not None:
+            self._label_tabs(doc, now, timeout)
+
+    def _label_tabs(self, doc: TopicDocument, now: datetime, timeout: float) -> None:
+        counts = {
+            "stale": len(select_jobs(doc.jobs, ViewSpec(ViewKind.STALE), now, timeout)),
+            "dead": sum(job.status is JobStatus.DEAD for job in doc.jobs),
+        }
+        for tab_id, count in counts.items():
+            tab = self.query_one(f"#{tab_id}", Tab)
+            label = f"{tab_id.title()} ({count})" if count else tab_id.title()
+            if tab.label_text != label:
+                tab.label = label
+
+    def current_job(self) -> Job | None:
+        job_id = self.table.current_job_id
+        doc = self.docs.get(self.selected) if self.selected else None
+        if job_id is None or doc is None:
+            return None
+        return next((job for job in doc.jobs if job.id == job_id), None)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _usable(self) -> bool:
+        if self.link.status.usable:
+            return True
+        self.notify(self.link.status.refusal(), title="Broker unavailable", severity="error")
+        return False
+
+    def _job_for(self, verb: str) -> tuple[str, Job] | None:
+        """The selected topic and job an action applies to, or None after saying why."""
+        if not self._usable():
+            return None
+        job = self.current_job()
+        if self.selected is None or job is None:
+            self.notify(f"Nothing to {verb}: select a job in the table first", severity="warning")
+            return None
+        return self.selected, job
+
+    def action_enqueue(self) -> None:
+        if not self._usable():
+            return
+        if self.selected is not None:
+            self.app.push_screen(EnqueueScreen(self.selected), self._enqueue_done)
+            return
+
+        def with_topic(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                topic = validate_topic(name)
+            except InvalidTopicName as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.app.push_screen(EnqueueScreen(topic), self._enqueue_done)
+
+        self.app.push_screen(PromptScreen("Topic to enqueue on", placeholder="orders"), with_topic)
+
+    def _enqueue_done(self, request: Enqueue | None) -> None:
+        if request is not None:
+            self.run_action(request)
+
+    def action_claim(self) -> None:
+        if not self._usable():
+            return
+        if self.selected is None:
+            self.notify("Nothing to claim: no topic yet", severity="warning")
+            return
+        self.run_action(Claim(self.selected, self.services.worker_id))
+
+    def action_ack(self) -> None:
+        if target := self._job_for("ack"):
+            self.run_action(Ack(target[0], target[1].id))
+
+    def action_nack(self) -> None:
+        if target := self._job_for("nack"):
+            self.run_action(Nack(target[0], target[1].id))
+
+    def action_requeue(self) -> None:
+        if target := self._job_for("requeue"):
+            self.run_action(Requeue(target[0], target[1].id))
+
+    def action_delete(self) -> None:
+        target = self._job_for("delete")
+        if target is None:
+            return
+        topic, job = target
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_action(Delete(topic, job.id))
+
+        question = f"Delete job {job.id} ({job.status.value}) from {topic}?"
+        self.app.push_screen(ConfirmScreen(question), confirmed)
+
+    def action_detail(self) -> None:
+        job = self.current_job()
+        if self.selected is None or job is None:
+            self.notify("No job selected", severity="warning")
+            return
+        self.app.push_screen(JobDetailScreen(self.selected, job))
+
+    def action_view(self, kind: str) -> None:
+        self.query_one("#views", Tabs).active = kind
+
+    def action_filter(self) -> None:
+        following = STATUS_CYCLE[(STATUS_CYCLE.index(self.spec.status) + 1) % len(STATUS_CYCLE)]
+        self.spec = replace(self.spec, status=following)
+        self.window_start = 0
+        if self.spec.kind is not ViewKind.JOBS:
+            self.action_view(ViewKind.JOBS.value)
+        self.refresh_jobs()
+
+    def action_search(self) -> None:
+        def apply(text: str | None) -> None:
+            if text is not None:
+                self.spec = replace(self.spec, search=text)
+                self.window_start = 0
+                self.refresh_jobs()
+
+        prompt = PromptScreen("Search job id or payload (empty clears)", self.spec.search)
+        self.app.push_screen(prompt, apply)
+
+    def action_sort(self) -> None:
+        following = SORT_CYCLE[(SORT_CYCLE.index(self.spec.sort) + 1) % len(SORT_CYCLE)]
+        self.spec = replace(self.spec, sort=following)
+        self.refresh_jobs()
+
+    def action_window(self, step: int) -> None:
+        self.window_start = max(0, self.window_start + step * (self.services.row_cap // 2))
+        self.refresh_jobs()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.BINDINGS, HELP_NOTES))
+
+    def commands(self) -> Iterable[SystemCommand]:
+        """Command palette entries: one per action, with its key."""
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action.startswith("app."):
+                continue
+            callback = self._palette_callback(binding.action)
+            if callback is not None:
+                note = HELP_NOTES.get(binding.action, "")
+                yield SystemCommand(binding.description, f"[{binding.key}] {note}", callback)
+
+    def _palette_callback(self, action: str) -> Callable[[], object] | None:
+        name, _, argument = action.partition("(")
+        method = getattr(self, f"action_{name}", None)
+        if method is None:
+            return None
+        if not argument:
+            return method  # type: ignore[no-any-return]
+        value = argument.rstrip(")").strip("'")
+        arg: object = int(value) if value.lstrip("-").isdigit() else value
+        return lambda: method(arg)

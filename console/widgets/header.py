@@ -1,0 +1,76 @@
+"""The header bar: which broker, how alive, where the data comes from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.broker_link import BrokerStatus, LinkState
+from console.model import format_age
+
+STATE_STYLES = {
+    LinkState.CONNECTED: "bold green",
+    LinkState.CONNECTING: "bold yellow",
+    LinkState.STANDBY: "bold yellow",
+    LinkState.UNREACHABLE: "bold red",
+    LinkState.STALE: "bold red",
+    LinkState.NO_BROKER: "bold red",
+}
+
+
+class BrokerHeader(Static):
+    """Two lines: the broker and its state; the data source and its state."""
+
+    def __init__(self, source: str, clock: Callable[[], datetime], *, id: str | None = None):
+        super().__init__(id=id)
+        self.source = source
+        self.clock = clock
+        self.status = BrokerStatus(LinkState.CONNECTING, "looking for the broker")
+        self.tail_description = ""
+        self.source_problem = ""
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.refresh_text)
+        self.refresh_text()
+
+    def set_status(self, status: BrokerStatus) -> None:
+        self.status = status
+        self.set_class(not status.usable, "-down")
+        self.refresh_text()
+
+    def set_source(self, description: str, problem: str = "") -> None:
+        self.tail_description = description
+        self.source_problem = problem
+        self.refresh_text()
+
+    def render_text(self) -> Text:
+        status = self.status
+        line = Text()
+        line.append(" sq-console ", style="bold reverse")
+        line.append("  ")
+        line.append(f"● {status.state.value}", style=STATE_STYLES[status.state])
+        if status.broker_id:
+            line.append("  broker ", style="dim")
+            line.append(status.broker_id, style="bold")
+        if status.address:
+            line.append(f"  {status.address}")
+        if status.active is not None:
+            line.append("  active" if status.active else "  standby", style="bold")
+        if status.heartbeat is not None:
+            age = (self.clock() - status.heartbeat).total_seconds()
+            line.append(f"  heartbeat {format_age(age)} ago", style="dim")
+        line.append("\n ")
+        line.append(self.source, style="bold")
+        if self.tail_description:
+            line.append(f"  ({self.tail_description})", style="dim")
+        problems = [p for p in (status.message, self.source_problem) if p]
+        if problems:
+            line.append("\n ")
+            line.append("  ·  ".join(problems), style="bold red" if not status.usable else "red")
+        return line
+
+    def refresh_text(self) -> None:
+        self.update(self.render_text())

@@ -1,0 +1,109 @@
+"""The jobs table: rows keyed by job id, updated in place as documents change.
+
+`show(rows, columns)` diffs the new rows against what the table holds: changed cells are
+updated by row key, vanished rows removed, new rows added, and the rows re-ordered only
+when their order differs. The cursor stays on its job (not on its row number), so a
+live-updating table does not jump under the operator.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+from console.model import COLUMN_LABELS, JobRow, Tint
+
+STATUS_STYLES = {
+    "pending": "cyan",
+    "claimed": "yellow",
+    "completed": "green",
+    "dead": "bold red",
+}
+TINT_STYLES = {Tint.NONE: "", Tint.WARN: "black on yellow", Tint.STALE: "bold white on red"}
+
+
+def cell(row: JobRow, column: str) -> Text:
+    """One cell as Text (never markup: ids and payloads are user data)."""
+    value: str = getattr(row, column)
+    if column == "status":
+        return Text(value, style=STATUS_STYLES.get(value, ""))
+    if column == "heartbeat":
+        return Text(value, style=TINT_STYLES[row.tint])
+    if column == "last_error":
+        return Text(value, style="red")
+    return Text(value)
+
+
+class JobsTable(DataTable[Text]):
+    """Jobs of the selected topic in one view (jobs, stale or dead)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.columns_shown: tuple[str, ...] = ()
+        self.shown: dict[str, JobRow] = {}
+
+    @property
+    def current_job_id(self) -> str | None:
+        """The job under the cursor, if any."""
+        if not self.shown or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return key.value
+
+    def show(self, rows: list[JobRow], columns: tuple[str, ...]) -> None:
+        keep = self.current_job_id
+        # Removing a row costs a pass over the table, so a big change (a new filter, a
+        # trimmed backlog) is cheaper as one rebuild.
+        gone = len(self.shown.keys() - {row.id for row in rows})
+        if columns != self.columns_shown or gone > max(50, len(self.shown) // 10):
+            self._rebuild(rows, columns)
+        else:
+            self._patch(rows)
+        self._restore_cursor(keep)
+
+    def _rebuild(self, rows: list[JobRow], columns: tuple[str, ...]) -> None:
+        self.clear(columns=True)
+        self.columns_shown = columns
+        for name in columns:
+            self.add_column(COLUMN_LABELS[name], key=name)
+        self.shown = {}
+        self._add(rows)
+
+    def _add(self, rows: list[JobRow]) -> None:
+        for row in rows:
+            self.add_row(*(cell(row, name) for name in self.columns_shown), key=row.id)
+            self.shown[row.id] = row
+
+    def _patch(self, rows: list[JobRow]) -> None:
+        wanted = {row.id: row for row in rows}
+        for job_id in [job_id for job_id in self.shown if job_id not in wanted]:
+            self.remove_row(job_id)
+            del self.shown[job_id]
+        new: list[JobRow] = []
+        for row in rows:
+            old = self.shown.get(row.id)
+            if old is None:
+                new.append(row)
+            elif old != row:
+                for name in self.columns_shown:
+                    if getattr(old, name) != getattr(row, name) or (
+                        name == "heartbeat" and old.tint != row.tint
+                    ):
+                        self.update_cell(row.id, name, cell(row, name))
+                self.shown[row.id] = row
+        self._add(new)
+        order = [row.id for row in rows]
+        if order != [key.value for key in self._ordered_keys()]:
+            position = {job_id: index for index, job_id in enumerate(order)}
+            self.sort("id", key=lambda text: position[text.plain])
+
+    def _ordered_keys(self) -> list[RowKey]:
+        return [row.key for row in self.ordered_rows]
+
+    def _restore_cursor(self, job_id: str | None) -> None:
+        if job_id is None or job_id not in self.shown:
+            return  # its job left the view: the cursor stays on the same row number
+        index = self.get_row_index(job_id)
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False, scroll=False)

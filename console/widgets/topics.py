@@ -1,0 +1,92 @@
+"""The topics pane: one row per topic with its counts and throughput sparklines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from console.model import TopicSummary, format_rate, sparkline
+
+COLUMNS = (
+    ("topic", "topic"),
+    ("pending", "pend"),
+    ("claimed", "clmd"),
+    ("completed", "done"),
+    ("dead", "dead"),
+    ("rate", "in / out (1 min)"),
+)
+
+
+def rate_cell(enqueue: list[float], complete: list[float]) -> Text:
+    text = Text()
+    text.append(sparkline(enqueue[-6:]), style="cyan")
+    text.append(f" {format_rate(enqueue[-1] if enqueue else 0):>5} ", style="dim")
+    text.append(sparkline(complete[-6:]), style="green")
+    text.append(f" {format_rate(complete[-1] if complete else 0):>5}", style="dim")
+    return text
+
+
+def _count(value: int, style: str) -> Text:
+    return Text(f"{value:,}", style=style if value else "dim", justify="right")
+
+
+class TopicsPane(DataTable[Text]):
+    """Every topic the source knows; the highlighted one fills the jobs table."""
+
+    @dataclass
+    class Selected(Message):
+        topic: str
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self._topics: set[str] = set()
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def selected(self) -> str | None:
+        if not self._topics or self.cursor_row >= self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def show(self, summary: TopicSummary, rates: tuple[list[float], list[float]]) -> None:
+        cells = {
+            "topic": Text(summary.topic, style="bold"),
+            "pending": _count(summary.pending, "cyan"),
+            "claimed": _count(summary.claimed, "yellow"),
+            "completed": _count(summary.completed, "green"),
+            "dead": _count(summary.dead, "bold red"),
+            "rate": rate_cell(*rates),
+        }
+        if summary.topic in self._topics:
+            for key, value in cells.items():
+                self.update_cell(summary.topic, key, value)
+            return
+        keep = self.selected
+        self._topics.add(summary.topic)
+        self.add_row(*(cells[key] for key, _ in COLUMNS), key=summary.topic)
+        self.sort("topic", key=lambda text: text.plain)
+        if keep is not None:
+            self.move_cursor(row=self.get_row_index(keep))
+
+    def update_rates(self, topic: str, rates: tuple[list[float], list[float]]) -> None:
+        if topic in self._topics:
+            self.update_cell(topic, "rate", rate_cell(*rates))
+
+    def remove(self, topic: str) -> None:
+        if topic in self._topics:
+            self._topics.discard(topic)
+            self.remove_row(topic)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Selected(event.row_key.value))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
