@@ -100,7 +100,7 @@ class FormInvalid(ValueError):
 def enqueue_from_form(topic: str, payload: str, job_id: str, delay: str) -> Enqueue:
     """Check the enqueue form's text fields and build the request, or raise FormInvalid."""
     if not payload.strip():
-        raise FormInvalid("payload: enter a JSON value, e.g. {\"item\": \"book\"} or \"text\"")
+        raise FormInvalid('payload: enter a JSON value, e.g. {"item": "book"} or "text"')
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:

@@ -40,8 +40,10 @@ class ConsoleApp(App[None]):
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.store = store if store is not None else (
-            open_store(settings) if settings.reads_storage else None
+        self.store = (
+            store
+            if store is not None
+            else (open_store(settings) if settings.reads_storage else None)
         )
         self.link = BrokerLink(store=self.store, broker_url=settings.broker, token=settings.token)
         self.services = Services(
@@ -71,3 +73,7 @@ class ConsoleApp(App[None]):
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(ConsoleSettings, argv, "sq-console")
     ConsoleApp(settings).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Any
 
 from common.client import Client, ClientError
-from common.keys import BROKER_KEY
-from common.models import BrokerRecord, BrokerState, DocumentInvalid, load_document, utc_now
-from common.store import NotFound, ObjectStore
+from common.discovery import read_record
+from common.models import BrokerRecord, BrokerState, utc_now
+from common.store import ObjectStore
 
 DEFAULT_VISIBILITY_TIMEOUT = 30.0
 # A registry heartbeat older than this is a broker that stopped beating (DESIGN.md's
@@ -94,14 +94,11 @@ class BrokerLink:
         if self.store is None:
             return None, ""
         try:
-            obj = await self.store.get(BROKER_KEY)
-            return load_document(BrokerRecord, BROKER_KEY, obj.data), ""
-        except NotFound:
-            return None, "no broker.json yet: start simplequeued on this storage"
-        except DocumentInvalid as exc:
-            return None, str(exc)
-        except Exception as exc:  # storage down: fall back to the address we have
-            return None, f"cannot read {BROKER_KEY}: {exc}"
+            return await read_record(self.store), ""
+        except ClientError as exc:  # missing, invalid or unreadable: say which
+            return None, exc.message
+        except Exception as exc:  # a backend error outside StoreError: same thing
+            return None, f"cannot read the broker registry: {exc}"
 
     async def _use(self, url: str) -> Client:
         if self.client is None or self.client.base_url.rstrip("/") != url.rstrip("/"):

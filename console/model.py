@@ -206,9 +206,7 @@ def select_jobs(
     elif spec.kind is ViewKind.STALE:
         half = visibility_timeout / 2
         chosen = [
-            job
-            for job in jobs
-            if (age := heartbeat_age(job, now)) is not None and age >= half
+            job for job in jobs if (age := heartbeat_age(job, now)) is not None and age >= half
         ]
     elif spec.status is not None:
         chosen = [job for job in jobs if job.status is spec.status]
@@ -229,7 +227,7 @@ def select_jobs(
     elif sort is SortOrder.HEARTBEAT:
         # Oldest heartbeat first; jobs without one (not claimed) keep queue order after.
         far = now.timestamp() + 1
-        chosen.sort(key=lambda job: (h.timestamp() if (h := heartbeat_at(job)) else far))
+        chosen.sort(key=lambda job: h.timestamp() if (h := heartbeat_at(job)) else far)
     return chosen
 
 
@@ -249,7 +247,7 @@ class Window:
         if not self.hidden:
             return f"{self.total:,} rows"
         return (
-            f"rows {self.start + 1:,}–{self.stop:,} of {self.total:,} "
+            f"rows {self.start + 1:,}-{self.stop:,} of {self.total:,} "
             f"({self.hidden:,} hidden; [ and ] move the window)"
         )
 

@@ -52,7 +52,9 @@ class ConsoleSettings(StorageSettings):
             return None
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError("--broker must be an http:// or https:// URL, e.g. http://127.0.0.1:8080")
+            raise ValueError(
+                "--broker must be an http:// or https:// URL, e.g. http://127.0.0.1:8080"
+            )
         return value
 
     @model_validator(mode="after")

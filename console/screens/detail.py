@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.highlight import highlight
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -35,20 +35,13 @@ class JobDetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="detail-dialog"):
-            yield Label(f"Job [b]{self.job.id}[/b] on {self.topic}", classes="title")
+            yield Label(
+                Text.assemble("Job ", (self.job.id, "bold"), f" on {self.topic}"), classes="title"
+            )
             yield Static(fields_table(self.job), id="fields")
             yield Label("Payload", classes="field-label")
             with VerticalScroll(id="payload-scroll"):
-                yield Static(
-                    Syntax(
-                        pretty_payload(self.job),
-                        "json",
-                        theme="ansi_dark",
-                        word_wrap=True,
-                        background_color="default",
-                    ),
-                    id="payload",
-                )
+                yield Static(highlight(pretty_payload(self.job), language="json"), id="payload")
             yield Label("esc to close", classes="hint")
 
     def action_close(self) -> None:

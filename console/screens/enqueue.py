@@ -32,7 +32,9 @@ class EnqueueScreen(ModalScreen[Enqueue | None]):
         with Vertical(classes="dialog", id="enqueue-dialog"):
             yield Label(f"Enqueue a job on [b]{self.topic}[/b]", classes="title")
             yield Label("Payload (JSON)", classes="field-label")
-            yield TextArea(self.initial, id="payload", show_line_numbers=True, tab_behavior="indent")
+            yield TextArea(
+                self.initial, id="payload", show_line_numbers=True, tab_behavior="indent"
+            )
             with Horizontal(classes="fields"):
                 yield Input(placeholder="job id (optional)", id="job-id")
                 yield Input(placeholder="delay seconds (optional)", id="delay")

@@ -22,7 +22,17 @@ from textual.worker import Worker, WorkerState
 from common.client import ClientError
 from common.keys import InvalidTopicName, validate_topic
 from common.models import Job, JobStatus, TopicDocument
-from console.actions import Ack, Action, ActionFailed, Claim, Delete, Enqueue, Nack, Requeue, perform
+from console.actions import (
+    Ack,
+    Action,
+    ActionFailed,
+    Claim,
+    Delete,
+    Enqueue,
+    Nack,
+    Requeue,
+    perform,
+)
 from console.broker_link import BrokerLink, BrokerStatus, LinkState
 from console.messages import ActionFinished, BrokerStatusChanged, TailUpdate
 from console.model import (
@@ -157,7 +167,7 @@ class MainScreen(Screen[None]):
             await asyncio.sleep(self.services.poll_interval)
 
     @work(group="action", exit_on_error=False)
-    async def run_action(self, action: Action) -> None:
+    async def send_action(self, action: Action) -> None:
         client = self.link.usable_client()
         if client is None:
             self.post_message(ActionFinished(self.link.status.refusal(), ok=False))
@@ -195,7 +205,7 @@ class MainScreen(Screen[None]):
         elif isinstance(event, TopicRemoved):
             self.docs.pop(event.topic, None)
             self.throughput.pop(event.topic, None)
-            self.query_one(TopicsPane).remove(event.topic)
+            self.query_one(TopicsPane).remove_topic(event.topic)
             if event.topic == self.selected:
                 self.refresh_jobs()
         elif isinstance(event, TopicInvalid):
@@ -331,7 +341,7 @@ class MainScreen(Screen[None]):
 
     def _enqueue_done(self, request: Enqueue | None) -> None:
         if request is not None:
-            self.run_action(request)
+            self.send_action(request)
 
     def action_claim(self) -> None:
         if not self._usable():
@@ -339,19 +349,19 @@ class MainScreen(Screen[None]):
         if self.selected is None:
             self.notify("Nothing to claim: no topic yet", severity="warning")
             return
-        self.run_action(Claim(self.selected, self.services.worker_id))
+        self.send_action(Claim(self.selected, self.services.worker_id))
 
     def action_ack(self) -> None:
         if target := self._job_for("ack"):
-            self.run_action(Ack(target[0], target[1].id))
+            self.send_action(Ack(target[0], target[1].id))
 
     def action_nack(self) -> None:
         if target := self._job_for("nack"):
-            self.run_action(Nack(target[0], target[1].id))
+            self.send_action(Nack(target[0], target[1].id))
 
     def action_requeue(self) -> None:
         if target := self._job_for("requeue"):
-            self.run_action(Requeue(target[0], target[1].id))
+            self.send_action(Requeue(target[0], target[1].id))
 
     def action_delete(self) -> None:
         target = self._job_for("delete")
@@ -361,7 +371,7 @@ class MainScreen(Screen[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.run_action(Delete(topic, job.id))
+                self.send_action(Delete(topic, job.id))
 
         question = f"Delete job {job.id} ({job.status.value}) from {topic}?"
         self.app.push_screen(ConfirmScreen(question), confirmed)

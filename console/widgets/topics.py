@@ -78,7 +78,7 @@ class TopicsPane(DataTable[Text]):
         if topic in self._topics:
             self.update_cell(topic, "rate", rate_cell(*rates))
 
-    def remove(self, topic: str) -> None:
+    def remove_topic(self, topic: str) -> None:
         if topic in self._topics:
             self._topics.discard(topic)
             self.remove_row(topic)

@@ -1,0 +1,24 @@
+import pytest
+
+from console.actions import Enqueue, FormInvalid, enqueue_from_form
+
+
+def test_form_builds_the_request_with_optional_id_and_delay() -> None:
+    assert enqueue_from_form("t", '{"a": [1]}', "", "") == Enqueue("t", {"a": [1]})
+    assert enqueue_from_form("t", '"text"', " job-1 ", "2.5") == Enqueue("t", "text", "job-1", 2.5)
+
+
+@pytest.mark.parametrize(
+    ("payload", "job_id", "delay", "message"),
+    [
+        ("", "", "", "payload: enter a JSON value"),
+        ('{"a": ', "", "", "payload is not valid JSON"),
+        ("{'a': 1}", "", "", "line 1, column 2"),
+        ("1", "x" * 257, "", "id: at most 256"),
+        ("1", "", "soon", "delay: 'soon' is not a number"),
+        ("1", "", "-1", "delay: use a number of seconds, 0 or more"),
+    ],
+)
+def test_form_errors_name_the_field(payload: str, job_id: str, delay: str, message: str) -> None:
+    with pytest.raises(FormInvalid, match=message):
+        enqueue_from_form("t", payload, job_id, delay)

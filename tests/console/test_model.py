@@ -1,0 +1,131 @@
+from datetime import timedelta
+
+from common.models import Counters, JobStatus
+from console.model import (
+    COLUMNS,
+    SortOrder,
+    Throughput,
+    Tint,
+    ViewKind,
+    ViewSpec,
+    build_rows,
+    format_age,
+    job_row,
+    select_jobs,
+    sparkline,
+    summarize,
+    window,
+)
+from tests.console.docs import T0, at, document, job
+
+C, D, P = JobStatus.CLAIMED, JobStatus.DEAD, JobStatus.PENDING
+
+
+def ids(jobs: list) -> list[str]:
+    return [j.id for j in jobs]
+
+
+def test_ages_are_compact_and_empty_when_unknown() -> None:
+    assert [format_age(s) for s in (None, -3, 7, 65, 3725, 90000)] == [
+        "",
+        "0s",
+        "7s",
+        "1m05s",
+        "1h02m",
+        "1d01h",
+    ]
+
+
+def test_row_shows_claim_heartbeat_and_payload_preview() -> None:
+    row = job_row(job("a", C, payload={"item": "book"}, created=0, heartbeat=10), at(30), 30)
+    assert (row.status, row.claimed_by, row.heartbeat, row.age) == (
+        "claimed",
+        "worker-1",
+        "20s",
+        "30s",
+    )
+    assert row.preview == '{"item":"book"}'
+    assert row.cells(COLUMNS[ViewKind.JOBS])[0] == "a"
+
+
+def test_long_payload_preview_is_one_truncated_line() -> None:
+    row = job_row(job("a", payload="line one\nline two " + "x" * 200), at(1), 30)
+    assert "\n" not in row.preview
+    assert len(row.preview) == 80 and row.preview.endswith("…")
+
+
+def test_heartbeat_tint_warns_past_half_and_marks_stale_past_the_timeout() -> None:
+    tints = [job_row(job("a", C, heartbeat=0), at(s), 30).tint for s in (10, 15, 29, 30)]
+    assert tints == [Tint.NONE, Tint.WARN, Tint.WARN, Tint.STALE]
+
+
+def test_status_filter_and_search_by_id_or_payload_text() -> None:
+    jobs = [job("a1", P, payload={"item": "Book"}), job("b2", C), job("c3", D)]
+    assert ids(select_jobs(jobs, ViewSpec(status=C), at(1), 30)) == ["b2"]
+    assert ids(select_jobs(jobs, ViewSpec(search="book"), at(1), 30)) == ["a1"]
+    assert ids(select_jobs(jobs, ViewSpec(search="C3"), at(1), 30)) == ["c3"]
+
+
+def test_sorts_by_age_both_ways_and_by_heartbeat_age() -> None:
+    jobs = [
+        job("new", P, created=20),
+        job("old", C, created=0, heartbeat=15),
+        job("mid", C, created=10, heartbeat=5),
+    ]
+    now = at(30)
+    assert ids(select_jobs(jobs, ViewSpec(sort=SortOrder.QUEUE), now, 30)) == ["new", "old", "mid"]
+    assert ids(select_jobs(jobs, ViewSpec(sort=SortOrder.OLDEST), now, 30)) == ["old", "mid", "new"]
+    assert ids(select_jobs(jobs, ViewSpec(sort=SortOrder.NEWEST), now, 30)) == ["new", "mid", "old"]
+    assert ids(select_jobs(jobs, ViewSpec(sort=SortOrder.HEARTBEAT), now, 30)) == [
+        "mid",
+        "old",
+        "new",
+    ]
+
+
+def test_stale_view_holds_claimed_jobs_late_on_heartbeat_stalest_first() -> None:
+    jobs = [
+        job("fresh", C, heartbeat=25),
+        job("late", C, heartbeat=12),
+        job("stale", C, heartbeat=0),
+        job("pending", P),
+    ]
+    spec = ViewSpec(kind=ViewKind.STALE)
+    assert ids(select_jobs(jobs, spec, at(30), 30)) == ["stale", "late"]
+
+
+def test_dead_view_shows_last_error() -> None:
+    doc = document("t", [job("a", P), job("b", D, error="boom")])
+    rows, _ = build_rows(doc, ViewSpec(kind=ViewKind.DEAD), at(1), 30)
+    assert [(r.id, r.last_error) for r in rows] == [("b", "boom")]
+
+
+def test_window_caps_rows_and_counts_the_hidden_ones() -> None:
+    doc = document("t", [job(f"j{i}", created=i) for i in range(100)])
+    rows, win = build_rows(doc, ViewSpec(), at(200), 30, start=0, cap=30)
+    assert len(rows) == 30 and win.hidden == 70
+    assert "70 hidden" in win.describe()
+    rows, win = build_rows(doc, ViewSpec(), at(200), 30, start=95, cap=30)
+    assert (win.start, win.stop, rows[0].id) == (70, 100, "j70")
+    assert window(5, 3, 30).hidden == 0
+
+
+def test_summary_counts_each_status() -> None:
+    doc = document("t", [job("a", P), job("b", C), job("c", D), job("d", D)])
+    summary = summarize(doc)
+    assert (summary.pending, summary.claimed, summary.completed, summary.dead) == (1, 1, 0, 2)
+
+
+def test_sparkline_scales_to_the_largest_value() -> None:
+    assert sparkline([0, 0]) == "▁▁"
+    assert sparkline([0, 5, 10]) == "▁▅█"
+
+
+def test_throughput_rates_come_from_counter_growth_per_bucket() -> None:
+    history = Throughput(bucket=5.0, buckets=3)
+    history.add(T0, Counters(enqueued=100, completed=50))
+    history.add(T0 + timedelta(seconds=6), Counters(enqueued=150, completed=50))
+    history.add(T0 + timedelta(seconds=11), Counters(enqueued=150, completed=75))
+    enqueue, complete = history.rates(T0 + timedelta(seconds=15))
+    assert enqueue == [0.0, 10.0, 0.0]
+    assert complete == [0.0, 0.0, 5.0]

@@ -1,0 +1,91 @@
+import asyncio
+from collections.abc import AsyncGenerator
+
+from common.keys import topic_key
+from common.models import dump_document
+from common.store import MemoryStore, ObjectStore
+from console.tail import (
+    SourceState,
+    StoreTail,
+    TailEvent,
+    TopicInvalid,
+    TopicRemoved,
+    TopicSnapshot,
+)
+from tests.console.docs import document, job
+
+
+async def put(store: ObjectStore, topic: str, generation: int, n: int = 1) -> None:
+    key = topic_key(topic)
+    try:
+        etag: str | None = (await store.get(key)).etag
+    except Exception:
+        etag = None
+    doc = document(topic, [job(f"{topic}-{i}") for i in range(n)], generation=generation)
+    await store.put_if(key, dump_document(doc), etag)
+
+
+async def next_event(events: AsyncGenerator[TailEvent, None], kind: type) -> TailEvent:
+    async def find() -> TailEvent:
+        async for event in events:
+            if isinstance(event, kind):
+                return event
+        raise AssertionError("tail ended")
+
+    return await asyncio.wait_for(find(), timeout=10)
+
+
+async def test_store_tail_reports_every_topic_then_each_change_and_removal() -> None:
+    store = MemoryStore()
+    await put(store, "orders", 1)
+    await put(store, "emails", 1)
+    events = StoreTail(store, interval=0.05, rescan=0.05).events()
+    first = {(await next_event(events, TopicSnapshot)).topic for _ in range(2)}
+    assert first == {"orders", "emails"}
+
+    await put(store, "orders", 2, n=3)
+    changed = await next_event(events, TopicSnapshot)
+    assert isinstance(changed, TopicSnapshot)
+    assert (changed.topic, changed.document.generation, len(changed.document.jobs)) == (
+        "orders",
+        2,
+        3,
+    )
+
+    await store.delete(topic_key("emails"))
+    removed = await next_event(events, TopicRemoved)
+    assert removed == TopicRemoved("emails")
+    await events.aclose()
+
+
+async def test_store_tail_skips_an_invalid_document_and_says_which() -> None:
+    store = MemoryStore()
+    await store.put_if(topic_key("bad"), b'{"format": 1}', None)
+    events = StoreTail(store, interval=0.05).events()
+    invalid = await next_event(events, TopicInvalid)
+    assert isinstance(invalid, TopicInvalid) and "topics/bad.json" in invalid.message
+    await events.aclose()
+
+
+class FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def list(self, prefix: str = "") -> list[str]:
+        if self.down:
+            raise OSError("storage is down")
+        return await super().list(prefix)
+
+
+async def test_store_tail_reports_a_failing_store_and_recovers() -> None:
+    store = FlakyStore()
+    await put(store, "orders", 1)
+    events = StoreTail(store, interval=0.05, rescan=0.05).events()
+    assert await next_event(events, SourceState) == SourceState(True)
+    store.down = True
+    down = await next_event(events, SourceState)
+    assert isinstance(down, SourceState) and not down.ok and "storage is down" in down.message
+    store.down = False
+    assert await next_event(events, SourceState) == SourceState(True)
+    await events.aclose()
