@@ -22,8 +22,11 @@ def make_tail(settings: ConsoleSettings, store: ObjectStore | None, link: Broker
     """The live source the settings call for (see console/tail.py)."""
     if store is None:
         return BrokerTail(lambda: link.client, interval=settings.poll_interval)
-    if settings.backend == "localfs" and type(store).__name__ == "LocalFSStore":
-        return LocalFSTail(store, settings.dir, fallback=max(5.0, settings.poll_interval))
+    if settings.backend == "localfs":
+        from common.store.localfs import LocalFSStore
+
+        if isinstance(store, LocalFSStore):
+            return LocalFSTail(store, store.root, fallback=max(5.0, settings.poll_interval))
     return StoreTail(store, interval=settings.poll_interval)
 
 

@@ -97,6 +97,7 @@ class StoreTail(Tail):
         self.rescan = max(rescan, interval)
         self.description = f"polling {store.description} every {interval:g}s"
         self._etags: dict[str, str] = {}
+        self._rescan_now = False  # set when something new may exist: list before checking
 
     async def _wait(self) -> set[str] | None:
         """Wait for the next round; return the topics worth checking (None: all known)."""
@@ -109,7 +110,8 @@ class StoreTail(Tail):
         hint: set[str] | None = None
         while True:
             try:
-                if time.monotonic() - last_scan >= self.rescan:
+                if self._rescan_now or time.monotonic() - last_scan >= self.rescan:
+                    self._rescan_now = False
                     listed = await self._list()
                     last_scan = time.monotonic()
                     for topic in sorted(set(self._etags) - listed):
@@ -132,7 +134,7 @@ class StoreTail(Tail):
                     yield SourceState(False, f"storage: {_problem(exc)}")
             hint = await self._wait()
             if hint is not None and any(name not in self._etags for name in hint):
-                last_scan = float("-inf")  # a new topic appeared: list it properly
+                self._rescan_now = True  # a new topic appeared: list it properly
 
     async def _list(self) -> set[str]:
         keys = await self.store.list(TOPICS_PREFIX)
@@ -174,6 +176,7 @@ class LocalFSTail(StoreTail):
                 # No topic yet: the broker creates the directory with the first document.
                 await asyncio.sleep(0.5)
                 if self.directory.is_dir():
+                    self._rescan_now = True
                     self._wake.set()
                 continue
             with contextlib.suppress(FileNotFoundError, RuntimeError):

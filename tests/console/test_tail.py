@@ -1,10 +1,13 @@
 import asyncio
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 from common.keys import topic_key
 from common.models import dump_document
 from common.store import MemoryStore, ObjectStore
+from common.store.localfs import LocalFSStore
 from console.tail import (
+    LocalFSTail,
     SourceState,
     StoreTail,
     TailEvent,
@@ -89,3 +92,19 @@ async def test_store_tail_reports_a_failing_store_and_recovers() -> None:
     store.down = False
     assert await next_event(events, SourceState) == SourceState(True)
     await events.aclose()
+
+
+async def test_localfs_tail_wakes_on_renamed_documents_not_on_its_slow_poll(
+    tmp_path: Path,
+) -> None:
+    # The fallback poll is a minute away: only the directory watch can deliver in time.
+    async with LocalFSStore(tmp_path) as store:
+        events = LocalFSTail(store, tmp_path, fallback=60).events()
+        assert await next_event(events, SourceState) == SourceState(True)
+        await put(store, "orders", 1)  # creates topics/ too
+        first = await next_event(events, TopicSnapshot)
+        assert isinstance(first, TopicSnapshot) and first.document.generation == 1
+        await put(store, "orders", 2, n=2)
+        second = await next_event(events, TopicSnapshot)
+        assert isinstance(second, TopicSnapshot) and second.document.generation == 2
+        await events.aclose()
