@@ -35,5 +35,9 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@echo "benchmarks arrive with the performance work (tests/bench/)"
 
+# Starts a real broker with demo data and drives sq-console headless (tests/console/make_screenshots.py).
+screenshots: $(VENV)/.installed-test
+	$(PY) -m tests.console.make_screenshots screenshots
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
