@@ -33,7 +33,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help-dialog"):
             yield Label("sq-console keys", classes="title")
-            yield Static(keys_table(self.bindings, self.notes))
+            yield Static(keys_table(self.bindings, self.notes), id="keys")
             yield Label(
                 "ctrl+p opens the command palette with every action. esc to close.",
                 classes="hint",

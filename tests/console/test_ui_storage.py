@@ -3,16 +3,21 @@ what it shows, how it follows changes, and that it refuses actions."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from rich.console import Console as RichConsole
+from textual.command import CommandPalette
 from textual.widgets import Static
 
 from common.keys import topic_key
 from common.models import JobStatus, TopicDocument, dump_document
 from common.store import MemoryStore
 from console.app import ConsoleApp
+from console.model import ViewKind
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
+from console.screens.help import HelpScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
 from tests.console.pilot import SIZE, Notes, cell, header_text, main_screen, row_ids, table
@@ -20,6 +25,12 @@ from tests.console.pilot import wait_until as until
 
 C, D, P = JobStatus.CLAIMED, JobStatus.DEAD, JobStatus.PENDING
 NO_BROKER = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def plain(renderable: object) -> str:
+    out = RichConsole(width=160, record=True, file=io.StringIO())
+    out.print(renderable)
+    return out.export_text()
 
 
 async def write(store: MemoryStore, doc: TopicDocument) -> None:
@@ -161,3 +172,24 @@ async def test_a_big_topic_is_windowed_at_the_row_cap(tmp_path: Path) -> None:
         assert "8,000 hidden" in str(line.render())
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: row_ids(app)[0] == "j01000", what="next window")
+
+
+async def test_help_and_the_command_palette_list_every_action(tmp_path: Path) -> None:
+    app = console(MemoryStore(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = {command.title for command in app.get_system_commands(main_screen(app))}
+        wanted = {"Enqueue", "Claim", "Ack", "Nack", "Requeue", "Delete", "Help", "Stale", "Dead"}
+        assert wanted <= titles
+
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        keys = plain(app.screen.query_one("#keys", Static).content)
+        assert "Enqueue" in keys and "Delete" in keys and "pending or dead; asks first" in keys
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Dead")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: main_screen(app).spec.kind is ViewKind.DEAD, what="dead view")
