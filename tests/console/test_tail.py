@@ -1,11 +1,13 @@
 import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 from common.keys import topic_key
 from common.models import dump_document
 from common.store import MemoryStore, ObjectStore
 from common.store.localfs import LocalFSStore
+from common.store.s3 import S3Store
 from console.tail import (
     LocalFSTail,
     SourceState,
@@ -107,4 +109,17 @@ async def test_localfs_tail_wakes_on_renamed_documents_not_on_its_slow_poll(
         await put(store, "orders", 2, n=2)
         second = await next_event(events, TopicSnapshot)
         assert isinstance(second, TopicSnapshot) and second.document.generation == 2
+        await events.aclose()
+
+
+async def test_store_tail_polls_s3_with_conditional_gets(moto_server: Any, s3_bucket: str) -> None:
+    store = S3Store(s3_bucket, endpoint_url=moto_server.endpoint_url, region="us-east-1")
+    async with store:
+        await put(store, "orders", 1)
+        events = StoreTail(store, interval=0.1, rescan=5).events()
+        first = await next_event(events, TopicSnapshot)
+        assert isinstance(first, TopicSnapshot) and first.document.generation == 1
+        await put(store, "orders", 2, n=4)
+        second = await next_event(events, TopicSnapshot)
+        assert isinstance(second, TopicSnapshot) and len(second.document.jobs) == 4
         await events.aclose()
