@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from console.app import ConsoleApp
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.settings import ConsoleSettings
+from console.widgets.topics import TopicsPane
 from tests.support.daemon import Daemon, start_daemon
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +111,9 @@ async def shoot(daemon: Daemon, data_dir: Path, out: Path) -> None:
         claimed_at = time.monotonic()
         await until(pilot, lambda: "connected" in header_text(app))
         await until(pilot, lambda: main_screen(app).selected is not None)
-        await pilot.press("down")  # the topics pane is sorted: emails, orders, reports
+        topics = main_screen(app).query_one(TopicsPane)
+        await until(pilot, lambda: topics.row_count == 3)
+        topics.move_cursor(row=topics.get_row_index("orders"))
         await until(pilot, lambda: main_screen(app).selected == "orders")
 
         await asyncio.to_thread(traffic, daemon, 8)
@@ -133,9 +137,13 @@ async def shoot(daemon: Daemon, data_dir: Path, out: Path) -> None:
 
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, EnqueueScreen))
-        await pilot.press("ctrl+a", "delete")
-        await pilot.press(*'{"order": 2001, "item": "lamp"', "ctrl+s")
-        await pilot.pause(0.5)
+        # A payload missing its closing brace: the dialog says so and sends nothing.
+        app.screen.query_one("#payload", TextArea).text = '{\n  "order": 2001,\n  "item": "lamp"\n'
+        await pilot.click("#job-id")
+        await pilot.press(*"order-2001")
+        await pilot.click("#delay")
+        await pilot.press(*"30", "ctrl+s")
+        await until(pilot, lambda: app.screen.query_one("#form-error").has_class("-shown"))
         app.save_screenshot("enqueue.svg", str(out))
         await pilot.press("escape")
 
