@@ -33,6 +33,7 @@ class LinkState(StrEnum):
     STANDBY = "standby"  # a broker answers but is not the active one
     UNREACHABLE = "unreachable"  # no answer from the broker's address
     STALE = "stale"  # no answer and its registry heartbeat is old
+    STOPPED = "stopped"  # no answer and broker.json says it is stopping
     NO_BROKER = "no broker"  # broker.json is missing: nothing to talk to
 
 
@@ -58,9 +59,15 @@ class BrokerStatus:
             LinkState.STANDBY: f"broker {self.broker_id or '?'} is a standby",
             LinkState.UNREACHABLE: f"broker {self.address or '?'} is unreachable",
             LinkState.STALE: f"broker {self.broker_id or '?'} is stale (no heartbeat)",
+            LinkState.STOPPED: f"broker {self.broker_id or '?'} has stopped",
             LinkState.NO_BROKER: "no broker is registered in broker.json",
         }.get(self.state, "the broker is not available")
         return f"Action refused: {what}. The tables keep following storage; retry when connected."
+
+
+def record_age(record: BrokerRecord) -> float:
+    """Seconds since the broker last rewrote its registry record."""
+    return (utc_now() - record.heartbeat).total_seconds()
 
 
 ClientFactory = Callable[[str], Client]
@@ -122,14 +129,16 @@ class BrokerLink:
         try:
             health = await client.health()
         except ClientError as exc:
-            stale = record is not None and (
-                record.state is BrokerState.STOPPING
-                or (utc_now() - record.heartbeat).total_seconds() > STALE_AFTER
-            )
-            state = LinkState.STALE if stale else LinkState.UNREACHABLE
+            state = LinkState.UNREACHABLE
+            if record is not None and record.state is BrokerState.STOPPING:
+                state = LinkState.STOPPED
+            elif (
+                record is not None and (utc_now() - record.heartbeat).total_seconds() > STALE_AFTER
+            ):
+                state = LinkState.STALE
             self.status = BrokerStatus(
                 state,
-                f"{url}: {exc.message or exc}; retrying",
+                f"{exc.message or exc}; retrying",
                 broker_id=broker_id,
                 address=url,
                 heartbeat=heartbeat,

@@ -245,7 +245,7 @@ class Window:
 
     def describe(self) -> str:
         if not self.hidden:
-            return f"{self.total:,} rows"
+            return f"{self.total:,} row" if self.total == 1 else f"{self.total:,} rows"
         return (
             f"rows {self.start + 1:,}-{self.stop:,} of {self.total:,} "
             f"({self.hidden:,} hidden; [ and ] move the window)"

@@ -17,6 +17,7 @@ STATE_STYLES = {
     LinkState.STANDBY: "bold yellow",
     LinkState.UNREACHABLE: "bold red",
     LinkState.STALE: "bold red",
+    LinkState.STOPPED: "bold red",
     LinkState.NO_BROKER: "bold red",
 }
 

@@ -100,7 +100,7 @@ async def until(pilot: Pilot[Any], condition: Callable[[], object], within: floa
 
 
 async def shoot(daemon: Daemon, data_dir: Path, out: Path) -> None:
-    from tests.console.pilot import header_text, main_screen, row_ids, table
+    from tests.console.pilot import broker_line, main_screen, row_ids, table
 
     settings = ConsoleSettings(dir=data_dir, poll_interval=0.5)
     app = ConsoleApp(settings)
@@ -109,7 +109,7 @@ async def shoot(daemon: Daemon, data_dir: Path, out: Path) -> None:
         # the stale view is shot, the second is fresh.
         await asyncio.to_thread(claim, daemon, "orders", "worker-c", 3)
         claimed_at = time.monotonic()
-        await until(pilot, lambda: "connected" in header_text(app))
+        await until(pilot, lambda: "● connected" in broker_line(app))
         await until(pilot, lambda: main_screen(app).selected is not None)
         topics = main_screen(app).query_one(TopicsPane)
         await until(pilot, lambda: topics.row_count == 3)

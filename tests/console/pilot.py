@@ -49,6 +49,11 @@ def header_text(app: ConsoleApp) -> str:
     return main_screen(app).query_one(BrokerHeader).render_text().plain
 
 
+def broker_line(app: ConsoleApp) -> str:
+    """The header's first line: the broker and the connection state."""
+    return header_text(app).splitlines()[0]
+
+
 class Notes:
     """Records every notification the app shows."""
 

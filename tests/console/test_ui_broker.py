@@ -20,7 +20,7 @@ from console.app import ConsoleApp
 from console.screens.confirm import ConfirmScreen
 from console.screens.enqueue import EnqueueScreen
 from console.settings import ConsoleSettings
-from tests.console.pilot import SIZE, Notes, header_text, main_screen, row_ids, table
+from tests.console.pilot import SIZE, Notes, broker_line, header_text, main_screen, row_ids, table
 from tests.console.pilot import wait_until as until
 
 WORKER = "console-test@host"
@@ -81,7 +81,7 @@ async def test_each_action_pressed_as_keys_changes_the_job_in_storage(
     app = localfs_console(tmp_path)
     notes = Notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "connected" in header_text(app), what="connected")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j1", "j2", "j3"], what="rows")
 
         # claim takes the oldest pending job as --worker-id
@@ -171,7 +171,7 @@ async def test_bad_json_in_the_enqueue_dialog_shows_the_error_and_enqueues_nothi
     enqueue(daemon, "j1")
     app = localfs_console(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "connected" in header_text(app), what="connected")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j1"])
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, EnqueueScreen))
@@ -223,7 +223,7 @@ async def test_s3_tail_shows_another_clients_change_without_a_key(
     )
     app = ConsoleApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "connected" in header_text(app), what="connected")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j1"], what="first rows")
         enqueue(daemon, "from-curl", {"who": "another client"})
         await until(pilot, lambda: "from-curl" in row_ids(app), what="tailed row")
@@ -252,12 +252,12 @@ async def test_a_stopped_broker_is_shown_refused_and_a_restarted_one_picked_up(
     app = localfs_console(tmp_path)
     notes = Notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "connected" in header_text(app), what="connected")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j1"])
 
         first.stop()
-        down = ("unreachable", "stale", "standby", "no broker")
-        await until(pilot, lambda: any(w in header_text(app) for w in down), what="header down")
+        down = ("● unreachable", "● stale", "● stopped")
+        await until(pilot, lambda: any(w in broker_line(app) for w in down), what="header down")
         await pilot.press("c")
         await until(pilot, lambda: notes.find("Action refused"), what="refusal")
         assert stored_job(tmp_path, "j1").status is JobStatus.PENDING  # type: ignore[union-attr]
@@ -268,7 +268,7 @@ async def test_a_stopped_broker_is_shown_refused_and_a_restarted_one_picked_up(
 
         second = daemon_factory("--backend", "localfs", "--dir", str(tmp_path))
 
-        await until(pilot, lambda: "connected" in header_text(app), what="reconnected")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="reconnected")
         assert second.http_url in header_text(app)
         await pilot.press("c")
         claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)

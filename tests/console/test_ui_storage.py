@@ -20,7 +20,7 @@ from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
-from tests.console.pilot import SIZE, Notes, cell, header_text, main_screen, row_ids, table
+from tests.console.pilot import SIZE, Notes, broker_line, cell, main_screen, row_ids, table
 from tests.console.pilot import wait_until as until
 
 C, D, P = JobStatus.CLAIMED, JobStatus.DEAD, JobStatus.PENDING
@@ -139,7 +139,7 @@ async def test_without_a_broker_actions_are_refused_and_the_header_says_so(
     app = console(store, tmp_path)
     notes = Notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "unreachable" in header_text(app), what="header")
+        await until(pilot, lambda: "● unreachable" in broker_line(app), what="header")
         await until(pilot, lambda: row_ids(app) == ["a"])
         for key in "ecanrd":
             await pilot.press(key)
