@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -10,15 +12,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 
-def keys_table(bindings: list[BindingType], notes: dict[str, str]) -> Table:
+def keys_table(
+    bindings: list[BindingType], notes: dict[str, str], display: Callable[[Binding], str]
+) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan")
     table.add_column(style="bold")
     table.add_column(style="dim")
     for binding in bindings:
         if isinstance(binding, Binding):
-            keys = ", ".join(binding.key.split(","))
-            table.add_row(keys, binding.description, notes.get(binding.action, ""))
+            table.add_row(display(binding), binding.description, notes.get(binding.action, ""))
     return table
 
 
@@ -33,7 +36,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help-dialog"):
             yield Label("sq-console keys", classes="title")
-            yield Static(keys_table(self.bindings, self.notes), id="keys")
+            keys = keys_table(self.bindings, self.notes, self.app.get_key_display)
+            yield Static(keys, id="keys")
             yield Label(
                 "ctrl+p opens the command palette with every action. esc to close.",
                 classes="hint",

@@ -58,6 +58,7 @@ from console.widgets.topics import TopicsPane
 
 STATUS_CYCLE: list[JobStatus | None] = [None, *JobStatus]
 SORT_CYCLE = list(SortOrder)
+VIEW_LABELS = {"jobs": "1 Jobs", "stale": "2 Stale", "dead": "3 Dead"}  # key and name
 
 
 @dataclass
@@ -90,6 +91,8 @@ HELP_NOTES = {
     "sort": "queue order, oldest, newest, stalest heartbeat",
     "window(-1)": "previous rows when the table is capped",
     "window(1)": "next rows when the table is capped",
+    "help": "this list",
+    "app.quit": "leave the console",
 }
 
 
@@ -101,10 +104,11 @@ class MainScreen(Screen[None]):
         Binding("n", "nack", "Nack"),
         Binding("r", "requeue", "Requeue"),
         Binding("d", "delete", "Delete"),
-        Binding("i", "detail", "Detail"),
+        # Shown in the tab labels and the help rather than the footer, to keep it short.
+        Binding("i", "detail", "Detail", show=False),
         Binding("1", "view('jobs')", "Jobs", show=False),
-        Binding("2", "view('stale')", "Stale"),
-        Binding("3", "view('dead')", "Dead"),
+        Binding("2", "view('stale')", "Stale", show=False),
+        Binding("3", "view('dead')", "Dead", show=False),
         Binding("f", "filter", "Filter"),
         Binding("slash", "search", "Search"),
         Binding("o", "sort", "Sort"),
@@ -132,9 +136,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield BrokerHeader(self.services.source, self.clock, id="header")
         yield TopicsPane(id="topics")
-        yield Tabs(
-            Tab("Jobs", id="jobs"), Tab("Stale", id="stale"), Tab("Dead", id="dead"), id="views"
-        )
+        yield Tabs(*(Tab(label, id=kind) for kind, label in VIEW_LABELS.items()), id="views")
         yield Static("no topic yet", id="view-status")
         yield JobsTable(id="jobs-table")
         yield Footer()
@@ -144,6 +146,8 @@ class MainScreen(Screen[None]):
         self.follow_tail()
         self.watch_broker()
         self.set_interval(1.0, self.tick)
+        # Views change with 1/2/3, so tab only moves between the topics and the jobs.
+        self.query_one("#views", Tabs).can_focus = False
         self.query_one(JobsTable).focus()
 
     @property
@@ -294,7 +298,7 @@ class MainScreen(Screen[None]):
         }
         for tab_id, count in counts.items():
             tab = self.query_one(f"#{tab_id}", Tab)
-            label = f"{tab_id.title()} ({count})" if count else tab_id.title()
+            label = VIEW_LABELS[tab_id] + (f" ({count})" if count else "")
             if tab.label_text != label:
                 tab.label = label
 
