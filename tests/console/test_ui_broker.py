@@ -274,3 +274,43 @@ async def test_a_stopped_broker_is_shown_refused_and_a_restarted_one_picked_up(
         claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)
         await until(pilot, claimed, what="claim through the new broker")
         assert main_screen(app).status.address == second.http_url
+
+
+async def test_after_a_failover_the_console_moves_to_the_standby_that_took_over(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    quick = ["--heartbeat-period", "0.3", "--takeover-timeout", "2"]
+    active = daemon_factory("--backend", "localfs", "--dir", str(tmp_path), *quick)
+    enqueue(active, "j1")
+    standby = daemon_factory("--backend", "localfs", "--dir", str(tmp_path), *quick)
+    app = localfs_console(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: active.http_url in broker_line(app), what="first broker")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+
+        active.kill()  # no clean stop: the standby takes over once the heartbeat is stale
+        await until(pilot, lambda: standby.http_url in broker_line(app), what="failover", within=20)
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected again")
+        await pilot.press("c")
+        claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)
+        await until(pilot, claimed, what="claim through the standby")
+
+
+async def test_the_token_is_sent_with_every_action(tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = daemon_factory(
+        "--backend", "localfs", "--dir", str(tmp_path), "--auth-token", "s3cret"
+    )
+    status, _ = daemon.request(
+        "POST",
+        "/topics/orders/enqueue",
+        json={"payload": 1, "id": "j1"},
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert status == 201
+    app = localfs_console(tmp_path, token="s3cret")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+        await until(pilot, lambda: row_ids(app) == ["j1"])
+        await pilot.press("c")
+        claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)
+        await until(pilot, claimed, what="claim with the token")
