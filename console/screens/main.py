@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -426,20 +427,8 @@ class MainScreen(Screen[None]):
     def commands(self) -> Iterable[SystemCommand]:
         """Command palette entries: one per action, with its key."""
         for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or binding.action.startswith("app."):
-                continue
-            callback = self._palette_callback(binding.action)
-            if callback is not None:
+            if isinstance(binding, Binding) and not binding.action.startswith("app."):
                 note = HELP_NOTES.get(binding.action, "")
-                yield SystemCommand(binding.description, f"[{binding.key}] {note}", callback)
-
-    def _palette_callback(self, action: str) -> Callable[[], object] | None:
-        name, _, argument = action.partition("(")
-        method = getattr(self, f"action_{name}", None)
-        if method is None:
-            return None
-        if not argument:
-            return method  # type: ignore[no-any-return]
-        value = argument.rstrip(")").strip("'")
-        arg: object = int(value) if value.lstrip("-").isdigit() else value
-        return lambda: method(arg)
+                run = partial(self.run_action, binding.action)
+                key = self.app.get_key_display(binding)
+                yield SystemCommand(binding.description, f"key {key} · {note}", run)
