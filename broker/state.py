@@ -17,6 +17,7 @@ Job semantics (what each operation does to these) live in broker/mutations.py.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from .records import (
 )
 
 COUNTER_NAMES = tuple(Counters.model_fields)
+_ENC = operator.attrgetter("enc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,7 @@ class TopicState:
                 "counters": self.counters,
             }
         )
-        parts = [r.enc for r in self.jobs.values()]
+        parts = list(map(_ENC, self.jobs.values()))
         if not parts:
             return head[:-1] + b',"jobs":[]}'
         # One copy of the whole document: the head and tail ride on the first/last job.
