@@ -27,6 +27,7 @@ from common.models import DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
 from .errors import BrokerError, StorageUnavailable
+from .loading import load_state
 from .metrics import Metrics
 from .mutations import reap, trim
 from .records import now_ms
@@ -84,8 +85,7 @@ class GroupCommitter:
 
     async def submit(self, fn: Callable[[TopicState, int], T]) -> T:
         """Queue a mutation; return its result once the write carrying it landed."""
-        if self._closing:
-            raise StorageUnavailable("the broker is shutting down: retry against another broker")
+        self.check_open()
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(fn, future))
@@ -100,6 +100,14 @@ class GroupCommitter:
                     await self._reload()
         assert self.state is not None
         return self.state
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def check_open(self) -> None:
+        if self._closing:
+            raise StorageUnavailable("the broker is shutting down: retry against another broker")
 
     def committed(self) -> Object | None:
         return self._committed
@@ -118,6 +126,7 @@ class GroupCommitter:
         self._wake.set()
         if self._task is not None:
             await self._task
+        self._notify()  # long polls wake now and get StorageUnavailable, not a hang
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -247,7 +256,7 @@ class GroupCommitter:
 
     def _install(self, stored: Object) -> None:
         try:
-            self.state = TopicState.load(self.name, self.limits, self.key, stored.data, stored.etag)
+            self.state = load_state(self.name, self.limits, self.key, stored.data, stored.etag)
         except DocumentInvalid as exc:
             raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
         self._committed = stored
