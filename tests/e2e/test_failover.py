@@ -59,10 +59,10 @@ class Traffic:
             except (JobConflict, JobNotFound):
                 pass  # the job was reaped and re-claimed meanwhile
 
-    async def progress(self, more: int, timeout: float = 60.0) -> None:
-        """Wait until `more` further jobs have been acked."""
+    async def progress(self, more: int) -> None:
+        """Wait (up to a minute) until `more` further jobs have been acked."""
         target = len(self.acked) + more
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + 60
         while len(self.acked) < target:
             assert asyncio.get_running_loop().time() < deadline, "no progress after failover"
             await asyncio.sleep(0.05)
