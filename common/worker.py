@@ -154,10 +154,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await handler
             return self._done(job, Outcome.LOST, "lease lost")
-        failure = handler.exception()
-        if failure is None:
-            return await self._settle(job, None)
-        return await self._settle(job, failure)
+        if handler.cancelled():  # the handler cancelled itself
+            return await self._settle(job, JobFailed("handler was cancelled"))
+        return await self._settle(job, handler.exception())
 
     async def _call_handler(self, job: Job) -> None:
         await self.handler(job)
