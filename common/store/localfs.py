@@ -57,7 +57,7 @@ class InvalidKey(StoreError, ValueError):
 
 class LocalFSStore(ObjectStore):
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).absolute()
+        self.root = Path(root).resolve()
         self.description = f"localfs:{self.root}"
         # One waiter per key inside this process, so that a lock held by another process
         # ties up one worker thread rather than the whole default thread pool.
@@ -120,7 +120,7 @@ class LocalFSStore(ObjectStore):
         return Object(data, etag_of(data))
 
     def _put_if(self, key: str, path: Path, data: bytes, etag: str | None) -> str:
-        _make_dirs(path.parent, self.root)
+        _make_dirs(path.parent)
         with _flocked(path):
             current = _read_or_none(path)
             if (None if current is None else etag_of(current)) != etag:
@@ -251,17 +251,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _make_dirs(directory: Path, root: Path) -> None:
-    """Create `directory` (under `root`) and make each new entry durable in its parent."""
-    if directory.is_dir():
-        return
+def _make_dirs(directory: Path) -> None:
+    """`mkdir -p`, making each new directory's entry durable in its parent."""
     missing: list[Path] = []
-    current = directory
-    while not current.is_dir():
-        missing.append(current)
-        if current == root or current.parent == current:
-            break
-        current = current.parent
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
     for new in reversed(missing):
         new.mkdir(exist_ok=True)
         _fsync_dir(new.parent)

@@ -7,6 +7,11 @@ ConditionalRequestConflict (a concurrent write was in flight) or as 404 NoSuchKe
 object was deleted); all three become `PreconditionFailed` here and nowhere deeper.
 
 ETags are passed through exactly as S3 returns them (quoted MD5 hex for simple uploads).
+
+Throttling and 5xx answers are retried (botocore "standard" mode, 3 attempts). A write
+whose answer was lost may have landed: its retry then fails with PreconditionFailed even
+though the object holds our bytes. Callers that re-apply their change on a conflict should
+recognise their own write in the fresh object (topic documents carry writer and generation).
 Credentials come from the standard AWS chain (environment, profile, instance role);
 `endpoint_url` points the store at MinIO, R2, moto or another S3-compatible service.
 """

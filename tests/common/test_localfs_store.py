@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import StorageSettings
-from common.store import PreconditionFailed, StoreUnavailable, open_store
+from common.store import NotFound, PreconditionFailed, StoreUnavailable, open_store
 from common.store.localfs import InvalidKey, LocalFSStore
 from tests.conftest import REPO_ROOT
 
@@ -169,7 +169,6 @@ async def test_each_key_is_a_file_under_the_root_holding_exactly_the_bytes(
     assert (tmp_path / "data/topics/orders.json").read_bytes() == b'{"a": 1}'
     assert (tmp_path / "data/broker.json").read_bytes() == b"{}"
     assert temp_files(tmp_path) == []
-    assert store.description == f"localfs:{tmp_path / 'data'}"
 
 
 @pytest.mark.parametrize(
@@ -197,8 +196,11 @@ async def test_os_errors_become_store_unavailable(tmp_path: Path) -> None:
 
 
 async def test_a_missing_root_is_an_empty_store_until_the_first_write(tmp_path: Path) -> None:
-    store = LocalFSStore(tmp_path / "later")
+    store = LocalFSStore(tmp_path / "later/queues")
     assert await store.list() == []
+    with pytest.raises(NotFound):
+        await store.get("topics/a.json")
+    await store.delete("topics/a.json")
     assert not (tmp_path / "later").exists()
     await store.put_if("topics/a.json", b"{}", None)
     assert await store.list("topics/") == ["topics/a.json"]
@@ -207,4 +209,5 @@ async def test_a_missing_root_is_an_empty_store_until_the_first_write(tmp_path: 
 def test_open_store_builds_localfs_for_the_configured_dir(tmp_path: Path) -> None:
     store = open_store(StorageSettings(backend="localfs", dir=tmp_path))
     assert isinstance(store, LocalFSStore)
-    assert store.root == tmp_path
+    assert store.root == tmp_path.resolve()
+    assert store.description == StorageSettings(backend="localfs", dir=tmp_path).location()

@@ -9,9 +9,10 @@ import socket
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from common.settings import StorageSettings
-from common.store import NotFound, StoreUnavailable, open_store
+from common.store import NotFound, PreconditionFailed, StoreError, StoreUnavailable, open_store
 from common.store.s3 import S3Store
 from tests.support.moto import REGION, MotoServer
 
@@ -107,3 +108,34 @@ def test_open_store_builds_s3_from_the_settings() -> None:
         "eu-x",
     )
     assert store.description == settings.location()
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response = {
+        "Error": {"Code": code, "Message": f"{code} happened"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "conditional", "expected"),
+    [
+        # What S3 answers when a conditional request loses a race (moto produces only 412).
+        ("PreconditionFailed", 412, True, PreconditionFailed),
+        ("ConditionalRequestConflict", 409, True, PreconditionFailed),
+        ("NoSuchKey", 404, True, PreconditionFailed),
+        ("", 412, True, PreconditionFailed),  # an error without a body (HEAD-style)
+        ("NoSuchKey", 404, False, NotFound),
+        ("AccessDenied", 403, True, StoreUnavailable),
+        ("InternalError", 500, False, StoreUnavailable),
+    ],
+)
+async def test_s3_errors_become_the_named_store_errors(
+    code: str, status: int, conditional: bool, expected: type[StoreError]
+) -> None:
+    store = S3Store("bucket")
+    with pytest.raises(expected) as caught:
+        async with store._errors("k.json", etag='"abc"', conditional=conditional):
+            raise client_error(code, status)
+    assert caught.value.key == "k.json"
