@@ -319,10 +319,11 @@ class Client:
         error: ClientError
         while True:
             retry_after = None
+            base_url = self.base_url
             try:
                 reply = await self._send(
                     method,
-                    self.base_url + path,
+                    base_url + path,
                     body=body,
                     params=params,
                     headers=headers,
@@ -346,7 +347,9 @@ class Client:
                 raise error
             log.info("retrying %s %s (%d/%d): %s", method, path, failures, self.retries, error)
             if self._locator is not None:
-                found = (await self._locator.relocate(self.base_url, self._probe)).rstrip("/")
+                if self.base_url != base_url:
+                    continue  # a concurrent call has already moved to another broker
+                found = (await self._locator.relocate(base_url, self._probe)).rstrip("/")
                 if found != self.base_url:
                     log.warning("switching broker %s -> %s", self.base_url, found)
                     self.base_url = found

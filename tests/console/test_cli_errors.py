@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from console.cli import main
 from tests.support.cli import CliResult, run_cli
 
 USAGE, NOTHING, NOT_FOUND, UNREACHABLE, CONFLICT, UNAUTHORIZED = 2, 3, 4, 5, 6, 7
@@ -20,6 +21,14 @@ def assert_fails(result: CliResult, status: int, text: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("simplequeue")
     assert text in lines[0]
+
+
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """The CLI in this process: for the usage paths, which never reach a broker."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    return CliResult(int(exited.value.code or 0), captured.out, captured.err)
 
 
 @pytest.mark.parametrize(
@@ -40,18 +49,26 @@ def assert_fails(result: CliResult, status: int, text: str) -> None:
         (["work", "--"], "needs a command"),
     ],
 )
-def test_usage_errors_exit_2(args: list[str], text: str) -> None:
+def test_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str], text: str
+) -> None:
+    for name in ("SQ_BACKEND", "SQ_DIR", "SQ_BUCKET", "SQ_BROKER", "SQ_TOPIC"):
+        monkeypatch.delenv(name, raising=False)
     broker = [] if "--discover" in args else ["-broker", "http://127.0.0.1:9"]
-    assert_fails(run_cli(*broker, *args), USAGE, text)
+    assert_fails(run_in_process(capsys, *broker, *args), USAGE, text)
 
 
-def test_help_on_every_command() -> None:
+def test_usage_error_from_the_installed_script() -> None:
+    assert_fails(run_cli("enqueue", "{not json"), USAGE, "not valid JSON")
+
+
+def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for command in (
         [],
         *[[c] for c in ("enqueue", "claim", "ack", "nack", "heartbeat", "status", "topics")],
         *[[c] for c in ("jobs", "show", "requeue", "delete", "work", "health")],
     ):
-        result = run_cli(*command, "--help")
+        result = run_in_process(capsys, *command, "--help")
         assert result.status == 0, (command, result.stderr)
         assert "usage: simplequeue" in result.stdout
         assert "exit status" in result.stdout
@@ -87,10 +104,10 @@ def test_nothing_to_claim_exits_3(broker: list[str]) -> None:
     assert_fails(run_cli(*broker, "claim", "w1"), NOTHING, "nothing to claim")
 
 
-@pytest.mark.parametrize("command", ["show", "ack", "nack", "heartbeat", "requeue", "delete"])
-def test_unknown_job_exits_4(broker: list[str], command: str) -> None:
+def test_unknown_job_exits_4(broker: list[str]) -> None:
     assert run_cli(*broker, "enqueue", "--id", "other", "1").status == 0
-    assert_fails(run_cli(*broker, command, "no-such-job"), NOT_FOUND, "no-such-job")
+    for command in ("show", "ack", "nack", "heartbeat", "requeue", "delete"):
+        assert_fails(run_cli(*broker, command, "no-such-job"), NOT_FOUND, "no-such-job")
 
 
 def test_conflicts_exit_6(broker: list[str]) -> None:

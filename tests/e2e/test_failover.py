@@ -20,7 +20,7 @@ from common.store.localfs import LocalFSStore
 TOPIC = "orders"
 MAX_JOBS = 600  # below the completed-job retention, so every completed job stays visible
 # Short registry periods so that a standby takes over a killed broker within seconds.
-REGISTRY_FLAGS = ("--registry-heartbeat", "0.3", "--takeover-timeout", "2")
+REGISTRY_FLAGS = ("--heartbeat-period", "0.3", "--takeover-timeout", "2")
 
 
 class Traffic:
