@@ -51,6 +51,8 @@ class CommandRunner:
             "stdout": sys.stderr.fileno(),
             "stderr": asyncio.subprocess.PIPE,
             "env": env,
+            # Its own process group, so that abandoning the job stops the whole tree.
+            "start_new_session": True,
         }
         if len(self.argv) == 1:
             proc = await asyncio.create_subprocess_shell(self.argv[0], **streams)  # type: ignore[arg-type]
@@ -60,7 +62,7 @@ class CommandRunner:
             _, err = await proc.communicate(payload_to_bytes(job.payload, job.payload_encoding))
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise
         sys.stderr.buffer.write(err)

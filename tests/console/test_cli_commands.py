@@ -3,12 +3,17 @@ and `work`, as subprocesses against a daemon."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import SIMPLEQUEUE, run_cli
 
 
 @pytest.fixture
@@ -129,3 +134,54 @@ def test_work_runs_argv_directly_with_the_payload_bytes_on_stdin(
     )  # fmt: skip
     assert result.status == 0, result.stderr
     assert out.read_bytes() == b'{"a":[1,2]}|hello|'
+
+
+def start_work(daemon: Any, command: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQ_")}
+    return subprocess.Popen(
+        [str(SIMPLEQUEUE), "-broker", daemon.http_url, "-topic", "jobs", "work", "--wait", "1",
+         "--", command],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def wait_for_file(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_work_finishes_the_current_job_on_sigterm(daemon: Any, tmp_path: Path) -> None:
+    sq(daemon, "enqueue", "--id", "first", "1")
+    sq(daemon, "enqueue", "--id", "second", "2")
+    started = tmp_path / "started"
+    proc = start_work(daemon, f"touch {started}; sleep 1")
+    wait_for_file(started)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert [orjson.loads(line)["outcome"] for line in out.splitlines()] == ["acked"]
+    assert sq(daemon, "show", "first")["status"] == "completed"
+    assert sq(daemon, "show", "second")["status"] == "pending"
+
+
+def test_work_abandons_the_job_on_a_second_signal(daemon: Any, tmp_path: Path) -> None:
+    sq(daemon, "enqueue", "--id", "long", "1")
+    started = tmp_path / "started"
+    proc = start_work(daemon, f"touch {started}; sleep 600")
+    wait_for_file(started)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    job = sq(daemon, "show", "long")
+    assert (job["status"], job["last_error"]) == ("pending", "worker stopped")
+
+
+def test_work_stops_at_once_when_idle(daemon: Any) -> None:
+    proc = start_work(daemon, "true")
+    time.sleep(1.5)  # let it reach the long-poll on the empty topic
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out) == (0, ""), err
