@@ -185,3 +185,14 @@ def test_work_stops_at_once_when_idle(daemon: Any) -> None:
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, out) == (0, ""), err
+
+
+def test_discover_through_s3(daemon_factory: Any, moto_server: Any, s3_bucket: str) -> None:
+    storage = [
+        "--backend", "s3", "--bucket", s3_bucket, "--prefix", "q",
+        "--s3-endpoint", moto_server.endpoint_url, "--region", "us-east-1",
+    ]  # fmt: skip
+    daemon = daemon_factory(*storage)
+    result = run_cli("--discover", *storage, "-topic", "s3t", "enqueue", "--id", "a", '"x"')
+    assert result.status == 0, result.stderr
+    assert sq(daemon, "show", "a", topic="s3t")["payload"] == "x"
