@@ -74,36 +74,34 @@ async def claim(request: web.Request) -> web.Response:
     return _json({"job": _job(jobs[0]), "jobs": [_job(j) for j in jobs]})
 
 
-@routes.post("/topics/{topic}/ack")
-async def ack(request: web.Request) -> web.Response:
+async def _job_request(request: web.Request) -> tuple[Topic, dict[str, Any], str, str | None]:
+    """Topic, body, job_id and worker_id of an ack/nack/heartbeat request."""
     topic = _topic(request)
     data = await b.json_object(request)
-    job = await topic.ack(b.required_text(data, "job_id"), worker=b.text(data, "worker_id"))
-    return _json({"job": _job(job)})
+    return topic, data, b.required_text(data, "job_id"), b.text(data, "worker_id")
+
+
+@routes.post("/topics/{topic}/ack")
+async def ack(request: web.Request) -> web.Response:
+    topic, _, job_id, worker = await _job_request(request)
+    return _json({"job": _job(await topic.ack(job_id, worker=worker))})
 
 
 @routes.post("/topics/{topic}/nack")
 async def nack(request: web.Request) -> web.Response:
-    topic = _topic(request)
-    data = await b.json_object(request)
+    topic, data, job_id, worker = await _job_request(request)
     error = data.get("error")
     if error is not None and not isinstance(error, str):
         raise InvalidRequest("field 'error' must be a string")
-    job = await topic.nack(
-        b.required_text(data, "job_id"),
-        delay=b.seconds(data, "delay_seconds"),
-        error=error,
-        worker=b.text(data, "worker_id"),
-    )
+    delay = b.seconds(data, "delay_seconds")
+    job = await topic.nack(job_id, delay=delay, error=error, worker=worker)
     return _json({"job": _job(job)})
 
 
 @routes.post("/topics/{topic}/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
-    topic = _topic(request)
-    data = await b.json_object(request)
-    job = await topic.heartbeat(b.required_text(data, "job_id"), worker=b.text(data, "worker_id"))
-    return _json({"job": _job(job)})
+    topic, _, job_id, worker = await _job_request(request)
+    return _json({"job": _job(await topic.heartbeat(job_id, worker=worker))})
 
 
 @routes.get("/topics/{topic}/status")
