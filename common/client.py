@@ -5,12 +5,13 @@ raises a named ClientError subclass chosen by the reply's JSON `code`.
 
 Retries: only failures that cannot have changed anything, or whose repetition is harmless,
 are retried, with exponential backoff and jitter:
-- a connection that could not be opened (the broker never saw the request): every call;
-- a connection lost mid-request, a timeout, or 503 (storage unavailable): only idempotent
+- a connection that could not be opened (the broker never saw the request), or 503
+  `storage_unavailable` (the broker's write failed and nothing changed): every call;
+- a connection lost mid-request or a timeout (the broker may have acted): only idempotent
   calls - reads, heartbeat, and enqueue, which always carries a job id (generated here when
   the caller gave none) so that a repeated enqueue cannot add the job twice.
-claim, ack, nack, requeue and delete are never repeated after the broker may have seen
-them: the caller gets BrokerUnavailable and decides.
+claim, ack, nack, requeue and delete are never repeated when their outcome is unknown: the
+caller gets BrokerUnavailable and decides.
 
 A client made by `Client.discover(store)` also re-reads the broker registry when its broker
 stops answering and moves to the broker registered there (see common.discovery).
@@ -244,6 +245,11 @@ class Client:
             if self._token:
                 headers["Authorization"] = f"Bearer {self._token}"
             self._session = aiohttp.ClientSession(headers=headers)
+            # aiohttp resends GET/PUT/DELETE once after a dropped connection (RFC 9112 allows
+            # it for idempotent methods); our DELETE answers differently the second time,
+            # and _call already decides which calls may be repeated.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
@@ -319,10 +325,11 @@ class Client:
         error: ClientError
         while True:
             retry_after = None
+            base_url = self.base_url
             try:
                 reply = await self._send(
                     method,
-                    self.base_url + path,
+                    base_url + path,
                     body=body,
                     params=params,
                     headers=headers,
@@ -338,15 +345,15 @@ class Client:
                 if reply.status != 503:
                     return reply
                 error = error_from_reply(reply.status, reply.body)
-                if not idempotent:
-                    raise error
                 retry_after = _retry_after(reply)
             failures += 1
             if failures > self.retries:
                 raise error
             log.info("retrying %s %s (%d/%d): %s", method, path, failures, self.retries, error)
             if self._locator is not None:
-                found = (await self._locator.relocate(self.base_url, self._probe)).rstrip("/")
+                if self.base_url != base_url:
+                    continue  # a concurrent call has already moved to another broker
+                found = (await self._locator.relocate(base_url, self._probe)).rstrip("/")
                 if found != self.base_url:
                     log.warning("switching broker %s -> %s", self.base_url, found)
                     self.base_url = found

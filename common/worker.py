@@ -94,6 +94,7 @@ class Worker:
         self.max_jobs = max_jobs
         self.on_done = on_done
         self.stats = WorkerStats()
+        self.busy = False  # True while a claimed job is in hand
         self._stopping = False
 
     def stop(self) -> None:
@@ -133,6 +134,13 @@ class Worker:
     async def process(self, job: Job) -> Outcome:
         """Run the handler on a claimed job, heartbeating meanwhile; then ack or nack."""
         interval = await self._interval()
+        self.busy = True
+        try:
+            return await self._process(job, interval)
+        finally:
+            self.busy = False
+
+    async def _process(self, job: Job, interval: float) -> Outcome:
         handler = asyncio.create_task(self._call_handler(job))
         beats = asyncio.create_task(self._keep_alive(job, interval))
         try:
@@ -146,10 +154,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await handler
             return self._done(job, Outcome.LOST, "lease lost")
-        failure = handler.exception()
-        if failure is None:
-            return await self._settle(job, None)
-        return await self._settle(job, failure)
+        if handler.cancelled():  # the handler cancelled itself
+            return await self._settle(job, JobFailed("handler was cancelled"))
+        return await self._settle(job, handler.exception())
 
     async def _call_handler(self, job: Job) -> None:
         await self.handler(job)
