@@ -265,7 +265,7 @@ def build_rows(
     visibility_timeout: float,
     *,
     start: int = 0,
-    cap: int = 5000,
+    cap: int = 1000,
     texts: PayloadTexts | None = None,
 ) -> tuple[list[JobRow], Window]:
     """Rows of one view of a document, windowed to at most `cap` rows."""

@@ -37,7 +37,7 @@ class ConsoleSettings(StorageSettings):
         description="seconds between storage polls (s3) and broker health checks",
     )
     row_cap: int = Field(
-        default=5000,
+        default=1000,
         ge=10,
         description="most rows the jobs table shows at once; more are windowed",
     )

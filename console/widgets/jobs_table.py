@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.model import COLUMN_LABELS, JobRow, Tint
 
@@ -90,13 +90,19 @@ class JobsTable(DataTable[Text]):
                     if getattr(old, name) != getattr(row, name) or (
                         name == "heartbeat" and old.tint != row.tint
                     ):
-                        self.update_cell(row.id, name, cell(row, name))
+                        self._update(row.id, name, cell(row, name))
                 self.shown[row.id] = row
         self._add(new)
         order = [row.id for row in rows]
         if order != [key.value for key in self._ordered_keys()]:
             position = {job_id: index for index, job_id in enumerate(order)}
             self.sort("id", key=lambda text: position[text.plain])
+
+    def _update(self, job_id: str, column: str, value: Text) -> None:
+        # Widen a column for a longer value, but never narrow it here: DataTable measures
+        # the whole column again when a cell shrinks, once per updated cell.
+        wider = value.cell_len > self.columns[ColumnKey(column)].content_width
+        self.update_cell(job_id, column, value, update_width=wider)
 
     def _ordered_keys(self) -> list[RowKey]:
         return [row.key for row in self.ordered_rows]

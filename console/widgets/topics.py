@@ -65,7 +65,7 @@ class TopicsPane(DataTable[Text]):
         }
         if summary.topic in self._topics:
             for key, value in cells.items():
-                self.update_cell(summary.topic, key, value)
+                self.update_cell(summary.topic, key, value, update_width=True)
             return
         keep = self.selected
         self._topics.add(summary.topic)
@@ -76,7 +76,7 @@ class TopicsPane(DataTable[Text]):
 
     def update_rates(self, topic: str, rates: tuple[list[float], list[float]]) -> None:
         if topic in self._topics:
-            self.update_cell(topic, "rate", rate_cell(*rates))
+            self.update_cell(topic, "rate", rate_cell(*rates), update_width=True)
 
     def remove_topic(self, topic: str) -> None:
         if topic in self._topics:

@@ -21,7 +21,7 @@ def test_defaults_read_the_brokers_default_storage() -> None:
     settings = parse_settings(ConsoleSettings, [])
     assert settings.reads_storage and settings.backend == "localfs"
     assert settings.worker_id == f"sq-console@{socket.gethostname()}"
-    assert (settings.poll_interval, settings.row_cap) == (1.0, 5000)
+    assert (settings.poll_interval, settings.row_cap) == (1.0, 1000)
 
 
 def test_broker_alone_reads_no_storage() -> None:

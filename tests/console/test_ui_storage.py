@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console as RichConsole
 from textual.command import CommandPalette
 from textual.widgets import Static
+from textual.widgets.data_table import ColumnKey
 
 from common.keys import topic_key
 from common.models import JobStatus, TopicDocument, dump_document
@@ -193,3 +194,18 @@ async def test_help_and_the_command_palette_list_every_action(tmp_path: Path) ->
         await pilot.pause(0.5)
         await pilot.press("enter")
         await until(pilot, lambda: main_screen(app).spec.kind is ViewKind.DEAD, what="dead view")
+
+
+async def test_a_column_widens_for_a_longer_value_arriving_later(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await write(store, document("orders", [job("a", P)]))
+    app = console(store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: row_ids(app) == ["a"])
+        worker = "a-rather-long-worker-name@host-01"
+        await write(store, document("orders", [job("a", C, worker=worker)], generation=2))
+        await until(pilot, lambda: cell(app, "a", "claimed_by") == worker)
+        await pilot.pause(0.2)
+        assert table(app).columns[ColumnKey("claimed_by")].get_render_width(table(app)) > len(
+            worker
+        )
