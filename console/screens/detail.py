@@ -1,6 +1,9 @@
-"""One job in full: every field and the payload as highlighted, indented JSON."""
+"""One job in full: every field and the payload as highlighted, indented JSON, as the
+job was when the dialog opened."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from rich.table import Table
 from rich.text import Text
@@ -20,7 +23,7 @@ def fields_table(job: Job) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for name, value in job.model_dump(exclude={"payload"}, exclude_none=True).items():
-        shown = format_time(value) if hasattr(value, "tzinfo") else str(value)
+        shown = format_time(value) if isinstance(value, datetime) else str(value)
         table.add_row(name, Text(shown))
     return table
 

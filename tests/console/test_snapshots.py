@@ -8,6 +8,7 @@ There is no broker.json in the store, so the header is the same on every machine
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Awaitable, Callable
@@ -45,13 +46,21 @@ def screen_text(app: ConsoleApp) -> str:
     return "\n".join(line.rstrip() for line in out.export_text().splitlines()) + "\n"
 
 
-def assert_snapshot(name: str, text: str) -> None:
+async def assert_snapshot(pilot: Pilot[Any], app: ConsoleApp, name: str) -> None:
+    """Compare once the screen has settled: a table measures its columns when idle."""
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("SQ_UPDATE_SNAPSHOTS") == "1":
+        previous = ""
+        while (text := screen_text(app)) != previous:
+            previous = text
+            await pilot.pause(0.5)
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"no snapshot {path.name}: run with SQ_UPDATE_SNAPSHOTS=1"
-    assert text == path.read_text(), f"{name} differs from {path}"
+    expected = path.read_text()
+    with contextlib.suppress(AssertionError):
+        await until(pilot, lambda: screen_text(app) == expected, what=f"snapshot {name}")
+    assert screen_text(app) == expected, f"{name} differs from {path}"
 
 
 async def demo_store() -> MemoryStore:
@@ -81,8 +90,7 @@ async def run_view(name: str, steps: Callable[[Pilot[Any], ConsoleApp], Awaitabl
         await until(pilot, lambda: "no broker" in screen_text(app), what="broker checked")
         await until(pilot, lambda: row_ids(app)[:1] == ["mail-0"], what="first topic")
         await steps(pilot, app)
-        await pilot.pause(0.3)
-        assert_snapshot(name, screen_text(app))
+        await assert_snapshot(pilot, app, name)
 
 
 async def show_orders(pilot: Pilot[Any], app: ConsoleApp) -> None:
