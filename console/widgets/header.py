@@ -21,6 +21,8 @@ STATE_STYLES = {
     LinkState.NO_BROKER: "bold red",
 }
 
+DOWN = {LinkState.UNREACHABLE, LinkState.STALE, LinkState.STOPPED, LinkState.NO_BROKER}
+
 
 class BrokerHeader(Static):
     """Two lines: the broker and its state; the data source and its state."""
@@ -39,7 +41,7 @@ class BrokerHeader(Static):
 
     def set_status(self, status: BrokerStatus) -> None:
         self.status = status
-        self.set_class(not status.usable, "-down")
+        self.set_class(status.state in DOWN, "-down")
         self.refresh_text()
 
     def set_source(self, description: str, problem: str = "") -> None:
