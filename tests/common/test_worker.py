@@ -39,14 +39,14 @@ async def test_slow_handler_keeps_its_lease_through_heartbeats(
 ) -> None:
     daemon = daemon_factory(
         "--backend", "localfs", "--dir", str(tmp_path),
-        "--visibility-timeout", "1", "--reaper-period", "0.2",
+        "--visibility-timeout", "2", "--reaper-period", "0.2",
     )  # fmt: skip
 
     async def slow(job: Job) -> None:
-        await asyncio.sleep(3.5)  # more than three visibility timeouts
+        await asyncio.sleep(5)  # two and a half visibility timeouts
 
     async with Client(daemon.http_url) as client:
-        assert (await client.health())["visibility_timeout"] == 1
+        assert (await client.health())["visibility_timeout"] == 2
         await client.enqueue("slow", 1, id="s1")
         worker = Worker(client, "slow", "w1", slow, wait=1, max_jobs=1)
         stats = await asyncio.wait_for(worker.run(), 60)
