@@ -29,10 +29,10 @@ def test_document_round_trips_through_bytes() -> None:
 
 
 def test_timestamps_are_utc_milliseconds_with_z() -> None:
-    raw = orjson.loads(dump_document(_document()))
-    stamp = raw["updated_at"]
+    doc = _document()
+    stamp = orjson.loads(dump_document(doc))["updated_at"]
     assert stamp.endswith("Z") and len(stamp) == len("2026-11-28T10:00:00.123Z")
-    assert format_time(_document().updated_at) == stamp
+    assert format_time(doc.updated_at) == stamp
 
 
 def test_none_fields_are_left_out_of_the_document() -> None:

@@ -1,0 +1,5 @@
+"""`python -m broker` runs simplequeued."""
+
+from .daemon import main
+
+main()

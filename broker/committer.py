@@ -1,0 +1,294 @@
+"""Group commit: the one place a topic's document is written (DESIGN.md, "The engine").
+
+One loop per topic takes every mutation queued while the previous write was in flight,
+applies them in arrival order to the in-memory state, writes the result with ONE
+`put_if(etag)` and only then resolves each request with its own result or its own error.
+On PreconditionFailed (another broker wrote) it reloads and re-applies the same batch,
+a bounded number of times with jittered backoff; on any other storage error it fails the
+batch with StorageUnavailable, and the state is reloaded before it is used again. The
+reaper is a mutation queued by the same loop on a timer. In the steady state there is no
+read before a write: the ETag of the last write is the precondition of the next.
+
+Reads between a batch being applied and its write landing see the applied state; a write
+that fails is undone by reloading, so reads may briefly show a change that never landed.
+`committed()` returns only bytes that landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from common.models import DocumentInvalid
+from common.store import NotFound, Object, ObjectStore, PreconditionFailed
+
+from .errors import BrokerError, StorageUnavailable
+from .loading import load_state
+from .metrics import Metrics
+from .mutations import reap, trim
+from .records import now_ms
+from .state import Limits, TopicState
+
+log = logging.getLogger("simplequeue.broker")
+
+T = TypeVar("T")
+Mutation = Callable[[TopicState, int], Any]
+
+MAX_CONFLICT_RETRIES = 16
+
+
+class _Request:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Mutation, future: asyncio.Future[Any] | None) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        name: str,
+        key: str,
+        store: ObjectStore,
+        limits: Limits,
+        writer: str,
+        metrics: Metrics,
+        reaper_period: float,
+    ) -> None:
+        self.name, self.key, self.store = name, key, store
+        self.limits, self.writer, self.metrics = limits, writer, metrics
+        self.reaper_period = reaper_period
+        self.state: TopicState | None = None
+        self._stale = True  # the in-memory state must be (re)loaded before use
+        self._refresh = False  # check storage for another broker's write, if cheap
+        self._committed: Object | None = None
+        self._queue: list[_Request] = []
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._next_reap = time.monotonic() + reaper_period
+
+    # --- public -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"commit:{self.name}"
+            )
+
+    async def submit(self, fn: Callable[[TopicState, int], T]) -> T:
+        """Queue a mutation; return its result once the write carrying it landed."""
+        if self._closing:
+            raise StorageUnavailable("the broker is shutting down: retry against another broker")
+        self.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(fn, future))
+        self._wake.set()
+        return await future
+
+    async def load(self) -> TopicState:
+        """The state, loading it from storage on first use."""
+        if self.state is None:
+            async with self._lock:
+                if self.state is None:
+                    await self._reload()
+        assert self.state is not None
+        return self.state
+
+    def committed(self) -> Object | None:
+        return self._committed
+
+    def request_refresh(self) -> None:
+        self._refresh = True
+        self._wake.set()
+
+    async def wait_changed(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait for the next commit or reload; False on timeout."""
+        return await _wait(self._changed, timeout)
+
+    async def close(self) -> None:
+        """Finish every queued mutation, then stop the loop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue and not self._closing:
+                timeout = self._next_reap - time.monotonic()
+                if timeout > 0:
+                    await _wait(self._wake, timeout)
+                self._wake.clear()
+            if self._closing and not self._queue:
+                return
+            batch, self._queue = self._queue, []
+            if time.monotonic() >= self._next_reap:
+                self._next_reap = time.monotonic() + self.reaper_period
+                if self.state is not None and self.state.claimed:
+                    batch.append(_Request(reap, None))
+            if batch or self._refresh:
+                try:
+                    await self._commit(batch)
+                except Exception:  # the loop must outlive any bug in one batch
+                    log.exception("commit loop error topic=%s", self.name)
+                    self._stale = True
+                    _fail(batch, StorageUnavailable("internal error while committing: retry"))
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        started = time.monotonic()
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                await self._freshen()
+            except StorageUnavailable as exc:
+                _fail(batch, exc)
+                return
+            state = self.state
+            assert state is not None
+            now = now_ms()
+            outcomes = self._apply(state, now, batch)
+            if outcomes is None:
+                continue  # a mutation crashed: reloaded state, batch without it
+            trim(state)
+            if not state.dirty:
+                _resolve(batch, outcomes)
+                return
+            data = state.encode(state.generation + 1, self.writer, now)
+            try:
+                etag = await self.store.put_if(self.key, data, state.etag)
+            except PreconditionFailed:
+                self.metrics.conflicts.inc()
+                self._stale = True
+                await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
+                continue
+            except Exception as exc:
+                self.metrics.store_errors.inc()
+                self._stale = True
+                log.warning("commit failed topic=%s error=%r", self.name, exc)
+                await self._try_reload()  # undo the applied batch before anyone reads it
+                _fail(batch, StorageUnavailable(f"could not write {self.key}: {exc}; retry"))
+                return
+            state.generation += 1
+            state.etag = etag
+            state.updated_at = now
+            self._committed = Object(data, etag)
+            self.metrics.commits.inc()
+            self.metrics.batch_size.observe(len(batch))
+            self.metrics.commit_seconds.observe(time.monotonic() - started)
+            _resolve(batch, outcomes)
+            self._notify()
+            return
+        _fail(
+            batch,
+            StorageUnavailable(
+                f"gave up after {MAX_CONFLICT_RETRIES} write conflicts on {self.key}: "
+                "another broker keeps writing; retry"
+            ),
+        )
+
+    def _apply(
+        self, state: TopicState, now: int, batch: list[_Request]
+    ) -> list[tuple[bool, Any]] | None:
+        state.dirty = False
+        outcomes: list[tuple[bool, Any]] = []
+        for request in batch:
+            if request.future is not None and request.future.done():
+                outcomes.append((False, None))  # cancelled by its caller: not applied
+                continue
+            try:
+                outcomes.append((True, request.fn(state, now)))
+            except BrokerError as exc:
+                outcomes.append((False, exc))
+            except Exception:
+                log.exception("mutation failed topic=%s", self.name)
+                batch.remove(request)
+                _fail([request], StorageUnavailable("internal error applying the request"))
+                self._stale = True
+                return None
+        return outcomes
+
+    # --- loading ------------------------------------------------------------------------
+
+    async def _freshen(self) -> None:
+        if self.state is None or self._stale:
+            async with self._lock:
+                await self._reload()
+        elif self._refresh:
+            self._refresh = False
+            try:
+                changed = await self.store.get_if_changed(self.key, self.state.etag)
+            except NotFound:
+                return
+            except Exception as exc:
+                raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
+            if changed is not None:
+                self._install(changed)
+
+    async def _reload(self) -> None:
+        try:
+            stored = await self.store.get(self.key)
+        except NotFound:
+            self.state = TopicState(self.name, self.limits)
+            self._committed = None
+            self._stale = False
+            self._notify()
+            return
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
+        self._install(stored)
+
+    def _install(self, stored: Object) -> None:
+        try:
+            self.state = load_state(self.name, self.limits, self.key, stored.data, stored.etag)
+        except DocumentInvalid as exc:
+            raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
+        self._committed = stored
+        self._stale = False
+        self._notify()
+
+    async def _try_reload(self) -> None:
+        try:
+            async with self._lock:
+                await self._reload()
+        except StorageUnavailable:
+            pass  # still stale: the next batch reloads first
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109
+    """Wait for `event` at most `timeout` seconds; True if it was set."""
+    try:
+        async with asyncio.timeout(max(0.0, timeout)):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def _resolve(batch: list[_Request], outcomes: list[tuple[bool, Any]]) -> None:
+    for request, (ok, value) in zip(batch, outcomes, strict=True):
+        future = request.future
+        if future is None or future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _fail(batch: list[_Request], error: BrokerError) -> None:
+    for request in batch:
+        if request.future is not None and not request.future.done():
+            request.future.set_exception(error)

@@ -1,0 +1,117 @@
+"""The engine: every topic of one broker process (DESIGN.md, "The engine").
+
+Topics are created lazily on first use; each owns a GroupCommitter. `start()` loads the
+topics already in storage in the background so their reapers run after a restart even
+if no client touches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from common.keys import TOPICS_PREFIX, topic_from_key, topic_key, validate_topic
+from common.models import JobStatus
+from common.store import ObjectStore
+
+from .committer import GroupCommitter
+from .errors import StorageUnavailable
+from .metrics import LabelKey, Metrics
+from .mutations import EnqueueResult, NewJob
+from .state import Limits
+from .topic import Topic
+
+__all__ = ["Engine", "EngineSettings", "EnqueueResult", "NewJob", "Topic"]
+
+log = logging.getLogger("simplequeue.broker")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    visibility_timeout: float = 30.0
+    reaper_period: float = 5.0
+    max_attempts: int = 5  # 0 = unlimited
+    completed_retention: int = 1000
+    dead_retention: int = 10_000
+    max_payload_bytes: int = 1024 * 1024
+
+    def limits(self) -> Limits:
+        return Limits(
+            visibility_timeout_ms=round(self.visibility_timeout * 1000),
+            max_attempts=self.max_attempts,
+            completed_retention=self.completed_retention,
+            dead_retention=self.dead_retention,
+        )
+
+
+class Engine:
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: EngineSettings | None = None,
+        writer: str = "simplequeued",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or EngineSettings()
+        self.writer = writer
+        self.metrics = metrics or Metrics()
+        self._topics: dict[str, Topic] = {}
+        self._committers: dict[str, GroupCommitter] = {}
+        self._preload: asyncio.Task[None] | None = None
+        self.metrics.gauge("sq_topic_jobs", "jobs in a topic by status", self._depths)
+
+    async def start(self) -> None:
+        self._preload = asyncio.get_running_loop().create_task(self._load_existing())
+
+    async def stop(self) -> None:
+        """Finish in-flight and queued commits, then stop every topic's loop."""
+        if self._preload is not None:
+            self._preload.cancel()
+        await asyncio.gather(*(c.close() for c in self._committers.values()))
+
+    def topic(self, name: str) -> Topic:
+        topic = self._topics.get(name)
+        if topic is None:
+            validate_topic(name)
+            committer = GroupCommitter(
+                name,
+                topic_key(name),
+                self.store,
+                self.settings.limits(),
+                self.writer,
+                self.metrics,
+                self.settings.reaper_period,
+            )
+            topic = Topic(name, committer, self.settings.max_payload_bytes)
+            self._topics[name] = topic
+            self._committers[name] = committer
+        return topic
+
+    async def topic_names(self) -> list[str]:
+        try:
+            keys = await self.store.list(TOPICS_PREFIX)
+        except Exception as exc:
+            raise StorageUnavailable(f"could not list topics: {exc}; retry") from exc
+        names = {name for key in keys if (name := topic_from_key(key)) is not None}
+        names.update(name for name, topic in self._topics.items() if topic.generation > 0)
+        return sorted(names)
+
+    async def _load_existing(self) -> None:
+        try:
+            for name in await self.topic_names():
+                committer = self._committers.get(name) or self.topic(name)._c
+                await committer.load()
+                committer.start()
+        except Exception as exc:  # storage may be down at start; topics then load lazily
+            log.warning("could not preload topics error=%r", exc)
+
+    def _depths(self) -> list[tuple[LabelKey, float]]:
+        out: list[tuple[LabelKey, float]] = []
+        for name, topic in sorted(self._topics.items()):
+            stats = topic.stats()
+            for status in JobStatus:
+                key = (("status", status.value), ("topic", name))
+                out.append((key, float(getattr(stats, status.value))))
+        return out

@@ -1,0 +1,79 @@
+"""Errors the engine raises, each carrying the wire code the HTTP and RESP layers report.
+
+HTTP maps `code` to a status in one table (broker/http/errors.py); RESP turns the message
+into an `ERR` reply. Messages say what was wrong and what to do, in one line.
+"""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    """Base of every error a client request can get from the engine."""
+
+    code: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidRequest(BrokerError):
+    """The request itself is malformed (missing field, wrong type, out of range)."""
+
+    code = "bad_request"
+
+
+class JobNotFound(BrokerError):
+    """No job with this id in the topic (never enqueued, deleted, or trimmed by retention)."""
+
+    code = "job_not_found"
+
+    def __init__(self, topic: str, job_id: str) -> None:
+        self.topic = topic
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r} in topic {topic!r}: check the id")
+
+
+class JobStateConflict(BrokerError):
+    """The job exists but is not in a state the operation accepts."""
+
+    code = "wrong_state"
+
+    def __init__(self, job_id: str, status: str, wanted: str, message: str | None = None) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.wanted = wanted
+        super().__init__(message or f"job {job_id!r} is {status}, the operation needs it {wanted}")
+
+
+class LeaseLost(JobStateConflict):
+    """The caller's claim on the job ended: it was reaped, or another worker holds it."""
+
+    code = "lease_lost"
+
+    def __init__(self, job_id: str, status: str, holder: str | None = None) -> None:
+        why = f"it is now claimed by {holder!r}" if holder else f"it is now {status}"
+        super().__init__(
+            job_id,
+            status,
+            "claimed",
+            f"lease on job {job_id!r} was lost ({why}): stop working on it, it will be redelivered",
+        )
+
+
+class PayloadTooLarge(BrokerError):
+    code = "payload_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"payload is {size} bytes, over the limit of {limit}: store large data elsewhere "
+            "and enqueue a reference"
+        )
+
+
+class StorageUnavailable(BrokerError):
+    """The write could not be made durable; nothing was acknowledged. Safe to retry."""
+
+    code = "storage_unavailable"

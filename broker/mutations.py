@@ -1,0 +1,233 @@
+"""Job semantics (DESIGN.md, "Job semantics"): what each operation does to a topic's state.
+
+Every function validates first and changes nothing when it raises, so one bad request in
+a group commit never alters the document for the others. Each takes `now` in ms from the
+committer, so a batch that is re-applied after a conflict uses one clock reading per try.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from common.models import Job
+
+from .errors import JobNotFound, JobStateConflict, LeaseLost
+from .records import CLAIMED, COMPLETED, DEAD, PENDING, JobRecord, encode_fields, format_ms
+from .state import TopicState
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    payload: Any
+    id: str | None = None
+    delay: float = 0.0
+    payload_encoding: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    id: str
+    created: bool
+
+
+def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueResult:
+    """Append a pending job; an id already in the topic is not duplicated."""
+    if job_id in state.jobs:
+        return EnqueueResult(job_id, False)
+    available = now + max(0, round(job.delay * 1000))
+    enc = encode_fields(
+        {
+            "id": job_id,
+            "status": PENDING,
+            "payload": job.payload,
+            "payload_encoding": job.payload_encoding,
+            "created_at": format_ms(now),
+            "available_at": format_ms(available),
+            "attempts": 0,
+        }
+    )
+    state.add(JobRecord(job_id, PENDING, state.next_seq, enc, available_at=available), now)
+    state.next_seq += 1
+    state.counters["enqueued"] += 1
+    state.dirty = True
+    return EnqueueResult(job_id, True)
+
+
+def claim(state: TopicState, now: int, worker: str, count: int) -> list[Job]:
+    """The oldest available pending jobs become claimed by `worker`."""
+    claimed: list[Job] = []
+    while len(claimed) < count and (rec := state.take_ready(now)) is not None:
+        rec.attempts += 1
+        rec.claimed_by = worker
+        rec.last_heartbeat = now
+        stamp = format_ms(now)
+        state.set_status(
+            rec,
+            CLAIMED,
+            now,
+            attempts=rec.attempts,
+            claimed_by=worker,
+            claimed_at=stamp,
+            last_heartbeat=stamp,
+        )
+        claimed.append(rec.to_job())
+    return claimed
+
+
+def pop(state: TopicState, now: int, count: int) -> list[Job]:
+    """Claim and complete in one step (a Redis list pop: at-most-once)."""
+    popped: list[Job] = []
+    while len(popped) < count and (rec := state.take_ready(now)) is not None:
+        rec.attempts += 1
+        stamp = format_ms(now)
+        state.set_status(
+            rec, COMPLETED, now, attempts=rec.attempts, claimed_at=stamp, completed_at=stamp
+        )
+        state.counters["completed"] += 1
+        popped.append(rec.to_job())
+    return popped
+
+
+def find(state: TopicState, job_id: str) -> JobRecord:
+    rec = state.jobs.get(job_id)
+    if rec is None:
+        raise JobNotFound(state.name, job_id)
+    return rec
+
+
+def check_lease(rec: JobRecord, worker: str | None) -> None:
+    """The job must be claimed, and by `worker` when one is named."""
+    if rec.status is not CLAIMED:
+        if rec.attempts > 0 and rec.status in (PENDING, DEAD):
+            raise LeaseLost(rec.id, rec.status)  # reaped (or nacked) since it was claimed
+        raise JobStateConflict(rec.id, rec.status, "claimed")
+    if worker and rec.claimed_by != worker:
+        raise LeaseLost(rec.id, rec.status, holder=rec.claimed_by)
+
+
+def heartbeat(state: TopicState, now: int, job_id: str, worker: str | None) -> Job:
+    rec = find(state, job_id)
+    check_lease(rec, worker)
+    rec.last_heartbeat = now
+    rec.update(last_heartbeat=format_ms(now))
+    state.dirty = True
+    return rec.to_job()
+
+
+def ack(state: TopicState, now: int, job_id: str, worker: str | None) -> Job:
+    rec = find(state, job_id)
+    check_lease(rec, worker)
+    state.set_status(rec, COMPLETED, now, completed_at=format_ms(now))
+    state.counters["completed"] += 1
+    return rec.to_job()
+
+
+def _retry_or_bury(
+    state: TopicState, rec: JobRecord, now: int, delay_ms: int, error: str | None
+) -> None:
+    """A claimed job that failed: pending again, or dead once it used max_attempts."""
+    limit = state.limits.max_attempts
+    released: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "last_heartbeat": None}
+    if error is not None:
+        released["last_error"] = error
+    if limit and rec.attempts >= limit:
+        state.set_status(rec, DEAD, now, **released)
+        state.counters["dead"] += 1
+    else:
+        rec.available_at = now + max(0, delay_ms)
+        state.set_status(rec, PENDING, now, available_at=format_ms(rec.available_at), **released)
+    rec.claimed_by = None
+
+
+def nack(
+    state: TopicState,
+    now: int,
+    job_id: str,
+    worker: str | None,
+    delay: float,
+    error: str | None,
+) -> Job:
+    rec = find(state, job_id)
+    check_lease(rec, worker)
+    _retry_or_bury(state, rec, now, round(delay * 1000), error)
+    return rec.to_job()
+
+
+def reap(state: TopicState, now: int) -> int:
+    """Claimed jobs whose lease ran out return to pending (or die at max_attempts)."""
+    deadline = now - state.limits.visibility_timeout_ms
+    expired = [r for r in state.claimed.values() if (r.last_heartbeat or 0) <= deadline]
+    for rec in expired:
+        timeout = state.limits.visibility_timeout_ms / 1000
+        _retry_or_bury(state, rec, now, 0, f"lease expired: no heartbeat for {timeout:g}s")
+    state.counters["reaped"] += len(expired)
+    return len(expired)
+
+
+def requeue(state: TopicState, now: int, job_id: str) -> Job:
+    rec = find(state, job_id)
+    if rec.status not in (DEAD, CLAIMED):
+        raise JobStateConflict(job_id, rec.status, "dead or claimed")
+    rec.attempts = 0
+    rec.available_at = now
+    rec.claimed_by = None
+    state.set_status(
+        rec,
+        PENDING,
+        now,
+        attempts=0,
+        available_at=format_ms(now),
+        claimed_by=None,
+        claimed_at=None,
+        last_heartbeat=None,
+    )
+    return rec.to_job()
+
+
+def delete(state: TopicState, now: int, job_id: str) -> Job:
+    rec = find(state, job_id)
+    if rec.status not in (PENDING, DEAD):
+        raise JobStateConflict(job_id, rec.status, "pending or dead")
+    job = rec.to_job()
+    state.remove(rec)
+    state.dirty = True
+    return job
+
+
+def take_over(
+    state: TopicState, now: int, job_ids: list[str], worker: str, min_idle_ms: int
+) -> list[Job]:
+    """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped."""
+    moved: list[Job] = []
+    for job_id in job_ids:
+        rec = state.jobs.get(job_id)
+        if rec is None or rec.status is not CLAIMED:
+            continue
+        if now - (rec.last_heartbeat or 0) < min_idle_ms:
+            continue
+        rec.attempts += 1
+        rec.claimed_by = worker
+        rec.last_heartbeat = now
+        stamp = format_ms(now)
+        state.claimed.pop(rec.id)
+        state.claimed[rec.id] = rec  # claim order: now the newest claim
+        rec.update(attempts=rec.attempts, claimed_by=worker, claimed_at=stamp, last_heartbeat=stamp)
+        state.dirty = True
+        moved.append(rec.to_job())
+    return moved
+
+
+def trim(state: TopicState) -> None:
+    """Retention: keep the newest completed jobs and cap dead ones (counted as dropped)."""
+    for status, order, limit in (
+        (COMPLETED, state.completed_order, state.limits.completed_retention),
+        (DEAD, state.dead_order, state.limits.dead_retention),
+    ):
+        while state.counts[status] > limit and order:
+            rec = order.popleft()
+            if state.jobs.get(rec.id) is rec and rec.status is status:
+                state.remove(rec)
+                state.dirty = True
+                if status is DEAD:
+                    state.counters["dropped"] += 1

@@ -1,0 +1,91 @@
+"""`simplequeued` settings: flags, `SQ_*` environment variables, seed single-dash flags."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from common.settings import StorageSettings
+
+from .engine import EngineSettings
+
+
+def split_addr(value: str) -> tuple[str, int]:
+    """`host:port`, `:port` or `[v6]:port` -> (host, port); ValueError when malformed."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:8080 or :8080)")
+    return host.strip("[]"), int(port_text)
+
+
+class BrokerSettings(StorageSettings):
+    """simplequeued: a job queue broker whose state lives on object storage."""
+
+    addr: str = Field(
+        default="127.0.0.1:8080",
+        description="HTTP listen address host:port (':8080' listens on every interface; "
+        "port 0 picks a free port)",
+    )
+    redis_addr: str = Field(
+        default="",
+        description="Redis-protocol listen address host:port; empty disables it",
+    )
+    broker_id: str = Field(
+        default="", description="unique id of this broker in broker.json; empty: hostname:port"
+    )
+    advertise_addr: str = Field(
+        default="",
+        description="host (or host:port) clients should use to reach this broker, "
+        "written to broker.json; empty: the listen host, or the hostname",
+    )
+    visibility_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a claim lives without a heartbeat"
+    )
+    reaper_period: float = Field(
+        default=5.0, gt=0, description="seconds between checks for expired claims"
+    )
+    max_attempts: int = Field(
+        default=5, ge=0, description="claims before a failing job is dead (0 = unlimited)"
+    )
+    completed_retention: int = Field(
+        default=1000, ge=0, description="completed jobs kept per topic for inspection"
+    )
+    dead_retention: int = Field(
+        default=10_000, ge=0, description="dead jobs kept per topic; the oldest are dropped"
+    )
+    max_payload_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="largest accepted payload, in bytes of JSON"
+    )
+    heartbeat_period: float = Field(
+        default=10.0, gt=0, description="seconds between broker.json heartbeats"
+    )
+    takeover_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds after which another broker's heartbeat is stale and taken over",
+    )
+    auth_token: str | None = Field(
+        default=None,
+        description="require 'Authorization: Bearer TOKEN' (HTTP) and AUTH TOKEN (Redis)",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log level: debug, info, warning or error"
+    )
+
+    @field_validator("addr", "redis_addr")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value:
+            split_addr(value)
+        return value
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(
+            visibility_timeout=self.visibility_timeout,
+            reaper_period=self.reaper_period,
+            max_attempts=self.max_attempts,
+            completed_retention=self.completed_retention,
+            dead_retention=self.dead_retention,
+            max_payload_bytes=self.max_payload_bytes,
+        )

@@ -1,0 +1,218 @@
+"""One topic's jobs in memory: the records, their indexes, loading and encoding.
+
+Indexes keep every operation off a scan of all jobs:
+- `jobs`: id -> record, in enqueue order (dict order is the document's job order);
+- ready jobs: `fresh`, a deque in enqueue order (new jobs are appended), plus `returned`,
+  a heap by enqueue order for jobs that became ready again (nack, reap, requeue, delay
+  over); the next job to claim is the smaller head of the two;
+- `delayed`: a heap by available_at of pending jobs not yet available;
+- `claimed`: id -> record in claim order (reaper, XPENDING);
+- `completed_order` / `dead_order`: deques in the order jobs got there (retention, cap).
+Entries of the heaps and deques are dropped lazily: an entry counts only while its record
+is still in `jobs` and still where the entry says.
+
+Job semantics (what each operation does to these) live in broker/mutations.py.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common.models import (
+    FORMAT_VERSION,
+    Counters,
+    JobStatus,
+    TopicStats,
+)
+
+from .records import (
+    CLAIMED,
+    COMPLETED,
+    DEAD,
+    DELAYED,
+    NOWHERE,
+    PENDING,
+    READY,
+    JobRecord,
+    format_ms,
+)
+
+COUNTER_NAMES = tuple(Counters.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    visibility_timeout_ms: int = 30_000
+    max_attempts: int = 5  # 0 = unlimited
+    completed_retention: int = 1000
+    dead_retention: int = 10_000
+
+
+class TopicState:
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.name = name
+        self.limits = limits
+        self.generation = 0
+        self.etag: str | None = None
+        self.updated_at: int | None = None
+        self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+        self.jobs: dict[str, JobRecord] = {}
+        self.counts: dict[JobStatus, int] = dict.fromkeys(JobStatus, 0)
+        self.fresh: deque[JobRecord] = deque()
+        self.returned: list[JobRecord] = []
+        self.delayed: list[tuple[int, int, JobRecord]] = []
+        self.n_delayed = 0
+        self.claimed: dict[str, JobRecord] = {}
+        self.completed_order: deque[JobRecord] = deque()
+        self.dead_order: deque[JobRecord] = deque()
+        self.next_seq = 0
+        self.dirty = False  # set by any change that must be written
+
+    # --- index upkeep -------------------------------------------------------------------
+
+    def add(self, rec: JobRecord, now: int) -> None:
+        """Index a record that is not in `jobs` yet (enqueue, load)."""
+        self.jobs[rec.id] = rec
+        self.counts[rec.status] += 1
+        if rec.status is PENDING:
+            self.place(rec, now)
+        elif rec.status is CLAIMED:
+            self.claimed[rec.id] = rec
+        elif rec.status is COMPLETED:
+            self.completed_order.append(rec)
+        else:
+            self.dead_order.append(rec)
+
+    def remove(self, rec: JobRecord) -> None:
+        self.unplace(rec)
+        self.claimed.pop(rec.id, None)
+        self.counts[rec.status] -= 1
+        del self.jobs[rec.id]
+
+    def set_status(self, rec: JobRecord, status: JobStatus, now: int, **fields: Any) -> None:
+        """Move a record to `status`, updating its document fields and every index."""
+        self.unplace(rec)
+        if rec.status is CLAIMED:
+            self.claimed.pop(rec.id, None)
+        self.counts[rec.status] -= 1
+        rec.update(status=status, **fields)
+        self.counts[status] += 1
+        if status is PENDING:
+            self.place(rec, now)
+        elif status is CLAIMED:
+            self.claimed[rec.id] = rec
+        elif status is COMPLETED:
+            self.completed_order.append(rec)
+        else:
+            self.dead_order.append(rec)
+        self.dirty = True
+
+    def place(self, rec: JobRecord, now: int) -> None:
+        if rec.available_at > now:
+            rec.where = DELAYED
+            self.n_delayed += 1
+            heapq.heappush(self.delayed, (rec.available_at, rec.seq, rec))
+        elif not self.fresh or self.fresh[-1].seq < rec.seq:
+            rec.where = READY
+            self.fresh.append(rec)
+        else:
+            rec.where = READY
+            heapq.heappush(self.returned, rec)
+
+    def unplace(self, rec: JobRecord) -> None:
+        if rec.where == DELAYED:
+            self.n_delayed -= 1
+        rec.where = NOWHERE
+
+    def _live(self, rec: JobRecord, where: int) -> bool:
+        return rec.where == where and self.jobs.get(rec.id) is rec
+
+    def promote(self, now: int) -> None:
+        """Delayed jobs whose time has come become ready."""
+        while self.delayed and self.delayed[0][0] <= now:
+            at, _, rec = heapq.heappop(self.delayed)
+            if self._live(rec, DELAYED) and rec.available_at == at:
+                self.unplace(rec)
+                self.place(rec, now)
+
+    def peek_ready(self, now: int) -> JobRecord | None:
+        """The next job a claim would take, or None."""
+        self.promote(now)
+        while self.fresh and not self._live(self.fresh[0], READY):
+            self.fresh.popleft()
+        while self.returned and not self._live(self.returned[0], READY):
+            heapq.heappop(self.returned)
+        if self.fresh and (not self.returned or self.fresh[0].seq < self.returned[0].seq):
+            return self.fresh[0]
+        return self.returned[0] if self.returned else None
+
+    def take_ready(self, now: int) -> JobRecord | None:
+        rec = self.peek_ready(now)
+        if rec is None:
+            return None
+        if self.fresh and self.fresh[0] is rec:
+            self.fresh.popleft()
+        else:
+            heapq.heappop(self.returned)
+        rec.where = NOWHERE
+        return rec
+
+    def next_due(self) -> int | None:
+        """When the earliest delayed job becomes available (ms), or None."""
+        while self.delayed:
+            at, _, rec = self.delayed[0]
+            if self._live(rec, DELAYED) and rec.available_at == at:
+                return at
+            heapq.heappop(self.delayed)
+        return None
+
+    # --- reads --------------------------------------------------------------------------
+
+    def stats(self, now: int) -> TopicStats:
+        self.promote(now)
+        return TopicStats(
+            topic=self.name,
+            pending=self.counts[PENDING],
+            delayed=self.n_delayed,
+            claimed=self.counts[CLAIMED],
+            completed=self.counts[COMPLETED],
+            dead=self.counts[DEAD],
+            total=len(self.jobs),
+            generation=self.generation,
+            updated_at=None if self.updated_at is None else format_ms(self.updated_at),
+            counters=Counters(**self.counters),
+        )
+
+    def records(self, status: JobStatus | None = None) -> Iterator[JobRecord]:
+        if status is CLAIMED:
+            return iter(sorted(self.claimed.values(), key=lambda r: r.seq))
+        recs = iter(self.jobs.values())
+        return recs if status is None else (r for r in recs if r.status is status)
+
+    # --- document -----------------------------------------------------------------------
+
+    def encode(self, generation: int, writer: str, now: int) -> bytes:
+        """The document bytes; unchanged jobs contribute their cached encoding."""
+        head = orjson.dumps(
+            {
+                "format": FORMAT_VERSION,
+                "topic": self.name,
+                "generation": generation,
+                "writer": writer,
+                "updated_at": format_ms(now),
+                "counters": self.counters,
+            }
+        )
+        parts = [r.enc for r in self.jobs.values()]
+        if not parts:
+            return head[:-1] + b',"jobs":[]}'
+        # One copy of the whole document: the head and tail ride on the first/last job.
+        parts[0] = head[:-1] + b',"jobs":[' + parts[0]
+        parts[-1] = parts[-1] + b"]}"
+        return b",".join(parts)

@@ -1,0 +1,257 @@
+"""`Topic`: the API of one topic (DESIGN.md, "The engine"), used by HTTP and RESP.
+
+Mutations go through the topic's GroupCommitter and return after their write landed;
+reads come from the in-memory state and never touch storage once the topic is loaded.
+Arguments are validated here, before anything is queued, so a bad request never reaches
+a batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+import uuid
+from functools import partial
+from typing import Any
+
+import orjson
+
+from common.models import Job, JobStatus, TopicStats
+
+from . import mutations
+from .committer import GroupCommitter
+from .errors import InvalidRequest, PayloadTooLarge
+from .mutations import EnqueueResult, NewJob
+from .records import now_ms
+
+MAX_ID_LENGTH = 256
+MAX_CLAIM_COUNT = 1000
+REFRESH_INTERVAL = 1.0  # at most one storage check per second for empty claims
+
+
+def new_job_id() -> str:
+    """A UUIDv7: random, and sorted by creation time like the jobs themselves."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+    value |= 0b10 << 62 | (rand & (2**62 - 1))
+    return str(uuid.UUID(int=value))
+
+
+def _seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidRequest(f"{name} must be a number of seconds")
+    if value < 0:
+        raise InvalidRequest(f"{name} must not be negative")
+    return float(value)
+
+
+def _text(name: str, value: Any, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{name} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRequest(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest("count must be a positive integer")
+    return min(value, MAX_CLAIM_COUNT)
+
+
+class Topic:
+    def __init__(self, name: str, committer: GroupCommitter, max_payload_bytes: int) -> None:
+        self.name = name
+        self._c = committer
+        self._max_payload = max_payload_bytes
+        self._last_refresh = 0.0
+
+    @property
+    def generation(self) -> int:
+        return self._c.state.generation if self._c.state is not None else 0
+
+    # --- mutations ----------------------------------------------------------------------
+
+    def _checked(self, job: NewJob) -> tuple[str, NewJob]:
+        job_id = new_job_id() if job.id is None else _text("id", job.id)
+        assert job_id is not None
+        _seconds("delay", job.delay)
+        if job.payload_encoding not in (None, "base64"):
+            raise InvalidRequest("payload_encoding must be base64 or absent")
+        try:
+            size = len(orjson.dumps(job.payload))
+        except TypeError as exc:
+            raise InvalidRequest(f"payload is not JSON: {exc}") from None
+        if size > self._max_payload:
+            raise PayloadTooLarge(size, self._max_payload)
+        return job_id, job
+
+    async def enqueue(
+        self,
+        payload: Any,
+        *,
+        id: str | None = None,
+        delay: float = 0.0,
+        payload_encoding: str | None = None,
+    ) -> EnqueueResult:
+        job_id, job = self._checked(NewJob(payload, id, delay, payload_encoding))
+        return await self._c.submit(partial(mutations.enqueue, job_id=job_id, job=job))
+
+    async def enqueue_many(self, items: list[NewJob]) -> list[EnqueueResult]:
+        """All items in one write; each is idempotent on its id like enqueue."""
+        checked = [self._checked(item) for item in items]
+
+        def apply(state: Any, now: int) -> list[EnqueueResult]:
+            return [mutations.enqueue(state, now, job_id, job) for job_id, job in checked]
+
+        return await self._c.submit(apply) if checked else []
+
+    async def claim(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[Job]:
+        _text("worker", worker)
+        fn = partial(mutations.claim, worker=worker, count=_count(count))
+        return await self._take(fn, _seconds("wait", wait))
+
+    async def pop(self, *, count: int = 1, wait: float = 0.0) -> list[Job]:
+        fn = partial(mutations.pop, count=_count(count))
+        return await self._take(fn, _seconds("wait", wait))
+
+    async def _take(self, fn: Any, wait: float) -> list[Job]:
+        """Run a claim-like mutation; with `wait`, long-poll until a commit offers jobs."""
+        deadline = time.monotonic() + wait
+        refreshed = False
+        while True:
+            jobs: list[Job] = await self._c.submit(fn)
+            if jobs:
+                return jobs
+            if not refreshed and time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:
+                # Another broker may have enqueued: one cheap conditional read, then retry.
+                self._last_refresh = time.monotonic()
+                refreshed = True
+                self._c.request_refresh()
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not await self.wait_for_available(remaining):
+                return []
+
+    async def heartbeat(self, job_id: str, *, worker: str | None = None) -> Job:
+        _text("job_id", job_id)
+        return await self._c.submit(partial(mutations.heartbeat, job_id=job_id, worker=worker))
+
+    async def ack(self, job_id: str, *, worker: str | None = None) -> Job:
+        _text("job_id", job_id)
+        return await self._c.submit(partial(mutations.ack, job_id=job_id, worker=worker))
+
+    async def nack(
+        self,
+        job_id: str,
+        *,
+        delay: float = 0.0,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> Job:
+        _text("job_id", job_id)
+        delay = _seconds("delay", delay)
+        if error is not None and not isinstance(error, str):
+            raise InvalidRequest("error must be a string")
+        fn = partial(mutations.nack, job_id=job_id, worker=worker, delay=delay, error=error)
+        return await self._c.submit(fn)
+
+    async def requeue(self, job_id: str) -> Job:
+        _text("job_id", job_id)
+        return await self._c.submit(partial(mutations.requeue, job_id=job_id))
+
+    async def delete(self, job_id: str) -> Job:
+        _text("job_id", job_id)
+        return await self._c.submit(partial(mutations.delete, job_id=job_id))
+
+    async def take_over(self, job_ids: list[str], worker: str, *, min_idle: float) -> list[Job]:
+        _text("worker", worker)
+        idle_ms = round(_seconds("min_idle", min_idle) * 1000)
+        fn = partial(mutations.take_over, job_ids=job_ids, worker=worker, min_idle_ms=idle_ms)
+        return await self._c.submit(fn)
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        await self._c.load()
+
+    def stats(self) -> TopicStats:
+        state = self._c.state
+        return TopicStats(topic=self.name) if state is None else state.stats(now_ms())
+
+    def get_job(self, job_id: str) -> Job | None:
+        state = self._c.state
+        rec = state.jobs.get(job_id) if state is not None else None
+        return rec.to_job() if rec is not None else None
+
+    def list_jobs(
+        self, *, status: JobStatus | None = None, limit: int = 100, after: str | None = None
+    ) -> list[Job]:
+        state = self._c.state
+        if state is None or limit <= 0:
+            return []
+        records = state.records(status)
+        if after is not None:
+            if after not in state.jobs:
+                return []
+            records = itertools.dropwhile(lambda r: r.id != after, records)
+            next(records, None)
+        return [rec.to_job() for rec in itertools.islice(records, limit)]
+
+    def pending(self, start: int = 0, stop: int = -1) -> list[Job]:
+        """Pending jobs in enqueue order, LRANGE-style inclusive indexes (negative from end)."""
+        state = self._c.state
+        if state is None:
+            return []
+        size = state.counts[JobStatus.PENDING]
+        start = max(0, start + size if start < 0 else start)
+        stop = min(size - 1, stop + size if stop < 0 else stop)
+        if start > stop:
+            return []
+        records = itertools.islice(state.records(JobStatus.PENDING), start, stop + 1)
+        return [rec.to_job() for rec in records]
+
+    def claimed(self, worker: str | None = None) -> list[Job]:
+        state = self._c.state
+        if state is None:
+            return []
+        return [
+            rec.to_job()
+            for rec in list(state.claimed.values())
+            if worker is None or rec.claimed_by == worker
+        ]
+
+    def document(self) -> tuple[bytes, str] | None:
+        stored = self._c.committed()
+        return None if stored is None else (stored.data, stored.etag)
+
+    async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        await self._c.load()
+        while self.generation <= after:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not await self._c.wait_changed(remaining):
+                return self.generation > after
+        return True
+
+    async def wait_for_available(self, timeout: float) -> bool:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        await self._c.load()
+        while True:
+            state = self._c.state
+            assert state is not None
+            now = now_ms()
+            if state.peek_ready(now) is not None:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            due = state.next_due()
+            if due is not None:
+                remaining = min(remaining, max(0.001, (due - now) / 1000))
+            await self._c.wait_changed(remaining)

@@ -1,0 +1,284 @@
+"""Directory-backed store (`--backend localfs`): durable on one machine, safe across processes.
+
+Each key is a file under the root (`topics/orders.json` -> `<root>/topics/orders.json`).
+
+Durability: a write goes to a temp file in the target's directory, is fsynced, renamed over
+the target and the directory is fsynced. A crash therefore leaves either the old or the new
+document, never a torn one; it may leave a temp file, which `list` ignores and which is
+removed by the next write of that key or when a store next opens the root.
+
+Compare-and-set: every write holds an exclusive `flock` on a per-key lock file while it
+compares the current ETag and renames. `flock` locks belong to the open file, so they
+exclude other processes and other threads of this process alike. Reads take no lock: the
+rename makes a new document visible atomically.
+
+Names starting with "." are reserved for the temp (`.tmp-*`) and lock (`.lock-*`) files, so
+keys may not have a path component that starts with "." (which also rules out "..").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from .base import (
+    NotFound,
+    Object,
+    ObjectStore,
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+    etag_of,
+)
+
+TEMP_PREFIX = ".tmp-"
+LOCK_PREFIX = ".lock-"
+
+#: errnos that mean "there is no object at this key" when reading.
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+
+T = TypeVar("T")
+
+
+class InvalidKey(StoreError, ValueError):
+    """A key that cannot name a file under the root (empty, absolute, `..`, reserved)."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(key, f"{key!r}: invalid key for localfs: {why}")
+
+
+class LocalFSStore(ObjectStore):
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        self.description = f"localfs:{self.root}"
+        # One waiter per key inside this process, so that a lock held by another process
+        # ties up one worker thread rather than the whole default thread pool.
+        self._key_locks: dict[str, asyncio.Lock] = {}
+        self._swept = False
+        self._sweep_lock = threading.Lock()
+
+    # -- the contract -----------------------------------------------------------------
+
+    async def get(self, key: str) -> Object:
+        path = _key_path(self.root, key)
+        return await self._run(key, self._read, key, path)
+
+    async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        path = _key_path(self.root, key)
+        async with self._key_lock(key):
+            return await self._run(key, self._put_if, key, path, bytes(data), etag)
+
+    async def get_if_changed(self, key: str, etag: str | None) -> Object | None:
+        current = await self.get(key)
+        return None if current.etag == etag else current
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        path = _key_path(self.root, key)
+        async with self._key_lock(key):
+            await self._run(key, self._delete, key, path, etag)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        return await self._run(prefix, _list_keys, self.root, prefix)
+
+    # -- blocking work, run in a thread -----------------------------------------------
+
+    async def _run(self, key: str, func: Callable[..., T], *args: object) -> T:
+        try:
+            return await asyncio.to_thread(self._with_sweep, func, *args)
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise StoreUnavailable(key, f"{key}: localfs {self.root}: {exc}") from exc
+
+    def _with_sweep(self, func: Callable[..., T], *args: object) -> T:
+        # The first operation of a store removes temp files that crashed writers left.
+        if not self._swept:
+            with self._sweep_lock:
+                if not self._swept:
+                    self._sweep()
+                    self._swept = True
+        return func(*args)
+
+    def _key_lock(self, key: str) -> asyncio.Lock:
+        lock = self._key_locks.get(key)
+        if lock is None:
+            lock = self._key_locks[key] = asyncio.Lock()
+        return lock
+
+    def _read(self, key: str, path: Path) -> Object:
+        data = _read_or_none(path)
+        if data is None:
+            raise NotFound(key)
+        return Object(data, etag_of(data))
+
+    def _put_if(self, key: str, path: Path, data: bytes, etag: str | None) -> str:
+        _make_dirs(path.parent)
+        with _flocked(path):
+            current = _read_or_none(path)
+            if (None if current is None else etag_of(current)) != etag:
+                raise PreconditionFailed(key, etag)
+            # We hold the key's lock, so any temp file of this key is a dead writer's.
+            _remove_temps(path)
+            _write_atomically(path, data)
+        return etag_of(data)
+
+    def _delete(self, key: str, path: Path, etag: str | None) -> None:
+        if not path.parent.is_dir():
+            if etag is not None:
+                raise PreconditionFailed(key, etag)
+            return
+        with _flocked(path):
+            current = _read_or_none(path)
+            if etag is not None and (current is None or etag_of(current) != etag):
+                raise PreconditionFailed(key, etag)
+            if current is None:
+                return
+            path.unlink()
+            _fsync_dir(path.parent)
+
+    def _sweep(self) -> None:
+        """Remove temp files whose key is not locked by a live writer."""
+        for temp in _walk(self.root):
+            if not temp.name.startswith(TEMP_PREFIX):
+                continue
+            target = temp.parent / _temp_target(temp.name)
+            with _flocked(target, blocking=False) as held:
+                if held:
+                    temp.unlink(missing_ok=True)
+
+
+# -- file helpers (module-level: no store state) ---------------------------------------
+
+
+def _key_path(root: Path, key: str) -> Path:
+    parts = key.split("/")
+    if not key or "\0" in key or "\\" in key:
+        raise InvalidKey(key, "empty or contains NUL or backslash")
+    for part in parts:
+        if not part:
+            raise InvalidKey(key, "empty path component (leading, trailing or double /)")
+        if part.startswith("."):
+            raise InvalidKey(key, "path components may not start with '.'")
+    return root.joinpath(*parts)
+
+
+def _list_keys(root: Path, prefix: str) -> list[str]:
+    # Walk only the directory the prefix names, when it names one.
+    directory, _, _ = prefix.rpartition("/")
+    start = root
+    if directory:
+        try:
+            start = _key_path(root, directory)
+        except InvalidKey:
+            return []  # no key can start with a prefix no key can have
+    keys = []
+    for path in _walk(start):
+        if path.name.startswith("."):
+            continue  # temp and lock files
+        key = path.relative_to(root).as_posix()
+        if key.startswith(prefix):
+            keys.append(key)
+    return sorted(keys)
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return None
+        raise
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(LOCK_PREFIX + path.name)
+
+
+def _temp_name(target: str) -> str:
+    return f"{TEMP_PREFIX}{target}.{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _temp_target(temp_name: str) -> str:
+    return temp_name.removeprefix(TEMP_PREFIX).rpartition(".")[0]
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold the exclusive lock of `path`'s key; yields False if non-blocking and busy."""
+    fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the descriptor releases the lock
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(_temp_name(path.name))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(directory: Path) -> None:
+    """`mkdir -p`, making each new directory's entry durable in its parent."""
+    missing: list[Path] = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        _fsync_dir(new.parent)
+
+
+def _remove_temps(path: Path) -> None:
+    marker = f"{TEMP_PREFIX}{path.name}."
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if entry.name.startswith(marker) and _temp_target(entry.name) == path.name:
+                Path(entry.path).unlink(missing_ok=True)
+
+
+def _walk(start: Path) -> Iterator[Path]:
+    """Every file under `start`, not descending into reserved (dot) directories."""
+    for directory, dirnames, filenames in os.walk(start, onerror=_raise):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        for name in filenames:
+            yield Path(directory, name)
+
+
+def _raise(exc: OSError) -> None:
+    # A missing directory holds no keys; anything else is a storage failure.
+    if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+        raise exc

@@ -1,0 +1,44 @@
+"""Helpers for the engine's unit tests: stores that count or fail, document access."""
+
+from __future__ import annotations
+
+import asyncio
+
+from broker.engine import Engine, EngineSettings
+from common.keys import topic_key
+from common.models import TopicDocument, load_document
+from common.store import MemoryStore, Object, StoreUnavailable
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts reads and writes and can be told to fail writes.
+
+    Each call yields to the event loop first, as a real store would, so that several
+    engines on one store interleave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+        self.puts = 0
+        self.fail_puts = False
+
+    async def get(self, key: str) -> Object:
+        self.gets += 1
+        await asyncio.sleep(0)
+        return await super().get(key)
+
+    async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        if self.fail_puts:
+            raise StoreUnavailable(key, "disk on fire")
+        self.puts += 1
+        await asyncio.sleep(0)
+        return await super().put_if(key, data, etag)
+
+
+def engine(store: MemoryStore | None = None, **settings: float) -> Engine:
+    return Engine(store or MemoryStore(), EngineSettings(**settings), writer="test")  # type: ignore[arg-type]
+
+
+async def stored(store: MemoryStore, topic: str) -> TopicDocument:
+    obj = await store.get(topic_key(topic))
+    return load_document(TopicDocument, topic_key(topic), obj.data)

@@ -1,0 +1,154 @@
+"""Group commit, conflicts, storage errors and loading, on the memory store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from broker.errors import StorageUnavailable
+from broker.mutations import NewJob
+from common.keys import topic_key
+from common.models import JobStatus
+from common.store import MemoryStore
+
+from .engine_support import CountingStore, engine, stored
+
+
+async def test_concurrent_enqueues_share_few_writes() -> None:
+    store = CountingStore()
+    eng = engine(store)
+    topic = eng.topic("t")
+    results = await asyncio.gather(*(topic.enqueue(n) for n in range(200)))
+    assert store.puts < 20
+    assert eng.metrics.commits.get() == store.puts
+    doc = await stored(store, "t")
+    assert {j.id for j in doc.jobs} == {r.id for r in results}
+    assert [j.payload for j in doc.jobs] == list(range(200))  # arrival order
+
+
+async def test_no_read_before_write_in_steady_state() -> None:
+    store = CountingStore()
+    topic = engine(store).topic("t")
+    for n in range(10):
+        await topic.enqueue(n)
+    (job,) = await topic.claim("w")
+    await topic.ack(job.id)
+    assert store.gets == 1  # the first load only
+    assert store.puts == 12
+
+
+async def test_two_engines_on_one_store_lose_nothing() -> None:
+    store = CountingStore()
+    a, b = engine(store), engine(store)
+    results = await asyncio.gather(
+        *(eng.topic("t").enqueue(n) for n in range(50) for eng in (a, b))
+    )
+    doc = await stored(store, "t")
+    assert sorted(j.id for j in doc.jobs) == sorted(r.id for r in results)
+    assert a.metrics.conflicts.get() + b.metrics.conflicts.get() > 0
+    claimed = await asyncio.gather(
+        *(eng.topic("t").claim(f"w{i}", count=5) for i in range(20) for eng in (a, b))
+    )
+    ids = [j.id for jobs in claimed for j in jobs]
+    assert len(ids) == len(set(ids))  # nobody claimed a job twice
+
+
+async def test_conflict_reapplies_the_same_batch_to_fresh_state() -> None:
+    store = MemoryStore()
+    a, b = engine(store), engine(store)
+    job_id = (await a.topic("t").enqueue("x", id="only")).id
+    await b.topic("t").load()
+    (claimed,) = await a.topic("t").claim("wa")
+    assert await b.topic("t").claim("wb") == []  # b reloaded: the job is taken
+    assert claimed.id == job_id
+    assert (await stored(store, "t")).jobs[0].claimed_by == "wa"
+
+
+async def test_storage_error_fails_the_batch_and_changes_nothing() -> None:
+    store = CountingStore()
+    topic = engine(store).topic("t")
+    await topic.enqueue("kept", id="kept")
+    store.fail_puts = True
+    with pytest.raises(StorageUnavailable) as info:
+        await topic.enqueue("lost", id="lost")
+    assert info.value.code == "storage_unavailable"
+    assert topic.get_job("lost") is None  # reloaded from storage
+    store.fail_puts = False
+    await topic.enqueue("next", id="next")
+    assert [j.id for j in (await stored(store, "t")).jobs] == ["kept", "next"]
+
+
+async def test_document_round_trips_through_a_new_engine() -> None:
+    store = MemoryStore()
+    topic = engine(store).topic("t")
+    await topic.enqueue_many([NewJob({"n": n}, id=f"j{n}") for n in range(4)])
+    await topic.enqueue("later", id="later", delay=60)
+    (job,) = await topic.claim("w")
+    await topic.ack(job.id)
+    await topic.claim("w")
+    before = topic.stats()
+    data, etag = topic.document()  # type: ignore[misc]
+    assert data == (await store.get(topic_key("t"))).data
+    again = engine(store).topic("t")
+    await again.load()
+    assert again.stats() == before
+    assert again.document() == (data, etag)
+    assert [j.id for j in again.claimed()] == ["j1"]
+    assert [j.id for j in await again.claim("w", count=5)] == ["j2", "j3"]
+
+
+async def test_unchanged_jobs_keep_their_bytes() -> None:
+    store = MemoryStore()
+    topic = engine(store).topic("t")
+    await topic.enqueue({"a": [1, 2]}, id="a")
+    first = orjson.loads((await store.get(topic_key("t"))).data)["jobs"][0]
+    await topic.enqueue("b", id="b")
+    second = orjson.loads((await store.get(topic_key("t"))).data)["jobs"][0]
+    assert first == second
+
+
+async def test_invalid_document_is_storage_unavailable_naming_the_field() -> None:
+    store = MemoryStore()
+    await store.put_if(topic_key("t"), b'{"format":1,"topic":"t","generation":"x"}', None)
+    with pytest.raises(StorageUnavailable, match="generation"):
+        await engine(store).topic("t").enqueue(1)
+
+
+async def test_stop_finishes_queued_commits() -> None:
+    store = MemoryStore()
+    eng = engine(store)
+    topic = eng.topic("t")
+    pending = [asyncio.create_task(topic.enqueue(n)) for n in range(20)]
+    await asyncio.sleep(0)
+    await eng.stop()
+    assert all(task.done() and not task.exception() for task in pending)
+    assert len((await stored(store, "t")).jobs) == 20
+    with pytest.raises(StorageUnavailable):
+        await topic.enqueue("late")
+
+
+async def test_wait_for_generation_wakes_on_commit() -> None:
+    topic = engine().topic("t")
+    waiter = asyncio.create_task(topic.wait_for_generation(0, 10))
+    await asyncio.sleep(0.01)
+    await topic.enqueue(1)
+    assert await asyncio.wait_for(waiter, 5)
+    assert not await topic.wait_for_generation(1, 0.01)
+
+
+async def test_start_loads_existing_topics_so_the_reaper_runs() -> None:
+    store = MemoryStore()
+    first = engine(store, visibility_timeout=0.05)
+    await first.topic("t").enqueue("x", id="x")
+    await first.topic("t").claim("w")
+    await first.stop()
+    second = engine(store, visibility_timeout=0.05, reaper_period=0.02)
+    await second.start()
+    for _ in range(250):
+        if (await stored(store, "t")).jobs[0].status is JobStatus.PENDING:
+            break
+        await asyncio.sleep(0.02)
+    assert (await stored(store, "t")).jobs[0].status is JobStatus.PENDING
+    await second.stop()
