@@ -111,8 +111,9 @@ async def resp_factory() -> AsyncIterator[Callable[..., Awaitable[RespHarness]]]
 
     started: list[RespHarness] = []
 
-    async def start(**options: Any) -> RespHarness:
-        engine = Engine(MemoryStore())
+    async def start(engine_settings: Any = None, **options: Any) -> RespHarness:
+        """`options` go to start_resp_server; `engine_settings` is an EngineSettings."""
+        engine = Engine(MemoryStore(), engine_settings)
         await engine.start()
         server = await start_resp_server(engine, "127.0.0.1", 0, **options)
         harness = RespHarness(server, engine)
