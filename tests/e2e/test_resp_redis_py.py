@@ -246,3 +246,27 @@ def test_auth_token_with_redis_py(daemon_factory) -> None:  # type: ignore[no-un
         assert client.llen("secure") == 1
     with sync_client(daemon, {}) as client, pytest.raises(redis.AuthenticationError):
         client.llen("secure")
+
+
+def test_daemon_stops_while_clients_are_blocked(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    daemon = daemon_factory("--backend", "memfs", redis=True)
+    outcomes: list[BaseException | object] = []
+
+    def block() -> None:
+        with sync_client(daemon, {}) as client:
+            try:
+                outcomes.append(client.brpop(["never"], timeout=0))
+            except (redis.ResponseError, redis.ConnectionError) as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=block) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    assert daemon.stop() == 0
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    # Each blocked client was answered ("retry elsewhere") or disconnected, never left hanging.
+    assert len(outcomes) == 3
+    assert all(isinstance(outcome, redis.RedisError) for outcome in outcomes)

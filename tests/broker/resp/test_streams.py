@@ -200,3 +200,20 @@ async def test_xgroup_subcommands_are_accepted(resp: RespHarness) -> None:
 async def test_xinfo_stream_of_a_missing_topic(resp: RespHarness) -> None:
     client = await resp.client()
     assert await client.command("XINFO", "STREAM", "nope") == b"-ERR no such key\r\n"
+
+
+async def test_blocked_xreadgroup_of_a_client_that_hung_up_claims_nothing(
+    resp: RespHarness,
+) -> None:
+    gone, other = await resp.client(), await resp.client()
+    await gone.send(
+        encode_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    )
+    await asyncio.sleep(0.2)
+    await gone.close()
+    await asyncio.sleep(0.2)
+    job = await add(other, "s", "a", "1")
+    await asyncio.sleep(0.2)
+    assert (await other.call("XPENDING", "s", "g"))[0] == 0
+    claimed = await other.call("XREADGROUP", "GROUP", "g", "alive", "STREAMS", "s", ">")
+    assert claimed == [[b"s", [[job, [b"a", b"1"]]]]]
