@@ -24,7 +24,7 @@ from common.keys import InvalidTopicName
 
 from .batching import PipelineBatcher
 from .commands import Command, CommandError, parse_command
-from .frame import Incomplete, ProtocolError, parse_request
+from .frame import Incomplete, Partial, ProtocolError, parse_request
 from .reply import Error, encode
 from .session import Context, ServerState, Session
 
@@ -65,7 +65,8 @@ class Connection:
         self.writer = writer
         self.ctx = Context(server, session, PipelineBatcher())
         self.buf = bytearray()
-        self.pos = 0
+        self.pos = 0  # start of the next request in buf
+        self.partial: Partial | None = None  # progress through the request at pos
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.inflight: list[asyncio.Future[Any]] = []
@@ -96,7 +97,8 @@ class Connection:
         """Run every complete request in the buffer."""
         while not self.session.closing:
             try:
-                parsed = parse_request(self.buf, self.pos, self.server.limits_for(self.session))
+                limits = self.server.limits_for(self.session)
+                parsed = parse_request(self.buf, self.pos, limits, self.partial)
             except ProtocolError as exc:
                 # Redis answers the requests before the bad bytes, then the error, then
                 # closes: the rest of the stream cannot be trusted to be aligned.
@@ -105,7 +107,9 @@ class Connection:
                 self.session.closing = True
                 break
             if isinstance(parsed, Incomplete):
+                self.partial = parsed.partial
                 break
+            self.partial = None
             args, self.pos = parsed
             if args:
                 await self._handle(args)
