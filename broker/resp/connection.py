@@ -19,36 +19,21 @@ import contextlib
 import logging
 from typing import Any
 
-from broker.errors import BrokerError, StorageUnavailable
-from common.keys import InvalidTopicName
-
 from .batching import PipelineBatcher
-from .commands import Command, CommandError, parse_command
+from .commands import Command, parse_command
+from .commands.execute import apply
 from .frame import Incomplete, Partial, ProtocolError, parse_request
-from .reply import Error, encode
+from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
 
 log = logging.getLogger("simplequeue.resp")
 
+QUEUED = Simple("QUEUED")
 READ_BYTES = 64 * 1024
 OUTPUT_FLUSH_BYTES = 256 * 1024
 # While a blocking command waits, keep reading (to notice the client hanging up) but
 # never buffer more than this.
 MAX_READ_AHEAD = 1024 * 1024
-
-
-def error_reply(exc: Exception) -> Error:
-    """The reply for an exception raised while a command ran."""
-    if isinstance(exc, CommandError):
-        return Error(exc.text)
-    if isinstance(exc, StorageUnavailable):
-        return Error(f"TRYAGAIN {exc.message}")
-    if isinstance(exc, BrokerError):
-        return Error(f"ERR {exc.message}")
-    if isinstance(exc, InvalidTopicName):
-        return Error(f"ERR {exc}")
-    log.exception("command failed", exc_info=exc)
-    return Error(f"ERR internal error ({type(exc).__name__}); see the broker log")
 
 
 class Connection:
@@ -120,6 +105,9 @@ class Connection:
     async def _handle(self, args: list[bytes]) -> None:
         self.server.total_commands += 1
         command = parse_command(args, self.session, self.server.auth_required)
+        if self.session.transaction is not None and (isinstance(command, Error) or command.queued):
+            self._queue_in_transaction(command)
+            return
         if isinstance(command, Error):
             self._queue(command)
             return
@@ -140,10 +128,7 @@ class Connection:
             await self._flush()
 
     async def _apply(self, command: Command) -> Any:
-        try:
-            return await command.apply(self.ctx)
-        except Exception as exc:
-            return error_reply(exc)
+        return await apply(command, self.ctx)
 
     async def _apply_watching(self, command: Command) -> Any:
         """Run a blocking command, cancelling it if the client hangs up meanwhile (so a
@@ -169,6 +154,16 @@ class Connection:
                 return Error("ERR connection closed")
             self.buf += data
         return task.result()
+
+    def _queue_in_transaction(self, command: Command | Error) -> None:
+        """Between MULTI and EXEC: keep the command for EXEC, or remember it was refused."""
+        assert self.session.transaction is not None
+        if isinstance(command, Error):
+            self.session.transaction_failed = True
+            self._queue(command)
+        else:
+            self.session.transaction.append(command)
+            self._queue(QUEUED)
 
     def _queue(self, reply: Any) -> None:
         """A reply that is ready now but must follow the in-flight ones."""

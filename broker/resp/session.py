@@ -44,6 +44,8 @@ class Session:
     lib_name: str | None = None
     lib_ver: str | None = None
     closing: bool = False  # QUIT: close after this reply
+    transaction: list[Command] | None = None  # commands queued since MULTI
+    transaction_failed: bool = False  # a command was refused while queuing: EXEC aborts
     last_command: str = ""
     created: float = field(default_factory=time.monotonic)
 

@@ -270,3 +270,12 @@ def test_daemon_stops_while_clients_are_blocked(daemon_factory) -> None:  # type
     # Each blocked client was answered ("retry elsewhere") or disconnected, never left hanging.
     assert len(outcomes) == 3
     assert all(isinstance(outcome, redis.RedisError) for outcome in outcomes)
+
+
+@pytest.mark.parametrize("options", PROTOCOLS)
+def test_default_transactional_pipeline(resp_daemon: Daemon, options: dict[str, Any]) -> None:
+    name = topic("multi")
+    with sync_client(resp_daemon, options) as client:
+        pipe = client.pipeline()  # redis-py's default: MULTI ... EXEC
+        pipe.lpush(name, b"a", b"b").rpop(name).llen(name)
+        assert pipe.execute() == [2, b"a", 1]
