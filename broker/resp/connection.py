@@ -133,27 +133,37 @@ class Connection:
     async def _apply_watching(self, command: Command) -> Any:
         """Run a blocking command, cancelling it if the client hangs up meanwhile (so a
         BRPOP of a gone client does not take a job nobody will receive)."""
-        task = asyncio.ensure_future(self._apply(command))
-        while not task.done():
-            if len(self.buf) - self.pos >= MAX_READ_AHEAD:
-                await asyncio.wait([task])
-                break
-            read = asyncio.ensure_future(self.reader.read(READ_BYTES))
-            await asyncio.wait([task, read], return_when=asyncio.FIRST_COMPLETED)
-            if not read.done():
-                read.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await read
-                continue
-            data = read.result()
-            if not data:
-                task.cancel()
-                self.session.closing = True
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return Error("ERR connection closed")
-            self.buf += data
-        return task.result()
+        self.server.blocked_clients += 1
+        try:
+            return await self._watch(asyncio.ensure_future(self._apply(command)))
+        finally:
+            self.server.blocked_clients -= 1
+
+    async def _watch(self, task: asyncio.Future[Any]) -> Any:
+        read: asyncio.Future[bytes] | None = None
+        try:
+            while not task.done():
+                if len(self.buf) - self.pos >= MAX_READ_AHEAD:
+                    await asyncio.wait([task])
+                    break
+                read = asyncio.ensure_future(self.reader.read(READ_BYTES))
+                await asyncio.wait([task, read], return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    break  # the command finished first
+                data = read.result()
+                read = None
+                if not data:
+                    self.session.closing = True
+                    return Error("ERR connection closed")
+                self.buf += data
+            return task.result()
+        finally:
+            # Hung up or shut down: stop waiting, so no job is taken for nobody.
+            for future in (task, read):
+                if future is not None and not future.done():
+                    future.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await future
 
     def _queue_in_transaction(self, command: Command | Error) -> None:
         """Between MULTI and EXEC: keep the command for EXEC, or remember it was refused."""

@@ -74,6 +74,7 @@ class ServerState:
         self.total_connections = 0
         self.total_commands = 0
         self.rejected_connections = 0
+        self.blocked_clients = 0  # connections waiting in BRPOP / XREADGROUP BLOCK
         self._ids = itertools.count(1)
 
     @property

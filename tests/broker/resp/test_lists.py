@@ -84,6 +84,7 @@ async def test_brpop_wakes_when_another_connection_pushes(resp: RespHarness) -> 
     pending = asyncio.ensure_future(waiter.call("BRPOP", "q", "0"))
     await asyncio.sleep(0.2)
     assert not pending.done()
+    assert b"blocked_clients:1\r\n" in await pusher.call("INFO", "clients")
     await pusher.call("LPUSH", "q", "job")
     assert await asyncio.wait_for(pending, 20) == [b"q", b"job"]
 
