@@ -279,3 +279,40 @@ def test_default_transactional_pipeline(resp_daemon: Daemon, options: dict[str, 
         pipe = client.pipeline()  # redis-py's default: MULTI ... EXEC
         pipe.lpush(name, b"a", b"b").rpop(name).llen(name)
         assert pipe.execute() == [2, b"a", 1]
+
+
+def test_concurrent_producers_and_consumers_lose_and_repeat_nothing(resp_daemon: Daemon) -> None:
+    # Pipelined pushes from several connections, pops from several others: every value
+    # comes out exactly once (a list pop is one commit: claim and complete together).
+    name = topic("crowd")
+    per_producer, producers, consumers = 300, 4, 4
+    expected = {f"p{p}-{n}".encode() for p in range(producers) for n in range(per_producer)}
+    received: list[bytes] = []
+    lock = threading.Lock()
+
+    def produce(index: int) -> None:
+        with sync_client(resp_daemon, {}) as client:
+            for start in range(0, per_producer, 50):
+                pipe = client.pipeline(transaction=False)
+                for n in range(start, start + 50):
+                    pipe.lpush(name, f"p{index}-{n}")
+                pipe.execute()
+
+    def consume() -> None:
+        deadline = time.monotonic() + 90
+        with sync_client(resp_daemon, {"protocol": 2}) as client:
+            while len(received) < len(expected) and time.monotonic() < deadline:
+                popped = client.brpop([name], timeout=0.5)
+                if popped is not None:
+                    with lock:
+                        received.append(popped[1])
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    threads += [threading.Thread(target=consume) for _ in range(consumers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+        assert not thread.is_alive()
+    assert len(received) == len(expected)
+    assert set(received) == expected
