@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 from .batching import PipelineBatcher
@@ -25,8 +24,6 @@ from .commands.execute import apply
 from .frame import Incomplete, Partial, ProtocolError, parse_request
 from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
-
-log = logging.getLogger("simplequeue.resp")
 
 QUEUED = Simple("QUEUED")
 READ_BYTES = 64 * 1024

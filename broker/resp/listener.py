@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import TYPE_CHECKING
 
 from .commands import TABLE
@@ -13,8 +12,6 @@ from .session import Options, ServerState
 
 if TYPE_CHECKING:
     from broker.engine import Engine
-
-log = logging.getLogger("simplequeue.resp")
 
 MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 SHUTDOWN_GRACE = 5.0  # seconds a connection may take to finish the batch it is running
