@@ -22,6 +22,17 @@ class RespServer:
 
     def __init__(self, engine: Engine, options: Options) -> None:
         self.state = ServerState(engine, options, TABLE)
+        state = self.state
+        engine.metrics.gauge(
+            "sq_resp_connections",
+            "open Redis-protocol connections",
+            lambda: [((), float(len(state.sessions)))],
+        )
+        engine.metrics.gauge(
+            "sq_resp_blocked_clients",
+            "Redis-protocol connections waiting in BRPOP / XREADGROUP BLOCK",
+            lambda: [((), float(state.blocked_clients))],
+        )
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], Connection] = {}
         self.host = ""

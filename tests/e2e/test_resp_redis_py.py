@@ -222,6 +222,7 @@ def test_pipeline_of_100_lpush_costs_far_fewer_commits(daemon_factory) -> None: 
         assert replies[100] == 100  # and a read sees every write before it
         assert after - before <= 5, f"{after - before} commits for 100 pipelined LPUSHes"
         assert client.lrange(name, 0, 2) == [b"job-0", b"job-1", b"job-2"]
+        assert metric(daemon, "sq_resp_connections") >= 1
         pops = client.pipeline(transaction=False)
         for _ in range(100):
             pops.rpop(name)
