@@ -317,3 +317,19 @@ def test_concurrent_producers_and_consumers_lose_and_repeat_nothing(resp_daemon:
         assert not thread.is_alive()
     assert len(received) == len(expected)
     assert set(received) == expected
+
+
+def test_unacked_stream_job_is_redelivered_after_the_visibility_timeout(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    daemon = daemon_factory(
+        "--backend", "memfs", "--visibility-timeout", "0.5", "--reaper-period", "0.1", redis=True
+    )
+    with sync_client(daemon, {}) as client:
+        job_id = client.xadd("reaped", {"n": "1"})
+        assert _entries(client.xreadgroup("g", "slow", {"reaped": ">"}))[0][0] == job_id
+        deadline = time.monotonic() + WAIT
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        while not entries and time.monotonic() < deadline:
+            entries = _entries(client.xreadgroup("g", "next", {"reaped": ">"}, block=1000) or [])
+        assert entries == [(job_id, {b"n": b"1"})]
+        [row] = client.xpending_range("reaped", "g", "-", "+", 10)
+        assert row["consumer"] == b"next" and row["times_delivered"] == 2
