@@ -3,6 +3,7 @@ sync and asyncio."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -333,3 +334,22 @@ def test_unacked_stream_job_is_redelivered_after_the_visibility_timeout(daemon_f
         assert entries == [(job_id, {b"n": b"1"})]
         [row] = client.xpending_range("reaped", "g", "-", "+", 10)
         assert row["consumer"] == b"next" and row["times_delivered"] == 2
+
+
+@pytest.mark.parametrize("options", PROTOCOLS)
+async def test_xreadgroup_block_wakes_on_xadd_asyncio(
+    resp_daemon: Daemon, options: dict[str, Any]
+) -> None:
+    name = topic("block-async")
+    consumer, producer = async_client(resp_daemon, options), async_client(resp_daemon, options)
+    try:
+        read = asyncio.ensure_future(
+            consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=60_000)
+        )
+        await asyncio.sleep(0.5)
+        assert not read.done()
+        job_id = await producer.xadd(name, {"wake": "up"})
+        assert _entries(await asyncio.wait_for(read, WAIT)) == [(job_id, {b"wake": b"up"})]
+    finally:
+        await consumer.aclose()
+        await producer.aclose()
