@@ -242,6 +242,7 @@ class GroupCommitter:
                 self._install(changed)
 
     async def _reload(self) -> None:
+        self._refresh = False  # a full read answers any pending refresh
         try:
             stored = await self.store.get(self.key)
         except NotFound:

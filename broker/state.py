@@ -1,4 +1,4 @@
-"""One topic's jobs in memory: the records, their indexes, loading and encoding.
+"""One topic's jobs in memory: the records, their indexes and encoding.
 
 Indexes keep every operation off a scan of all jobs:
 - `jobs`: id -> record, in enqueue order (dict order is the document's job order);
@@ -11,7 +11,8 @@ Indexes keep every operation off a scan of all jobs:
 Entries of the heaps and deques are dropped lazily: an entry counts only while its record
 is still in `jobs` and still where the entry says.
 
-Job semantics (what each operation does to these) live in broker/mutations.py.
+Job semantics (what each operation does to these) live in broker/mutations.py; loading a
+stored document in broker/loading.py.
 """
 
 from __future__ import annotations
@@ -25,12 +26,7 @@ from typing import Any
 
 import orjson
 
-from common.models import (
-    FORMAT_VERSION,
-    Counters,
-    JobStatus,
-    TopicStats,
-)
+from common.models import FORMAT_VERSION, Counters, JobStatus, TopicStats
 
 from .records import (
     CLAIMED,

@@ -293,14 +293,14 @@ class Client:
         ) as resp:
             return _Reply(resp.status, await resp.read(), resp.headers.copy())
 
-    def _unreachable(self, exc: BaseException, *, sent: bool) -> BrokerUnavailable:
+    def _unreachable(self, url: str, exc: BaseException, *, sent: bool) -> BrokerUnavailable:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         if sent:
             what = "stopped answering mid-request (it may or may not have acted on it)"
         else:
             what = "is unreachable"
         return BrokerUnavailable(
-            f"broker {self.base_url} {what}: {detail}; check that simplequeued is running "
+            f"broker {url} {what}: {detail}; check that simplequeued is running "
             "and the broker address points at it"
         )
 
@@ -336,9 +336,9 @@ class Client:
                     seconds=self.timeout + wait,
                 )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                error = self._unreachable(exc, sent=False)
+                error = self._unreachable(base_url, exc, sent=False)
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-                error = self._unreachable(exc, sent=True)
+                error = self._unreachable(base_url, exc, sent=True)
                 if not idempotent:
                     raise error from None
             else:

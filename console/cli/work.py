@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import functools
 import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 from common.client import Client
 from common.models import Job
@@ -23,12 +26,13 @@ from common.payload import payload_to_bytes
 from common.worker import JobFailed, Outcome, Worker
 from console.cli.output import emit_line
 
-_STDERR_TAIL = 1000
+_TAIL_LINES = 5
+_TAIL_CHARS = 1000
 
 
-def _stderr_tail(data: bytes) -> str:
-    lines = data.decode("utf-8", "replace").strip().splitlines()
-    return " | ".join(line.strip() for line in lines[-5:] if line.strip())[-_STDERR_TAIL:]
+def _tail(lines: collections.deque[bytes]) -> str:
+    text = [line.decode("utf-8", "replace").strip() for line in lines]
+    return " | ".join(line for line in text if line)[-_TAIL_CHARS:]
 
 
 class CommandRunner:
@@ -39,37 +43,56 @@ class CommandRunner:
         self.topic = topic
         self.worker_id = worker_id
 
-    async def __call__(self, job: Job) -> None:
+    async def _start(self, job: Job) -> asyncio.subprocess.Process:
         env = os.environ | {
             "SQ_JOB_ID": job.id,
             "SQ_TOPIC": self.topic,
             "SQ_ATTEMPTS": str(job.attempts),
             "SQ_WORKER_ID": self.worker_id,
         }
-        streams = {
-            "stdin": asyncio.subprocess.PIPE,
-            "stdout": sys.stderr.fileno(),
-            "stderr": asyncio.subprocess.PIPE,
-            "env": env,
-            # Its own process group, so that abandoning the job stops the whole tree.
-            "start_new_session": True,
-        }
+        start: Callable[..., Awaitable[asyncio.subprocess.Process]]
         if len(self.argv) == 1:
-            proc = await asyncio.create_subprocess_shell(self.argv[0], **streams)  # type: ignore[arg-type]
+            start = functools.partial(asyncio.create_subprocess_shell, self.argv[0])
         else:
-            proc = await asyncio.create_subprocess_exec(*self.argv, **streams)  # type: ignore[arg-type]
+            start = functools.partial(asyncio.create_subprocess_exec, *self.argv)
+        return await start(
+            stdin=asyncio.subprocess.PIPE,
+            stdout=sys.stderr.fileno(),
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            # Its own process group, so that abandoning the job stops the whole tree.
+            start_new_session=True,
+        )
+
+    async def __call__(self, job: Job) -> None:
+        proc = await self._start(job)
+        assert proc.stdin is not None and proc.stderr is not None
+        stdin, stderr = proc.stdin, proc.stderr
+        tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL_LINES)
+
+        async def feed() -> None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                stdin.write(payload_to_bytes(job.payload, job.payload_encoding))
+                await stdin.drain()
+            stdin.close()
+
+        async def relay_stderr() -> None:
+            # Passed on as it comes, so that a long job's progress is visible.
+            async for line in stderr:
+                sys.stderr.buffer.write(line)
+                sys.stderr.flush()
+                tail.append(line)
+
         try:
-            _, err = await proc.communicate(payload_to_bytes(job.payload, job.payload_encoding))
+            await asyncio.gather(feed(), relay_stderr())
+            status = await proc.wait()
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise
-        sys.stderr.buffer.write(err)
-        sys.stderr.flush()
-        if proc.returncode != 0:
-            tail = _stderr_tail(err)
-            raise JobFailed(f"command exited with status {proc.returncode}: {tail}".rstrip(": "))
+        if status != 0:
+            raise JobFailed(f"command exited with status {status}: {_tail(tail)}".rstrip(": "))
 
 
 def _report(job: Job, outcome: Outcome, error: str | None) -> None:

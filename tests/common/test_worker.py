@@ -12,6 +12,14 @@ from common.models import Job, JobStatus
 from common.worker import Outcome, Worker
 
 
+def short_lease_daemon(daemon_factory: Any, tmp_path: Path, *, visibility_timeout: int) -> Any:
+    """A daemon whose claims expire after a few seconds, reaped five times a second."""
+    return daemon_factory(
+        "--backend", "localfs", "--dir", str(tmp_path),
+        "--visibility-timeout", str(visibility_timeout), "--reaper-period", "0.2",
+    )  # fmt: skip
+
+
 async def test_raising_handler_is_nacked_and_retried_until_dead(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
@@ -37,16 +45,13 @@ async def test_raising_handler_is_nacked_and_retried_until_dead(
 async def test_slow_handler_keeps_its_lease_through_heartbeats(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
-    daemon = daemon_factory(
-        "--backend", "localfs", "--dir", str(tmp_path),
-        "--visibility-timeout", "1", "--reaper-period", "0.2",
-    )  # fmt: skip
+    daemon = short_lease_daemon(daemon_factory, tmp_path, visibility_timeout=2)
 
     async def slow(job: Job) -> None:
-        await asyncio.sleep(3.5)  # more than three visibility timeouts
+        await asyncio.sleep(5)  # two and a half visibility timeouts
 
     async with Client(daemon.http_url) as client:
-        assert (await client.health())["visibility_timeout"] == 1
+        assert (await client.health())["visibility_timeout"] == 2
         await client.enqueue("slow", 1, id="s1")
         worker = Worker(client, "slow", "w1", slow, wait=1, max_jobs=1)
         stats = await asyncio.wait_for(worker.run(), 60)
@@ -60,10 +65,7 @@ async def test_without_heartbeats_the_same_job_is_reaped(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
     """The control for the test above: the lease really does expire."""
-    daemon = daemon_factory(
-        "--backend", "localfs", "--dir", str(tmp_path),
-        "--visibility-timeout", "1", "--reaper-period", "0.2",
-    )  # fmt: skip
+    daemon = short_lease_daemon(daemon_factory, tmp_path, visibility_timeout=1)
 
     async def slow(job: Job) -> None:
         await asyncio.sleep(3.5)
@@ -77,10 +79,7 @@ async def test_without_heartbeats_the_same_job_is_reaped(
 
 
 async def test_lost_lease_cancels_the_handler(daemon_factory: Any, tmp_path: Path) -> None:
-    daemon = daemon_factory(
-        "--backend", "localfs", "--dir", str(tmp_path),
-        "--visibility-timeout", "1", "--reaper-period", "0.2",
-    )  # fmt: skip
+    daemon = short_lease_daemon(daemon_factory, tmp_path, visibility_timeout=1)
     cancelled = asyncio.Event()
 
     async def stuck(job: Job) -> None:

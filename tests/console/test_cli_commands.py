@@ -1,5 +1,5 @@
 """The commands beyond the seed's: inspection, operator actions, table output, discovery
-and `work`, as subprocesses against a daemon."""
+and `work`, against a daemon (the CLI in-process, or as a subprocess where it matters)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.support.cli import SIMPLEQUEUE, run_cli
+from tests.support.cli import SIMPLEQUEUE, run_cli, run_cli_here
 
 
 @pytest.fixture
@@ -26,55 +27,67 @@ def daemon(daemon_factory: Any, data_dir: Path) -> Any:
     return daemon_factory("--backend", "localfs", "--dir", str(data_dir), "--max-attempts", "2")
 
 
-def sq(daemon: Any, *args: str, topic: str = "jobs") -> Any:
-    result = run_cli("-broker", daemon.http_url, "-topic", topic, *args)
-    assert result.status == 0, result.stderr
-    return result.json()
+Sq = Callable[..., Any]
 
 
-def test_inspection_and_operator_commands(daemon: Any) -> None:
+@pytest.fixture
+def sq(daemon: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Sq:
+    """Run one command in this process (fast) and return its JSON; the installed script
+    is run as a subprocess where that matters (stdin, signals, `work`)."""
+    for name in [name for name in os.environ if name.startswith("SQ_")]:
+        monkeypatch.delenv(name)
+
+    def run(*args: str, topic: str = "jobs") -> Any:
+        result = run_cli_here(capsys, "-broker", daemon.http_url, "-topic", topic, *args)
+        assert result.status == 0, result.stderr
+        return result.json()
+
+    return run
+
+
+def test_inspection_and_operator_commands(sq: Sq, daemon: Any) -> None:
     for n in range(3):
-        sq(daemon, "enqueue", "--id", f"j{n}", f'{{"n": {n}}}')
-    sq(daemon, "enqueue", "--id", "later", "--delay", "3600", '"text"')
+        sq("enqueue", "--id", f"j{n}", f'{{"n": {n}}}')
+    sq("enqueue", "--id", "later", "--delay", "3600", '"text"')
 
-    claimed = sq(daemon, "claim", "w1")
+    claimed = sq("claim", "w1")
     assert claimed["id"] == "j0"
-    assert sq(daemon, "heartbeat", "j0")["last_heartbeat"]
-    nacked = sq(daemon, "nack", "j0", "--error", "broke")
+    assert sq("heartbeat", "j0")["last_heartbeat"]
+    nacked = sq("nack", "j0", "--error", "broke")
     assert (nacked["status"], nacked["last_error"]) == ("pending", "broke")
 
-    page = sq(daemon, "jobs", "--limit", "2")
+    page = sq("jobs", "--limit", "2")
     assert [job["id"] for job in page["jobs"]] == ["j0", "j1"]
-    rest = sq(daemon, "jobs", "--after", page["next"])
+    rest = sq("jobs", "--after", page["next"])
     assert [job["id"] for job in rest["jobs"]] == ["j2", "later"]
     assert rest["next"] is None
-    assert sq(daemon, "show", "later")["payload"] == "text"
+    assert sq("show", "later")["payload"] == "text"
 
-    assert sq(daemon, "claim", "w1")["id"] == "j0"
-    dead = sq(daemon, "nack", "j0")  # second attempt of max 2
+    assert sq("claim", "w1")["id"] == "j0"
+    dead = sq("nack", "j0")  # second attempt of max 2
     assert dead["status"] == "dead"
-    assert [job["id"] for job in sq(daemon, "jobs", "--status", "dead")["jobs"]] == ["j0"]
-    requeued = sq(daemon, "requeue", "j0")
+    assert [job["id"] for job in sq("jobs", "--status", "dead")["jobs"]] == ["j0"]
+    requeued = sq("requeue", "j0")
     assert (requeued["status"], requeued["attempts"]) == ("pending", 0)
-    assert sq(daemon, "delete", "j1")["id"] == "j1"
+    assert sq("delete", "j1")["id"] == "j1"
 
-    status = sq(daemon, "status")
+    status = sq("status")
     assert (status["pending"], status["delayed"], status["total"]) == (3, 1, 3)
-    topics = sq(daemon, "topics")["topics"]
+    topics = sq("topics")["topics"]
     assert [(t["topic"], t["total"]) for t in topics] == [("jobs", 3)]
-    assert sq(daemon, "health")["status"] == "ok"
+    assert sq("health")["status"] == "ok"
 
 
-def test_enqueue_is_idempotent_by_id_and_reads_stdin(daemon: Any) -> None:
-    assert sq(daemon, "enqueue", "--id", "x", "1") == {"id": "x", "created": True}
-    assert sq(daemon, "enqueue", "--id", "x", "2") == {"id": "x", "created": False}
+def test_enqueue_is_idempotent_by_id_and_reads_stdin(sq: Sq, daemon: Any) -> None:
+    assert sq("enqueue", "--id", "x", "1") == {"id": "x", "created": True}
+    assert sq("enqueue", "--id", "x", "2") == {"id": "x", "created": False}
     piped = run_cli("-broker", daemon.http_url, "enqueue", "--raw", "-", input="plain\n")
     assert piped.status == 0, piped.stderr
-    assert sq(daemon, "show", piped.json()["id"], topic="default")["payload"] == "plain\n"
+    assert sq("show", piped.json()["id"], topic="default")["payload"] == "plain\n"
 
 
-def test_table_format_is_for_people(daemon: Any) -> None:
-    sq(daemon, "enqueue", "--id", "t1", '{"item": "book"}')
+def test_table_format_is_for_people(sq: Sq, daemon: Any) -> None:
+    sq("enqueue", "--id", "t1", '{"item": "book"}')
     base = ["-broker", daemon.http_url, "-topic", "jobs", "--format", "table"]
     enqueued = run_cli(*base, "enqueue", "--id", "t2", "{}")
     assert enqueued.stdout == "enqueued: t2\n"
@@ -101,9 +114,9 @@ WORK_SCRIPT = (
 )
 
 
-def test_work_acks_on_exit_0_and_nacks_with_stderr_otherwise(daemon: Any) -> None:
-    sq(daemon, "enqueue", "--id", "good", '{"say": "ok"}')
-    sq(daemon, "enqueue", "--id", "bad", '{"say": "no"}')
+def test_work_acks_on_exit_0_and_nacks_with_stderr_otherwise(sq: Sq, daemon: Any) -> None:
+    sq("enqueue", "--id", "good", '{"say": "ok"}')
+    sq("enqueue", "--id", "bad", '{"say": "no"}')
     result = run_cli(
         "-broker", daemon.http_url, "-topic", "jobs", "work", "--max-jobs", "2", "--wait", "1",
         "--", WORK_SCRIPT,
@@ -115,17 +128,17 @@ def test_work_acks_on_exit_0_and_nacks_with_stderr_otherwise(daemon: Any) -> Non
         ("bad", "nacked"),
     ]
     assert "done good" in result.stderr  # the command's stdout goes to stderr
-    assert sq(daemon, "show", "good")["status"] == "completed"
-    bad = sq(daemon, "show", "bad")
+    assert sq("show", "good")["status"] == "completed"
+    bad = sq("show", "bad")
     assert bad["status"] == "pending"
     assert bad["last_error"] == "command exited with status 3: boom bad"
 
 
 def test_work_runs_argv_directly_with_the_payload_bytes_on_stdin(
-    daemon: Any, tmp_path: Path
+    sq: Sq, daemon: Any, tmp_path: Path
 ) -> None:
-    sq(daemon, "enqueue", "--id", "obj", '{"a": [1, 2]}')
-    sq(daemon, "enqueue", "--id", "txt", '"hello"')
+    sq("enqueue", "--id", "obj", '{"a": [1, 2]}')
+    sq("enqueue", "--id", "txt", '"hello"')
     out = tmp_path / "seen"
     script = f"import sys; open({str(out)!r}, 'ab').write(sys.stdin.buffer.read() + b'|')"
     result = run_cli(
@@ -152,9 +165,9 @@ def wait_for_file(path: Path) -> None:
         time.sleep(0.05)
 
 
-def test_work_finishes_the_current_job_on_sigterm(daemon: Any, tmp_path: Path) -> None:
-    sq(daemon, "enqueue", "--id", "first", "1")
-    sq(daemon, "enqueue", "--id", "second", "2")
+def test_work_finishes_the_current_job_on_sigterm(sq: Sq, daemon: Any, tmp_path: Path) -> None:
+    sq("enqueue", "--id", "first", "1")
+    sq("enqueue", "--id", "second", "2")
     started = tmp_path / "started"
     proc = start_work(daemon, f"touch {started}; sleep 1")
     wait_for_file(started)
@@ -162,12 +175,12 @@ def test_work_finishes_the_current_job_on_sigterm(daemon: Any, tmp_path: Path) -
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert [orjson.loads(line)["outcome"] for line in out.splitlines()] == ["acked"]
-    assert sq(daemon, "show", "first")["status"] == "completed"
-    assert sq(daemon, "show", "second")["status"] == "pending"
+    assert sq("show", "first")["status"] == "completed"
+    assert sq("show", "second")["status"] == "pending"
 
 
-def test_work_abandons_the_job_on_a_second_signal(daemon: Any, tmp_path: Path) -> None:
-    sq(daemon, "enqueue", "--id", "long", "1")
+def test_work_abandons_the_job_on_a_second_signal(sq: Sq, daemon: Any, tmp_path: Path) -> None:
+    sq("enqueue", "--id", "long", "1")
     started = tmp_path / "started"
     proc = start_work(daemon, f"touch {started}; sleep 600")
     wait_for_file(started)
@@ -175,7 +188,7 @@ def test_work_abandons_the_job_on_a_second_signal(daemon: Any, tmp_path: Path) -
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    job = sq(daemon, "show", "long")
+    job = sq("show", "long")
     assert (job["status"], job["last_error"]) == ("pending", "worker stopped")
 
 
@@ -195,4 +208,5 @@ def test_discover_through_s3(daemon_factory: Any, moto_server: Any, s3_bucket: s
     daemon = daemon_factory(*storage)
     result = run_cli("--discover", *storage, "-topic", "s3t", "enqueue", "--id", "a", '"x"')
     assert result.status == 0, result.stderr
-    assert sq(daemon, "show", "a", topic="s3t")["payload"] == "x"
+    shown = run_cli("-broker", daemon.http_url, "-topic", "s3t", "show", "a")
+    assert shown.json()["payload"] == "x"

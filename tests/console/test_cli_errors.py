@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from console.cli import main
-from tests.support.cli import CliResult, run_cli
+from tests.support.cli import CliResult, run_cli, run_cli_here
 
 USAGE, NOTHING, NOT_FOUND, UNREACHABLE, CONFLICT, UNAUTHORIZED = 2, 3, 4, 5, 6, 7
 
@@ -21,14 +20,6 @@ def assert_fails(result: CliResult, status: int, text: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("simplequeue")
     assert text in lines[0]
-
-
-def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
-    """The CLI in this process: for the usage paths, which never reach a broker."""
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    captured = capsys.readouterr()
-    return CliResult(int(exited.value.code or 0), captured.out, captured.err)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +46,7 @@ def test_usage_errors_exit_2(
     for name in ("SQ_BACKEND", "SQ_DIR", "SQ_BUCKET", "SQ_BROKER", "SQ_TOPIC"):
         monkeypatch.delenv(name, raising=False)
     broker = [] if "--discover" in args else ["-broker", "http://127.0.0.1:9"]
-    assert_fails(run_in_process(capsys, *broker, *args), USAGE, text)
+    assert_fails(run_cli_here(capsys, *broker, *args), USAGE, text)
 
 
 def test_usage_error_from_the_installed_script() -> None:
@@ -68,7 +59,7 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         *[[c] for c in ("enqueue", "claim", "ack", "nack", "heartbeat", "status", "topics")],
         *[[c] for c in ("jobs", "show", "requeue", "delete", "work", "health")],
     ):
-        result = run_in_process(capsys, *command, "--help")
+        result = run_cli_here(capsys, *command, "--help")
         assert result.status == 0, (command, result.stderr)
         assert "usage: simplequeue" in result.stdout
         assert "exit status" in result.stdout

@@ -9,13 +9,14 @@ and every job whose enqueue or ack the broker confirmed is in storage at the end
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from common.client import BrokerUnavailable, Client, JobConflict, JobNotFound
 from common.keys import topic_key
 from common.models import JobStatus, TopicDocument, load_document
 from common.store.localfs import LocalFSStore
+from tests.support.daemon import Daemon
 
 TOPIC = "orders"
 MAX_JOBS = 600  # below the completed-job retention, so every completed job stays visible
@@ -68,7 +69,7 @@ class Traffic:
             await asyncio.sleep(0.05)
 
 
-async def wait_active(daemon: Any) -> None:
+async def wait_active(daemon: Daemon) -> None:
     for _ in range(400):
         status, body = await asyncio.to_thread(daemon.request, "GET", "/healthz")
         if status == 200 and body.get("active"):
@@ -78,7 +79,7 @@ async def wait_active(daemon: Any) -> None:
 
 
 async def test_client_fails_over_on_stop_and_kill_without_losing_jobs(
-    daemon_factory: Any, tmp_path: Path
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     flags = (
         "--backend", "localfs", "--dir", str(tmp_path),
