@@ -9,6 +9,7 @@ There is no broker.json in the store, so the header is the same on every machine
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 import os
 from collections.abc import Awaitable, Callable
@@ -59,8 +60,11 @@ async def assert_snapshot(pilot: Pilot[Any], app: ConsoleApp, name: str) -> None
     assert path.exists(), f"no snapshot {path.name}: run with SQ_UPDATE_SNAPSHOTS=1"
     expected = path.read_text()
     with contextlib.suppress(AssertionError):
-        await until(pilot, lambda: screen_text(app) == expected, what=f"snapshot {name}")
-    assert screen_text(app) == expected, f"{name} differs from {path}"
+        await until(pilot, lambda: screen_text(app) == expected, 20, f"snapshot {name}")
+    diff = difflib.unified_diff(
+        expected.splitlines(), screen_text(app).splitlines(), "expected", "shown", lineterm=""
+    )
+    assert not (lines := list(diff)), f"{name} differs from {path}:\n" + "\n".join(lines)
 
 
 async def demo_store() -> MemoryStore:
