@@ -43,6 +43,8 @@ class ConsoleApp(App[None]):
     ) -> None:
         super().__init__()
         self.settings = settings
+        # A store passed in stays its owner's to close.
+        self._owns_store = store is None
         self.store = (
             store
             if store is not None
@@ -69,7 +71,7 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.link.close()
-        if self.store is not None:
+        if self.store is not None and self._owns_store:
             await self.store.close()
 
 
