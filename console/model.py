@@ -331,8 +331,8 @@ class Throughput:
     the counter's growth across it. Counters only rise, so missed documents lose nothing.
     """
 
-    bucket: float = 5.0
-    buckets: int = 12
+    bucket: float = 10.0  # seconds per sparkline bar: six bars are the last minute
+    buckets: int = 6
     samples: deque[tuple[float, int, int]] = field(default_factory=deque)
 
     def add(self, at: datetime, counters: Counters) -> None:

@@ -22,9 +22,9 @@ COLUMNS = (
 
 def rate_cell(enqueue: list[float], complete: list[float]) -> Text:
     text = Text()
-    text.append(sparkline(enqueue[-6:]), style="cyan")
+    text.append(sparkline(enqueue), style="cyan")
     text.append(f" {format_rate(enqueue[-1] if enqueue else 0):>5} ", style="dim")
-    text.append(sparkline(complete[-6:]), style="green")
+    text.append(sparkline(complete), style="green")
     text.append(f" {format_rate(complete[-1] if complete else 0):>5}", style="dim")
     return text
 
