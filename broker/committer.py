@@ -27,6 +27,7 @@ from common.models import DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
 from .errors import BrokerError, StorageUnavailable
+from .loading import load_state
 from .metrics import Metrics
 from .mutations import reap, trim
 from .records import now_ms
@@ -247,7 +248,7 @@ class GroupCommitter:
 
     def _install(self, stored: Object) -> None:
         try:
-            self.state = TopicState.load(self.name, self.limits, self.key, stored.data, stored.etag)
+            self.state = load_state(self.name, self.limits, self.key, stored.data, stored.etag)
         except DocumentInvalid as exc:
             raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
         self._committed = stored

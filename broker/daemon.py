@@ -179,12 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:
-        log.error("startup failed error=%s", _quote(str(exc)))
         print(f"simplequeued: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         pass
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace('"', '\\"') + '"'

@@ -32,12 +32,12 @@ class BrokerSettings(StorageSettings):
         description="Redis-protocol listen address host:port; empty disables it",
     )
     broker_id: str = Field(
-        default="", description="unique id of this broker in broker.json (default: hostname:port)"
+        default="", description="unique id of this broker in broker.json; empty: hostname:port"
     )
     advertise_addr: str = Field(
         default="",
         description="host (or host:port) clients should use to reach this broker, "
-        "written to broker.json (default: the listen host, or the hostname)",
+        "written to broker.json; empty: the listen host, or the hostname",
     )
     visibility_timeout: float = Field(
         default=30.0, gt=0, description="seconds a claim lives without a heartbeat"

@@ -27,11 +27,8 @@ import orjson
 from common.models import (
     FORMAT_VERSION,
     Counters,
-    DocumentInvalid,
     JobStatus,
-    TopicDocument,
     TopicStats,
-    load_document,
 )
 
 from .records import (
@@ -39,15 +36,11 @@ from .records import (
     COMPLETED,
     DEAD,
     DELAYED,
-    JOB_FIELD_SET,
     NOWHERE,
     PENDING,
     READY,
     JobRecord,
-    compact_dumps,
     format_ms,
-    now_ms,
-    parse_ms,
 )
 
 COUNTER_NAMES = tuple(Counters.model_fields)
@@ -223,81 +216,3 @@ class TopicState:
         parts[0] = head[:-1] + b',"jobs":[' + parts[0]
         parts[-1] = parts[-1] + b"]}"
         return b",".join(parts)
-
-    @classmethod
-    def load(cls, name: str, limits: Limits, key: str, data: bytes, etag: str) -> TopicState:
-        """Parse stored bytes; raises DocumentInvalid naming the field that is wrong."""
-        state = cls(name, limits)
-        try:
-            state._load(orjson.loads(data), name)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            # The fast path only says "something is wrong"; the model says what.
-            load_document(TopicDocument, key, data)
-            raise DocumentInvalid(key, "malformed topic document") from None
-        state.etag = etag
-        return state
-
-    def _load(self, raw: dict[str, Any], name: str) -> None:
-        if raw["format"] != FORMAT_VERSION or raw["topic"] != name:
-            raise ValueError("document belongs to another topic or format")
-        generation, writer = raw["generation"], raw["writer"]
-        if not isinstance(generation, int) or generation < 0 or not isinstance(writer, str):
-            raise ValueError("bad header")
-        if set(raw) - {"format", "topic", "generation", "writer", "updated_at", "counters", "jobs"}:
-            raise ValueError("unknown field")
-        self.generation = generation
-        self.updated_at = parse_ms(raw["updated_at"])
-        self.counters.update(Counters.model_validate(raw.get("counters", {})).model_dump())
-        now = now_ms()
-        jobs: list[Any] = raw.get("jobs", [])
-        completed: list[tuple[int, int, JobRecord]] = []
-        for index, job in enumerate(jobs):
-            jobs[index] = None  # free each parsed job as soon as its record exists
-            rec = _record(job, index)
-            if rec.id in self.jobs:
-                raise ValueError("duplicate job id")
-            if rec.status is COMPLETED:
-                done = parse_ms(job.get("completed_at", job["created_at"]))
-                completed.append((done, index, rec))
-            self.add(rec, now)
-        self.next_seq = len(jobs)
-        completed.sort(key=lambda item: item[:2])
-        self.completed_order = deque(rec for _, _, rec in completed)
-
-
-_STATUSES = {status.value: status for status in JobStatus}
-
-
-def _record(job: dict[str, Any], seq: int) -> JobRecord:
-    """Validate one stored job (cheaply) and build its record."""
-    if not JOB_FIELD_SET.issuperset(job):
-        raise ValueError("unknown job field")
-    job_id, attempts = job["id"], job.get("attempts", 0)
-    if not isinstance(job_id, str) or not 0 < len(job_id) <= 256:
-        raise ValueError("bad id")
-    if type(attempts) is not int or attempts < 0:
-        raise ValueError("bad attempts")
-    status = _STATUSES[job["status"]]
-    created = parse_ms(job["created_at"])
-    available = parse_ms(job["available_at"]) if "available_at" in job else created
-    heartbeat = job.get("last_heartbeat", job.get("claimed_at"))
-    if status is not PENDING:  # times that pending jobs do not carry
-        for field in ("claimed_at", "completed_at"):
-            if field in job:
-                parse_ms(job[field])
-    claimed_by = job.get("claimed_by")
-    for text in (claimed_by, job.get("last_error")):
-        if text is not None and not isinstance(text, str):
-            raise ValueError("bad text field")
-    if job.get("payload_encoding") not in (None, "base64"):
-        raise ValueError("bad payload_encoding")
-    return JobRecord(
-        job_id,
-        status,
-        seq,
-        compact_dumps(job),
-        attempts=attempts,
-        available_at=available,
-        claimed_by=claimed_by,
-        last_heartbeat=parse_ms(heartbeat) if heartbeat is not None else created,
-    )

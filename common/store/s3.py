@@ -12,6 +12,7 @@ Throttling and 5xx answers are retried (botocore "standard" mode, 3 attempts). A
 whose answer was lost may have landed: its retry then fails with PreconditionFailed even
 though the object holds our bytes. Callers that re-apply their change on a conflict should
 recognise their own write in the fresh object (topic documents carry writer and generation).
+
 Credentials come from the standard AWS chain (environment, profile, instance role);
 `endpoint_url` points the store at MinIO, R2, moto or another S3-compatible service.
 """

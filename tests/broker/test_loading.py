@@ -1,0 +1,93 @@
+"""Loading stored documents: the split fast path, the fallback, and invalid documents."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from broker.loading import load_state
+from broker.state import Limits
+from common.models import DocumentInvalid, JobStatus
+
+HEADER = {
+    "format": 1,
+    "topic": "t",
+    "generation": 3,
+    "writer": 'we},{"id":ird',
+    "updated_at": "2026-11-28T10:00:00.123Z",
+    "counters": {"enqueued": 3},
+}
+
+
+def job(
+    job_id: str, payload: object, status: str = "pending", **extra: object
+) -> dict[str, object]:
+    return {
+        "id": job_id,
+        "status": status,
+        "payload": payload,
+        "created_at": "2026-11-28T10:00:00.123Z",
+        "attempts": 0,
+        **extra,
+    }
+
+
+TRICKY = [
+    job("a", [{"id": 1}, {"id": 2}]),  # the split marker inside a payload
+    job("b", '},{"id":"c"}'),  # and inside a string
+    job("c", {"nested": [{"id": {"id": []}}, {"id": 0}]}, "claimed", claimed_by="w"),
+]
+
+
+def load(data: bytes) -> list[tuple[str, JobStatus, bytes]]:
+    state = load_state("t", Limits(), "topics/t.json", data, "etag")
+    assert state.generation == 3 and state.counters["enqueued"] == 3
+    return [(r.id, r.status, r.enc) for r in state.jobs.values()]
+
+
+def test_compact_document_splits_into_its_jobs_keeping_their_bytes() -> None:
+    data = orjson.dumps({**HEADER, "jobs": TRICKY})
+    loaded = load(data)
+    assert [(i, s) for i, s, _ in loaded] == [
+        ("a", JobStatus.PENDING),
+        ("b", JobStatus.PENDING),
+        ("c", JobStatus.CLAIMED),
+    ]
+    assert [enc for _, _, enc in loaded] == [orjson.dumps(j) for j in TRICKY]
+
+
+def test_other_layouts_fall_back_to_a_full_parse() -> None:
+    pretty = json.dumps({"jobs": TRICKY, **HEADER}, indent=2).encode()
+    assert [i for i, _, _ in load(pretty)] == ["a", "b", "c"]
+
+
+def test_empty_jobs() -> None:
+    assert load(orjson.dumps({**HEADER, "jobs": []})) == []
+    assert load(orjson.dumps(HEADER)) == []
+
+
+@pytest.mark.parametrize(
+    ("jobs", "field"),
+    [
+        ([job("a", 1, status="lost")], "status"),
+        ([job("a", 1, created_at="yesterday")], "created_at"),
+        ([job("a", 1, attempts=-1)], "attempts"),
+        ([job("a", 1, surprise=True)], "surprise"),
+        ([{"status": "pending"}], "id"),
+    ],
+)
+def test_invalid_jobs_name_the_field(jobs: list[object], field: str) -> None:
+    with pytest.raises(DocumentInvalid, match=field):
+        load(orjson.dumps({**HEADER, "jobs": jobs}))
+
+
+def test_duplicate_ids_are_invalid() -> None:
+    with pytest.raises(DocumentInvalid, match="duplicate job id"):
+        load(orjson.dumps({**HEADER, "jobs": [job("a", 1), job("a", 2)]}))
+
+
+def test_document_of_another_topic_is_invalid() -> None:
+    with pytest.raises(DocumentInvalid, match="another topic"):
+        load(orjson.dumps({**HEADER, "topic": "other", "jobs": []}))
