@@ -91,8 +91,7 @@ class GroupCommitter:
 
     async def submit(self, fn: Callable[[TopicState, int], T]) -> T:
         """Queue a mutation; return its result once the write carrying it landed."""
-        if self._closing:
-            raise StorageUnavailable("the broker is shutting down: retry against another broker")
+        self.check_open()
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(fn, future))
@@ -109,6 +108,14 @@ class GroupCommitter:
                     await self._reload()
         assert self.state is not None
         return self.state
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def check_open(self) -> None:
+        if self._closing:
+            raise StorageUnavailable("the broker is shutting down: retry against another broker")
 
     def committed(self) -> Object | None:
         return self._committed
@@ -127,6 +134,7 @@ class GroupCommitter:
         self._wake.set()
         if self._task is not None:
             await self._task
+        self._notify()  # long polls wake now and get StorageUnavailable, not a hang
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -262,6 +270,7 @@ class GroupCommitter:
                 self._install(changed)
 
     async def _reload(self) -> None:
+        self._refresh = False  # a full read answers any pending refresh
         try:
             stored = await self.store.get(self.key)
         except NotFound:

@@ -153,13 +153,5 @@ def _record(job: dict[str, Any], seq: int, enc: bytes) -> JobRecord:
             raise ValueError("bad text field")
     if job.get("payload_encoding") not in (None, "base64"):
         raise ValueError("bad payload_encoding")
-    return JobRecord(
-        job_id,
-        status,
-        seq,
-        enc,
-        attempts=attempts,
-        available_at=available,
-        claimed_by=claimed_by,
-        last_heartbeat=parse_ms(heartbeat) if heartbeat is not None else created,
-    )
+    started = parse_ms(heartbeat) if heartbeat is not None else created
+    return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started)

@@ -95,7 +95,6 @@ class JobRecord:
         status: JobStatus,
         seq: int,
         enc: bytes,
-        *,
         attempts: int = 0,
         available_at: int = 0,
         claimed_by: str | None = None,

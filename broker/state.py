@@ -1,4 +1,4 @@
-"""One topic's jobs in memory: the records, their indexes, loading and encoding.
+"""One topic's jobs in memory: the records, their indexes and encoding.
 
 Indexes keep every operation off a scan of all jobs:
 - `jobs`: id -> record, in enqueue order (dict order is the document's job order);
@@ -11,12 +11,14 @@ Indexes keep every operation off a scan of all jobs:
 Entries of the heaps and deques are dropped lazily: an entry counts only while its record
 is still in `jobs` and still where the entry says.
 
-Job semantics (what each operation does to these) live in broker/mutations.py.
+Job semantics (what each operation does to these) live in broker/mutations.py; loading a
+stored document in broker/loading.py.
 """
 
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,12 +26,7 @@ from typing import Any
 
 import orjson
 
-from common.models import (
-    FORMAT_VERSION,
-    Counters,
-    JobStatus,
-    TopicStats,
-)
+from common.models import FORMAT_VERSION, Counters, JobStatus, TopicStats
 
 from .records import (
     CLAIMED,
@@ -44,6 +41,7 @@ from .records import (
 )
 
 COUNTER_NAMES = tuple(Counters.model_fields)
+_ENC = operator.attrgetter("enc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +207,7 @@ class TopicState:
                 "counters": self.counters,
             }
         )
-        parts = [r.enc for r in self.jobs.values()]
+        parts = list(map(_ENC, self.jobs.values()))
         if not parts:
             return head[:-1] + b',"jobs":[]}'
         # One copy of the whole document: the head and tail ride on the first/last job.

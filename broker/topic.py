@@ -136,6 +136,7 @@ class Topic:
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not await self.wait_for_available(remaining):
+                self._c.check_open()  # woken by shutdown: say so rather than "empty"
                 return []
 
     async def heartbeat(self, job_id: str, *, worker: str | None = None) -> Job:
@@ -249,7 +250,7 @@ class Topic:
             if state.peek_ready(now) is not None:
                 return True
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._c.closing:
                 return False
             due = state.next_due()
             if due is not None:

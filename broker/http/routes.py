@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from common.models import Job, JobStatus
@@ -32,7 +33,7 @@ def _job(job: Job) -> dict[str, Any]:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def _new_job(item: Any) -> NewJob:

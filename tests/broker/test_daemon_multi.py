@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -97,3 +98,17 @@ def test_standby_takes_over_when_the_active_broker_stops(
     eventually(lambda: second.request("GET", "/healthz")[1]["active"])
     record = (tmp_path / "broker.json").read_text()
     assert '"broker_id":"node-b"' in record and '"state":"active"' in record
+
+
+def test_registry_records_the_advertised_address(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    d = daemon_factory(
+        "--dir", str(tmp_path), "--advertise-addr", "queue.example:9000",
+        env={"SQ_BROKER_ID": "node-env", "SQ_VISIBILITY_TIMEOUT": "12.5"},
+    )  # fmt: skip
+    _, health = d.request("GET", "/healthz")
+    assert health["broker_id"] == "node-env" and health["visibility_timeout"] == 12.5
+    record = json.loads((tmp_path / "broker.json").read_text())
+    assert record["http_addr"] == "http://queue.example:9000"
+    assert record["broker_id"] == "node-env" and record["state"] == "active"

@@ -152,3 +152,14 @@ async def test_start_loads_existing_topics_so_the_reaper_runs() -> None:
         await asyncio.sleep(0.02)
     assert (await stored(store, "t")).jobs[0].status is JobStatus.PENDING
     await second.stop()
+
+
+async def test_stop_wakes_long_polls_with_storage_unavailable() -> None:
+    eng = engine()
+    topic = eng.topic("t")
+    await topic.load()
+    waiter = asyncio.create_task(topic.claim("w", wait=60))
+    await asyncio.sleep(0.05)
+    await eng.stop()
+    with pytest.raises(StorageUnavailable):
+        await asyncio.wait_for(waiter, 10)
