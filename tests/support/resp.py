@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from broker.resp.frame import Incomplete, parse_value
+from tests.support.daemon import Daemon, start_daemon
 
 REPLY_TIMEOUT = 20.0
 
@@ -110,8 +111,9 @@ async def resp_factory() -> AsyncIterator[Callable[..., Awaitable[RespHarness]]]
 
     started: list[RespHarness] = []
 
-    async def start(**options: Any) -> RespHarness:
-        engine = Engine(MemoryStore())
+    async def start(engine_settings: Any = None, **options: Any) -> RespHarness:
+        """`options` go to start_resp_server; `engine_settings` is an EngineSettings."""
+        engine = Engine(MemoryStore(), engine_settings)
         await engine.start()
         server = await start_resp_server(engine, "127.0.0.1", 0, **options)
         harness = RespHarness(server, engine)
@@ -130,3 +132,28 @@ async def resp_factory() -> AsyncIterator[Callable[..., Awaitable[RespHarness]]]
 @pytest.fixture
 async def resp(resp_factory: Callable[..., Awaitable[RespHarness]]) -> RespHarness:
     return await resp_factory()
+
+
+@pytest.fixture(scope="module")
+def resp_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One `simplequeued` subprocess (localfs, with --redis-addr) shared by a test module;
+    tests keep apart by using their own topic names."""
+    data = tmp_path_factory.mktemp("resp-daemon")
+    daemon = start_daemon("--backend", "localfs", "--dir", str(data), redis=True)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        if daemon.proc.stderr is not None:
+            daemon.proc.stderr.close()
+
+
+def metric(daemon: Daemon, name: str) -> float:
+    """The sum of a Prometheus series (all label sets) from the daemon's /metrics."""
+    status, text = daemon.request("GET", "/metrics")
+    assert status == 200, text
+    total = 0.0
+    for line in str(text).splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

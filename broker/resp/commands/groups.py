@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from broker.engine import Topic
-from common.models import Job, utc_now
+from common.models import Job, JobStatus, utc_now
 
 from ..reply import NULL_ARRAY, OK
 from ..session import Context
@@ -30,8 +30,10 @@ UNBALANCED = (
 
 
 def claimed_jobs(topic: Topic, consumer: str | None = None) -> list[Job]:
-    """Claimed jobs in enqueue order (Redis orders its pending list by id)."""
-    return sorted(topic.claimed(consumer), key=lambda job: job.created_at)
+    """Claimed jobs in enqueue order (Redis orders its pending list by id), not in the
+    order they were claimed."""
+    everyone = topic.list_jobs(status=JobStatus.CLAIMED, limit=topic.stats().claimed)
+    return [job for job in everyone if consumer is None or job.claimed_by == consumer]
 
 
 def idle_ms(job: Job) -> int:
