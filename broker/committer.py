@@ -257,7 +257,8 @@ class GroupCommitter:
     async def _freshen(self) -> None:
         if self.state is None or self._stale:
             async with self._lock:
-                await self._reload()
+                if self.state is None or self._stale:  # else a load() finished meanwhile
+                    await self._reload()
         elif self._refresh:
             self._refresh = False
             try:
