@@ -127,7 +127,7 @@ class JobRecord:
         id: str,
         status: JobStatus,
         seq: int,
-        enc: bytes,
+        enc: bytes | None,
         attempts: int = 0,
         available_at: int = 0,
         claimed_by: str | None = None,
