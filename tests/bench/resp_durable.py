@@ -9,7 +9,7 @@ import subprocess
 
 from .plan import Plan
 from .report import Row, compare
-from .systems import find_tool, redis_server, simplequeued
+from .systems import commit_stats, find_tool, redis_server, simplequeued
 
 CLIENTS = 50
 GOALS = {1: 1.0, 16: 0.5}  # minimum ratio to Redis by pipeline depth
@@ -54,9 +54,12 @@ def run(plan: Plan) -> list[Row]:
         with simplequeued(*flags, redis=True) as daemon:
             assert daemon.redis_port is not None
             ours = redis_benchmark(daemon.redis_port, requests, pipeline)
+            commits = commit_stats(daemon)
         for test in ("LPUSH", "RPOP"):
             name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
             redis_row = _row(name, "redis appendfsync always", peer[test])
             row = _row(name, "simplequeued localfs", ours[test])
+            row.note = f"LPUSH+RPOP: {commits['commits']:.0f} commits"
+            row.extra.update(commits)
             rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
     return rows
