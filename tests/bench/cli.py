@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import depth, http_cycle, memory, resp_durable, s3_latency
+from . import depth, http_cycle, memory, resp_durable, s3_latency, systems
 from .plan import Plan
 from .report import Row, machine, table, write_json
 from .systems import ToolMissing
@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer requests per scenario")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="raw results as JSON")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample every simplequeued run with py-spy; flame graphs (SVG) go to DIR",
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=None, help="scratch directory (default: a temp dir)"
     )
     return parser.parse_args(argv)
@@ -48,6 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     names = args.scenario or list(SCENARIOS)
+    systems.profile_dir = args.profile
     work = Path(tempfile.mkdtemp(prefix="sq-bench-", dir=args.work_dir))
     plan = Plan(work=work, quick=args.quick)
     info = {"machine": machine(), "quick": args.quick, "scenarios": names}

@@ -36,7 +36,8 @@ def enqueue_row(
         len(samples) / elapsed,
         p50,
         p99,
-        note=f"mean batch {extra.get('mean_batch', 0):g}",
+        note=f"mean commit: {extra.get('mean_batch', 0):g} jobs, "
+        f"{extra.get('mean_commit_ms', 0):g} ms",
         extra={"seconds": elapsed, **extra},
     )
 

@@ -38,7 +38,8 @@ def run_scenario(plan: Plan) -> list[Row]:
             recorder.count() / elapsed,
             p50,
             p99,
-            note=f"{cycles / elapsed:,.0f} cycles/s, mean batch {commits['mean_batch']:g}",
+            note=f"{cycles / elapsed:,.0f} cycles/s; mean commit: {commits['mean_batch']:g} "
+            f"requests, {commits['mean_commit_ms']:g} ms",
             extra={"seconds": elapsed, **commits},
         )
     ]

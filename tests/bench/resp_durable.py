@@ -59,7 +59,10 @@ def run(plan: Plan) -> list[Row]:
             name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
             redis_row = _row(name, "redis appendfsync always", peer[test])
             row = _row(name, "simplequeued localfs", ours[test])
-            row.note = f"LPUSH+RPOP: {commits['commits']:.0f} commits"
+            row.note = (
+                f"LPUSH+RPOP: {commits['commits']:.0f} commits, "
+                f"mean {commits['mean_commit_ms']:g} ms"
+            )
             row.extra.update(commits)
             rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -28,6 +29,11 @@ FAKE_AWS_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+# Set by `--profile DIR`: every simplequeued run is sampled by py-spy into a flame graph.
+profile_dir: Path | None = None
+_profiles = itertools.count(1)
 
 
 class ToolMissing(Exception):
@@ -93,13 +99,28 @@ def simplequeued(
 ) -> Iterator[Daemon]:
     """The broker daemon (`python -m broker`, or a launcher module that wraps it)."""
     daemon = start_daemon(*flags, redis=redis, env=env, module=module)
+    spy = _profile(daemon.proc.pid) if profile_dir is not None else None
     try:
         yield daemon
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy.wait(60)
         with contextlib.suppress(AssertionError):
             daemon.stop(timeout=60)
         if daemon.proc.stderr is not None:
             daemon.proc.stderr.close()
+
+
+def _profile(pid: int) -> subprocess.Popen[bytes]:
+    assert profile_dir is not None
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise ToolMissing("py-spy not found: pip install py-spy (it is in the test extra)")
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    out = profile_dir / f"simplequeued-{next(_profiles)}.svg"
+    args = [spy, "record", "--pid", str(pid), "--output", str(out), "--rate", "200"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @contextlib.contextmanager
@@ -126,14 +147,19 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 
 def commit_stats(daemon: Daemon) -> dict[str, float]:
-    """Commits and the mean mutations per commit, from the broker's /metrics."""
+    """Commits, mean mutations per commit and mean commit time, from the broker's /metrics."""
     status, text = daemon.request("GET", "/metrics")
     values: dict[str, float] = {}
     if status == 200 and isinstance(text, str):
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in ("sq_commit_batch_size_sum", "sq_commit_batch_size_count"):
+            if name.startswith(("sq_commit_batch_size_", "sq_commit_seconds_")):
                 values[name] = float(value)
     commits = values.get("sq_commit_batch_size_count", 0.0)
-    mean = values.get("sq_commit_batch_size_sum", 0.0) / commits if commits else 0.0
-    return {"commits": commits, "mean_batch": round(mean, 1)}
+    if not commits:
+        return {"commits": 0.0, "mean_batch": 0.0, "mean_commit_ms": 0.0}
+    return {
+        "commits": commits,
+        "mean_batch": round(values.get("sq_commit_batch_size_sum", 0.0) / commits, 1),
+        "mean_commit_ms": round(1000 * values.get("sq_commit_seconds_sum", 0.0) / commits, 1),
+    }
