@@ -16,39 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
-from broker.errors import BrokerError, StorageUnavailable
-from common.keys import InvalidTopicName
-
 from .batching import PipelineBatcher
-from .commands import Command, CommandError, parse_command
-from .frame import Incomplete, ProtocolError, parse_request
-from .reply import Error, encode
+from .commands import Command, parse_command
+from .commands.execute import apply
+from .frame import Incomplete, Partial, ProtocolError, parse_request
+from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
 
-log = logging.getLogger("simplequeue.resp")
-
+QUEUED = Simple("QUEUED")
 READ_BYTES = 64 * 1024
 OUTPUT_FLUSH_BYTES = 256 * 1024
 # While a blocking command waits, keep reading (to notice the client hanging up) but
 # never buffer more than this.
 MAX_READ_AHEAD = 1024 * 1024
-
-
-def error_reply(exc: Exception) -> Error:
-    """The reply for an exception raised while a command ran."""
-    if isinstance(exc, CommandError):
-        return Error(exc.text)
-    if isinstance(exc, StorageUnavailable):
-        return Error(f"TRYAGAIN {exc.message}")
-    if isinstance(exc, BrokerError):
-        return Error(f"ERR {exc.message}")
-    if isinstance(exc, InvalidTopicName):
-        return Error(f"ERR {exc}")
-    log.exception("command failed", exc_info=exc)
-    return Error(f"ERR internal error ({type(exc).__name__}); see the broker log")
 
 
 class Connection:
@@ -65,7 +47,8 @@ class Connection:
         self.writer = writer
         self.ctx = Context(server, session, PipelineBatcher())
         self.buf = bytearray()
-        self.pos = 0
+        self.pos = 0  # start of the next request in buf
+        self.partial: Partial | None = None  # progress through the request at pos
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.inflight: list[asyncio.Future[Any]] = []
@@ -96,7 +79,8 @@ class Connection:
         """Run every complete request in the buffer."""
         while not self.session.closing:
             try:
-                parsed = parse_request(self.buf, self.pos, self.server.limits_for(self.session))
+                limits = self.server.limits_for(self.session)
+                parsed = parse_request(self.buf, self.pos, limits, self.partial)
             except ProtocolError as exc:
                 # Redis answers the requests before the bad bytes, then the error, then
                 # closes: the rest of the stream cannot be trusted to be aligned.
@@ -105,7 +89,9 @@ class Connection:
                 self.session.closing = True
                 break
             if isinstance(parsed, Incomplete):
+                self.partial = parsed.partial
                 break
+            self.partial = None
             args, self.pos = parsed
             if args:
                 await self._handle(args)
@@ -116,6 +102,9 @@ class Connection:
     async def _handle(self, args: list[bytes]) -> None:
         self.server.total_commands += 1
         command = parse_command(args, self.session, self.server.auth_required)
+        if self.session.transaction is not None and (isinstance(command, Error) or command.queued):
+            self._queue_in_transaction(command)
+            return
         if isinstance(command, Error):
             self._queue(command)
             return
@@ -136,35 +125,52 @@ class Connection:
             await self._flush()
 
     async def _apply(self, command: Command) -> Any:
-        try:
-            return await command.apply(self.ctx)
-        except Exception as exc:
-            return error_reply(exc)
+        return await apply(command, self.ctx)
 
     async def _apply_watching(self, command: Command) -> Any:
         """Run a blocking command, cancelling it if the client hangs up meanwhile (so a
         BRPOP of a gone client does not take a job nobody will receive)."""
-        task = asyncio.ensure_future(self._apply(command))
-        while not task.done():
-            if len(self.buf) - self.pos >= MAX_READ_AHEAD:
-                await asyncio.wait([task])
-                break
-            read = asyncio.ensure_future(self.reader.read(READ_BYTES))
-            await asyncio.wait([task, read], return_when=asyncio.FIRST_COMPLETED)
-            if not read.done():
-                read.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await read
-                continue
-            data = read.result()
-            if not data:
-                task.cancel()
-                self.session.closing = True
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return Error("ERR connection closed")
-            self.buf += data
-        return task.result()
+        self.server.blocked_clients += 1
+        try:
+            return await self._watch(asyncio.ensure_future(self._apply(command)))
+        finally:
+            self.server.blocked_clients -= 1
+
+    async def _watch(self, task: asyncio.Future[Any]) -> Any:
+        read: asyncio.Future[bytes] | None = None
+        try:
+            while not task.done():
+                if len(self.buf) - self.pos >= MAX_READ_AHEAD:
+                    await asyncio.wait([task])
+                    break
+                read = asyncio.ensure_future(self.reader.read(READ_BYTES))
+                await asyncio.wait([task, read], return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    break  # the command finished first
+                data = read.result()
+                read = None
+                if not data:
+                    self.session.closing = True
+                    return Error("ERR connection closed")
+                self.buf += data
+            return task.result()
+        finally:
+            # Hung up or shut down: stop waiting, so no job is taken for nobody.
+            for future in (task, read):
+                if future is not None and not future.done():
+                    future.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await future
+
+    def _queue_in_transaction(self, command: Command | Error) -> None:
+        """Between MULTI and EXEC: keep the command for EXEC, or remember it was refused."""
+        assert self.session.transaction is not None
+        if isinstance(command, Error):
+            self.session.transaction_failed = True
+            self._queue(command)
+        else:
+            self.session.transaction.append(command)
+            self._queue(QUEUED)
 
     def _queue(self, reply: Any) -> None:
         """A reply that is ready now but must follow the in-flight ones."""

@@ -21,18 +21,28 @@ from typing import Any, Final
 CRLF: Final = b"\r\n"
 
 
+@dataclass
+class Partial:
+    """How far an incomplete multibulk request got, so parsing can resume there instead of
+    starting over (a big LPUSH arriving over many reads would otherwise cost quadratic
+    time)."""
+
+    args: list[bytes]  # the elements parsed so far
+    offset: int  # bytes of the request they took, counted from its `*`
+    remaining: int  # elements still to come
+
+
 class Incomplete:
-    """The buffer ends inside a frame: read more bytes and try again."""
+    """The buffer ends inside a frame: read more bytes and try again, passing `partial`
+    (when set) back to `parse_request` along with the same request start."""
 
-    _instance: Incomplete | None = None
+    __slots__ = ("partial",)
 
-    def __new__(cls) -> Incomplete:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __init__(self, partial: Partial | None = None) -> None:
+        self.partial = partial
 
     def __repr__(self) -> str:
-        return "INCOMPLETE"
+        return "INCOMPLETE" if self.partial is None else f"Incomplete({self.partial})"
 
 
 INCOMPLETE: Final = Incomplete()
@@ -68,15 +78,18 @@ UNAUTHENTICATED: Final = Limits(
 Request = tuple[list[bytes], int]
 
 
-def parse_request(buf: bytes | bytearray, pos: int, limits: Limits) -> Request | Incomplete:
-    """One request starting at `pos`: `(args, end)`, or INCOMPLETE.
+def parse_request(
+    buf: bytes | bytearray, pos: int, limits: Limits, resume: Partial | None = None
+) -> Request | Incomplete:
+    """One request starting at `pos`: `(args, end)`, or an Incomplete.
 
     `args` is empty for requests Redis ignores (an empty inline line, `*0`, `*-1`).
+    `resume` is the `partial` of the Incomplete an earlier call returned for this request.
     """
     if pos >= len(buf):
         return INCOMPLETE
     if buf[pos] == ord("*"):
-        return _parse_multibulk(buf, pos, limits)
+        return _parse_multibulk(buf, pos, limits, resume)
     return _parse_inline(buf, pos, limits)
 
 
@@ -102,33 +115,37 @@ def _parse_length(raw: bytes | bytearray, lowest: int, highest: int, what: str) 
     return value
 
 
-def _parse_multibulk(buf: bytes | bytearray, pos: int, limits: Limits) -> Request | Incomplete:
-    end = _line_end(buf, pos, limits.max_inline_bytes, "mbulk count string")
-    if isinstance(end, Incomplete):
-        return end
-    count = _parse_length(buf[pos + 1 : end], -1, limits.max_array_len, "multibulk")
-    begin = pos
-    pos = end + 2
-    args: list[bytes] = []
-    for _ in range(max(count, 0)):
+def _parse_multibulk(
+    buf: bytes | bytearray, begin: int, limits: Limits, resume: Partial | None
+) -> Request | Incomplete:
+    if resume is None:
+        end = _line_end(buf, begin, limits.max_inline_bytes, "mbulk count string")
+        if isinstance(end, Incomplete):
+            return end
+        count = _parse_length(buf[begin + 1 : end], -1, limits.max_array_len, "multibulk")
+        resume = Partial([], end + 2 - begin, max(count, 0))
+    args, pos = resume.args, begin + resume.offset
+    while resume.remaining:
+        resume.offset = pos - begin
         if pos >= len(buf):
-            return INCOMPLETE
+            return Incomplete(resume)
         if buf[pos] != ord("$"):
             shown = chr(buf[pos]) if 32 <= buf[pos] < 127 else f"\\x{buf[pos]:02x}"
             raise ProtocolError(f"expected '$', got '{shown}'")
         end = _line_end(buf, pos, limits.max_inline_bytes, "bulk count string")
         if isinstance(end, Incomplete):
-            return end
+            return Incomplete(resume)
         size = _parse_length(buf[pos + 1 : end], 0, limits.max_bulk_bytes, "bulk")
         start = end + 2
         stop = start + size
         if stop - begin > limits.max_request_bytes:
             raise ProtocolError("too big request")
         if len(buf) < stop + 2:
-            return INCOMPLETE
+            return Incomplete(resume)
         if buf[stop : stop + 2] != CRLF:
             raise ProtocolError("expected CRLF after bulk string")
         args.append(bytes(buf[start:stop]))
+        resume.remaining -= 1
         pos = stop + 2
     return args, pos
 

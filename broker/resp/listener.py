@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import TYPE_CHECKING
 
 from .commands import TABLE
@@ -13,8 +12,6 @@ from .session import Options, ServerState
 
 if TYPE_CHECKING:
     from broker.engine import Engine
-
-log = logging.getLogger("simplequeue.resp")
 
 MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 SHUTDOWN_GRACE = 5.0  # seconds a connection may take to finish the batch it is running
@@ -25,6 +22,17 @@ class RespServer:
 
     def __init__(self, engine: Engine, options: Options) -> None:
         self.state = ServerState(engine, options, TABLE)
+        state = self.state
+        engine.metrics.gauge(
+            "sq_resp_connections",
+            "open Redis-protocol connections",
+            lambda: [((), float(len(state.sessions)))],
+        )
+        engine.metrics.gauge(
+            "sq_resp_blocked_clients",
+            "Redis-protocol connections waiting in BRPOP / XREADGROUP BLOCK",
+            lambda: [((), float(state.blocked_clients))],
+        )
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], Connection] = {}
         self.host = ""

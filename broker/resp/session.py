@@ -44,6 +44,8 @@ class Session:
     lib_name: str | None = None
     lib_ver: str | None = None
     closing: bool = False  # QUIT: close after this reply
+    transaction: list[Command] | None = None  # commands queued since MULTI
+    transaction_failed: bool = False  # a command was refused while queuing: EXEC aborts
     last_command: str = ""
     created: float = field(default_factory=time.monotonic)
 
@@ -72,6 +74,7 @@ class ServerState:
         self.total_connections = 0
         self.total_commands = 0
         self.rejected_connections = 0
+        self.blocked_clients = 0  # connections waiting in BRPOP / XREADGROUP BLOCK
         self._ids = itertools.count(1)
 
     @property

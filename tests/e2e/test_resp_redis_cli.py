@@ -188,3 +188,12 @@ def test_redis_benchmark_runs_without_errors(daemon_factory) -> None:  # type: i
     status, body = daemon.request("GET", "/topics/mylist/status")
     assert status == 200 and body["counters"]["enqueued"] == 20000
     assert body["counters"]["completed"] == 20000
+
+
+def test_redis_cli_in_resp3_mode(resp_daemon: Daemon) -> None:
+    # `redis-cli -3` starts with HELLO 3 and then reads maps, nulls and verbatim strings.
+    assert cli(resp_daemon, "-3", "RPUSH", "resp3", "a") == "1\n"
+    assert cli(resp_daemon, "-3", "RPOP", "resp3") == "a\n"
+    assert cli(resp_daemon, "-3", "RPOP", "resp3") == "\n"  # null
+    assert "redis_version:" in cli(resp_daemon, "-3", "INFO", "server")
+    assert "proto 3\n" in cli(resp_daemon, "-3", "HELLO", "3")  # a map prints "key value"

@@ -3,6 +3,7 @@ sync and asyncio."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -222,6 +223,7 @@ def test_pipeline_of_100_lpush_costs_far_fewer_commits(daemon_factory) -> None: 
         assert replies[100] == 100  # and a read sees every write before it
         assert after - before <= 5, f"{after - before} commits for 100 pipelined LPUSHes"
         assert client.lrange(name, 0, 2) == [b"job-0", b"job-1", b"job-2"]
+        assert metric(daemon, "sq_resp_connections") >= 1
         pops = client.pipeline(transaction=False)
         for _ in range(100):
             pops.rpop(name)
@@ -270,3 +272,84 @@ def test_daemon_stops_while_clients_are_blocked(daemon_factory) -> None:  # type
     # Each blocked client was answered ("retry elsewhere") or disconnected, never left hanging.
     assert len(outcomes) == 3
     assert all(isinstance(outcome, redis.RedisError) for outcome in outcomes)
+
+
+@pytest.mark.parametrize("options", PROTOCOLS)
+def test_default_transactional_pipeline(resp_daemon: Daemon, options: dict[str, Any]) -> None:
+    name = topic("multi")
+    with sync_client(resp_daemon, options) as client:
+        pipe = client.pipeline()  # redis-py's default: MULTI ... EXEC
+        pipe.lpush(name, b"a", b"b").rpop(name).llen(name)
+        assert pipe.execute() == [2, b"a", 1]
+
+
+def test_concurrent_producers_and_consumers_lose_and_repeat_nothing(resp_daemon: Daemon) -> None:
+    # Pipelined pushes from several connections, pops from several others: every value
+    # comes out exactly once (a list pop is one commit: claim and complete together).
+    name = topic("crowd")
+    per_producer, producers, consumers = 300, 4, 4
+    expected = {f"p{p}-{n}".encode() for p in range(producers) for n in range(per_producer)}
+    received: list[bytes] = []
+    lock = threading.Lock()
+
+    def produce(index: int) -> None:
+        with sync_client(resp_daemon, {}) as client:
+            for start in range(0, per_producer, 50):
+                pipe = client.pipeline(transaction=False)
+                for n in range(start, start + 50):
+                    pipe.lpush(name, f"p{index}-{n}")
+                pipe.execute()
+
+    def consume() -> None:
+        deadline = time.monotonic() + 90
+        with sync_client(resp_daemon, {"protocol": 2}) as client:
+            while len(received) < len(expected) and time.monotonic() < deadline:
+                popped = client.brpop([name], timeout=0.5)
+                if popped is not None:
+                    with lock:
+                        received.append(popped[1])
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    threads += [threading.Thread(target=consume) for _ in range(consumers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+        assert not thread.is_alive()
+    assert len(received) == len(expected)
+    assert set(received) == expected
+
+
+def test_unacked_stream_job_is_redelivered_after_the_visibility_timeout(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    daemon = daemon_factory(
+        "--backend", "memfs", "--visibility-timeout", "0.5", "--reaper-period", "0.1", redis=True
+    )
+    with sync_client(daemon, {}) as client:
+        job_id = client.xadd("reaped", {"n": "1"})
+        assert _entries(client.xreadgroup("g", "slow", {"reaped": ">"}))[0][0] == job_id
+        deadline = time.monotonic() + WAIT
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        while not entries and time.monotonic() < deadline:
+            entries = _entries(client.xreadgroup("g", "next", {"reaped": ">"}, block=1000) or [])
+        assert entries == [(job_id, {b"n": b"1"})]
+        [row] = client.xpending_range("reaped", "g", "-", "+", 10)
+        assert row["consumer"] == b"next" and row["times_delivered"] == 2
+
+
+@pytest.mark.parametrize("options", PROTOCOLS)
+async def test_xreadgroup_block_wakes_on_xadd_asyncio(
+    resp_daemon: Daemon, options: dict[str, Any]
+) -> None:
+    name = topic("block-async")
+    consumer, producer = async_client(resp_daemon, options), async_client(resp_daemon, options)
+    try:
+        read = asyncio.ensure_future(
+            consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=60_000)
+        )
+        await asyncio.sleep(0.5)
+        assert not read.done()
+        job_id = await producer.xadd(name, {"wake": "up"})
+        assert _entries(await asyncio.wait_for(read, WAIT)) == [(job_id, {b"wake": b"up"})]
+    finally:
+        await consumer.aclose()
+        await producer.aclose()

@@ -111,9 +111,10 @@ async def resp_factory() -> AsyncIterator[Callable[..., Awaitable[RespHarness]]]
 
     started: list[RespHarness] = []
 
-    async def start(engine_settings: Any = None, **options: Any) -> RespHarness:
-        """`options` go to start_resp_server; `engine_settings` is an EngineSettings."""
-        engine = Engine(MemoryStore(), engine_settings)
+    async def start(engine_settings: Any = None, store: Any = None, **options: Any) -> RespHarness:
+        """`options` go to start_resp_server; `engine_settings` is an EngineSettings and
+        `store` an ObjectStore (default: a fresh MemoryStore)."""
+        engine = Engine(store or MemoryStore(), engine_settings)
         await engine.start()
         server = await start_resp_server(engine, "127.0.0.1", 0, **options)
         harness = RespHarness(server, engine)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from ..reply import Error
 from ..session import Session
-from . import connection, groups, keyspace, lists, server, streams
+from . import connection, groups, keyspace, lists, server, streams, transactions
 from .base import Args, Command, CommandError, arity_ok, wrong_arity
 
 TABLE: dict[str, type[Command]] = {
     cmd.name: cmd
-    for module in (connection, server, keyspace, lists, streams, groups)
+    for module in (connection, server, keyspace, lists, streams, groups, transactions)
     for cmd in module.COMMANDS
 }
 

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from common.keys import InvalidTopicName, validate_topic
 
+from ..reply import Simple
+
 if TYPE_CHECKING:
     from ..session import Context
 
 
+OK_REPLY = Simple("OK")
 ENQUEUE = "enqueue"
 POP = "pop"
 
@@ -69,6 +72,9 @@ class Command(ABC):
     run: ClassVar[str | None] = None
     # May wait for a long time: the connection watches for the client hanging up meanwhile.
     blocking: ClassVar[bool] = False
+    # Between MULTI and EXEC the command is queued, not run (all but MULTI, EXEC, DISCARD,
+    # QUIT and RESET, as in Redis).
+    queued: ClassVar[bool] = True
 
     @classmethod
     def parse(cls, args: Args) -> Command:

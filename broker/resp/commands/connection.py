@@ -182,6 +182,7 @@ class Quit(Command):
     summary = "Close the connection after replying OK."
     group = "connection"
     no_auth = True
+    queued = False
 
     async def apply(self, ctx: Context) -> Any:
         ctx.session.closing = True
@@ -194,11 +195,13 @@ class Reset(Command):
     summary = "Back to a fresh connection: RESP2, no name, authenticated only without a token."
     group = "connection"
     no_auth = True
+    queued = False
 
     async def apply(self, ctx: Context) -> Any:
         session = ctx.session
         session.protocol = 2
         session.name = None
+        session.transaction, session.transaction_failed = None, False
         session.authenticated = not ctx.server.auth_required
         return Simple("RESET")
 

@@ -37,7 +37,7 @@ def _section_clients(ctx: Context) -> list[str]:
     return [
         f"connected_clients:{len(ctx.server.sessions)}",
         f"maxclients:{ctx.server.options.max_connections}",
-        "blocked_clients:0",
+        f"blocked_clients:{ctx.server.blocked_clients}",
     ]
 
 

@@ -8,6 +8,7 @@ from broker.resp.frame import (
     INCOMPLETE,
     UNAUTHENTICATED,
     ErrorValue,
+    Incomplete,
     Limits,
     ProtocolError,
     PushValue,
@@ -21,6 +22,10 @@ LIMITS = Limits()
 
 def parse(data: bytes, limits: Limits = LIMITS) -> object:
     return parse_request(data, 0, limits)
+
+
+def incomplete(result: object) -> bool:
+    return isinstance(result, Incomplete)
 
 
 def protocol_error(data: bytes, limits: Limits = LIMITS) -> str:
@@ -48,7 +53,32 @@ def test_empty_bulk_is_an_empty_argument() -> None:
 
 @pytest.mark.parametrize("cut", range(1, 22))
 def test_every_split_of_a_request_is_incomplete(cut: int) -> None:
-    assert parse(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"[:cut]) is INCOMPLETE
+    assert incomplete(parse(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"[:cut]))
+
+
+def test_an_incomplete_request_resumes_where_it_stopped() -> None:
+    data = b"*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$5\r\nhello\r\n"
+    first = parse_request(data[:24], 0, LIMITS)
+    assert isinstance(first, Incomplete) and first.partial is not None
+    assert first.partial.args == [b"LPUSH", b"q"]
+    # The resumed parse continues from the saved offset, even from a re-based buffer.
+    assert parse_request(b"junk" + data, 4, LIMITS, first.partial) == (
+        [b"LPUSH", b"q", b"hello"],
+        4 + len(data),
+    )
+
+
+def test_a_huge_request_arriving_in_pieces_is_parsed_once() -> None:
+    data = b"*100001\r\n$5\r\nLPUSH\r\n" + b"$1\r\nx\r\n" * 100_000
+    partial = None
+    for cut in range(65536, len(data), 65536):
+        result = parse_request(data[:cut], 0, LIMITS, partial)
+        assert isinstance(result, Incomplete)
+        assert result.partial is not None
+        partial = result.partial
+    assert partial is not None and len(partial.args) > 90_000  # resumed, not restarted
+    result = parse_request(data, 0, LIMITS, partial)
+    assert not isinstance(result, Incomplete) and len(result[0]) == 100_001
 
 
 def test_empty_buffer_is_incomplete() -> None:

@@ -48,6 +48,7 @@ VALID = [
     encode_command("RPOP", "fuzz"),
     encode_command("HELLO", "3"),
     encode_command("HELLO", "2"),
+    encode_command("AUTH", "s3cret"),
     encode_command("XADD", "fuzz", "*", "f", "v"),
     encode_command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "fuzz", ">"),
     encode_command("XPENDING", "fuzz", "g", "-", "+", "10"),
@@ -94,18 +95,19 @@ def _replies(data: bytes) -> list[object]:
     return values
 
 
-async def _scenario(stream: list[bytes]) -> None:
+async def _scenario(stream: list[bytes], token: str | None) -> None:
     crashes: list[dict[str, object]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: crashes.append(context))
     engine = Engine(MemoryStore())
     await engine.start()
-    server = await start_resp_server(engine, "127.0.0.1", 0)
+    server = await start_resp_server(engine, "127.0.0.1", 0, auth_token=token)
     try:
         received = await _exchange(server.port, stream)
         _replies(received)  # every reply is well-formed RESP
         assert b"internal error" not in received
         # The listener still serves a fresh connection.
-        assert b"+PONG\r\n" in await _exchange(server.port, [])
+        hello = [encode_command("AUTH", token)] if token else []
+        assert b"+PONG\r\n" in await _exchange(server.port, hello)
         assert crashes == []  # no task of the listener died with an exception
     finally:
         server.close()
@@ -120,6 +122,9 @@ async def _scenario(stream: list[bytes]) -> None:
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(st.lists(chunks, max_size=12))
-def test_random_byte_streams_never_crash_the_connection_handler(stream: list[bytes]) -> None:
-    asyncio.run(_scenario(stream))
+@given(st.lists(chunks, max_size=12), st.sampled_from([None, "s3cret"]))
+def test_random_byte_streams_never_crash_the_connection_handler(
+    stream: list[bytes], token: str | None
+) -> None:
+    # With a token, the stream mostly exercises the unauthenticated limits and NOAUTH.
+    asyncio.run(_scenario(stream, token))

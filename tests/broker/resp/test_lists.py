@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from broker.engine import EngineSettings
+from tests.broker.engine_support import CountingStore
 from tests.support.resp import RespHarness, encode_command
 
 
@@ -84,6 +85,7 @@ async def test_brpop_wakes_when_another_connection_pushes(resp: RespHarness) -> 
     pending = asyncio.ensure_future(waiter.call("BRPOP", "q", "0"))
     await asyncio.sleep(0.2)
     assert not pending.done()
+    assert b"blocked_clients:1\r\n" in await pusher.call("INFO", "clients")
     await pusher.call("LPUSH", "q", "job")
     assert await asyncio.wait_for(pending, 20) == [b"q", b"job"]
 
@@ -134,3 +136,15 @@ async def test_one_bad_push_in_a_pipeline_does_not_fail_its_neighbours(resp_fact
     replies = [await client.reply_bytes() for _ in range(3)]
     assert replies[0] == b":1\r\n" and replies[2] == b":2\r\n"
     assert replies[1].startswith(b"-ERR payload is")
+
+
+async def test_storage_failure_answers_tryagain_and_nothing_is_acknowledged(resp_factory) -> None:  # type: ignore[no-untyped-def]
+    store = CountingStore()
+    harness = await resp_factory(store=store)
+    client = await harness.client()
+    store.fail_puts = True
+    reply = await client.command("LPUSH", "q", "a")
+    assert reply.startswith(b"-TRYAGAIN could not write topics/q.json")
+    store.fail_puts = False
+    assert await client.call("LPUSH", "q", "b") == 1  # "a" was never acknowledged, nor kept
+    assert await client.call("LRANGE", "q", "0", "-1") == [b"b"]
