@@ -16,9 +16,8 @@ import uuid
 from functools import partial
 from typing import Any
 
-import orjson
-
 from common.models import Job, JobStatus, TopicStats
+from common.payload import payload_to_bytes
 
 from . import mutations
 from .committer import GroupCommitter
@@ -84,8 +83,10 @@ class Topic:
         if job.payload_encoding not in (None, "base64"):
             raise InvalidRequest("payload_encoding must be base64 or absent")
         try:
-            size = len(orjson.dumps(job.payload))
-        except TypeError as exc:
+            # A payload's size is that of the bytes a consumer gets back (RESP pops return
+            # text as-is, not JSON-quoted), so both protocols share one limit.
+            size = len(payload_to_bytes(job.payload, job.payload_encoding))
+        except (TypeError, ValueError) as exc:
             raise InvalidRequest(f"payload is not JSON: {exc}") from None
         if size > self._max_payload:
             raise PayloadTooLarge(size, self._max_payload)

@@ -275,6 +275,17 @@ async def test_validation_errors() -> None:
     assert topic.generation == 0
 
 
+async def test_payload_limit_counts_the_bytes_a_consumer_gets_back() -> None:
+    topic = engine(max_payload_bytes=100).topic("t")
+    # Text is measured as-is (a RESP pop returns it unquoted), JSON values compactly.
+    assert (await topic.enqueue("x" * 100)).created
+    assert (await topic.enqueue(["x" * 96])).created  # ["xxx..."] is exactly 100 bytes
+    with pytest.raises(PayloadTooLarge):
+        await topic.enqueue("x" * 101)
+    with pytest.raises(PayloadTooLarge):
+        await topic.enqueue(["x" * 97])
+
+
 async def test_list_jobs_pages_in_enqueue_order() -> None:
     topic = engine().topic("t")
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(5)])

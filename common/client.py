@@ -1,0 +1,559 @@
+"""The async HTTP client of the broker (one aiohttp session per Client).
+
+Every route of the HTTP API has one method; each returns the models of common.models and
+raises a named ClientError subclass chosen by the reply's JSON `code`.
+
+Retries: only failures that cannot have changed anything, or whose repetition is harmless,
+are retried, with exponential backoff and jitter:
+- a connection that could not be opened (the broker never saw the request), or 503
+  `storage_unavailable` (the broker's write failed and nothing changed): every call;
+- a connection lost mid-request or a timeout (the broker may have acted): only idempotent
+  calls - reads, heartbeat, and enqueue, which always carries a job id (generated here when
+  the caller gave none) so that a repeated enqueue cannot add the job twice.
+claim, ack, nack, requeue and delete are never repeated when their outcome is unknown: the
+caller gets BrokerUnavailable and decides.
+
+A client made by `Client.discover(store)` also re-reads the broker registry when its broker
+stops answering and moves to the broker registered there (see common.discovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from pydantic import ValidationError
+
+from common.keys import InvalidTopicName, validate_topic
+from common.models import Job, JobStatus, TopicStats
+from common.store.base import Object
+
+if TYPE_CHECKING:
+    from common.store.base import ObjectStore
+
+log = logging.getLogger("simplequeue.client")
+
+USER_AGENT = "simplequeue-client/0.1"
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ClientError(Exception):
+    """A request the broker refused, or could not be asked. `code` is the JSON code."""
+
+    default_code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.status = status
+
+
+class BadRequest(ClientError):
+    default_code = "bad_request"  # also invalid_topic
+
+
+class Unauthorized(ClientError):
+    default_code = "unauthorized"
+
+
+class ResourceNotFound(ClientError):
+    """An unknown route, or a topic without a document (code `not_found`)."""
+
+    default_code = "not_found"
+
+
+class JobNotFound(ResourceNotFound):
+    default_code = "job_not_found"
+
+
+class NothingToClaim(ClientError):
+    """Only raised by claim_one(); claim() returns an empty list."""
+
+    default_code = "empty"
+
+
+class JobConflict(ClientError):
+    """The job is not in a state that allows the operation (code `wrong_state`)."""
+
+    default_code = "wrong_state"
+
+
+class LeaseLost(JobConflict):
+    """The job was reaped or claimed by another worker (code `lease_lost`)."""
+
+    default_code = "lease_lost"
+
+
+class PayloadTooLarge(ClientError):
+    default_code = "payload_too_large"
+
+
+class BrokerUnavailable(ClientError):
+    """Connection refused, timeout, or 503 after the retries allowed for the call."""
+
+    default_code = "unavailable"
+
+
+_BY_CODE: dict[str, type[ClientError]] = {
+    "bad_request": BadRequest,
+    "invalid_topic": BadRequest,
+    "unauthorized": Unauthorized,
+    "not_found": ResourceNotFound,
+    "job_not_found": JobNotFound,
+    "empty": NothingToClaim,
+    "wrong_state": JobConflict,
+    "lease_lost": LeaseLost,
+    "payload_too_large": PayloadTooLarge,
+    "storage_unavailable": BrokerUnavailable,
+}
+# For replies without a JSON error body (a proxy in between, say).
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    409: "wrong_state",
+    413: "payload_too_large",
+    503: "storage_unavailable",
+}
+
+
+def error_from_reply(status: int, body: bytes) -> ClientError:
+    """The named error for an HTTP error reply."""
+    message, code = "", None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        message = " ".join(str(data.get("error") or "").split())
+        code = str(data["code"]) if data.get("code") else None
+    code = code or _CODE_BY_STATUS.get(status, "http_error")
+    if not message:
+        text = body.decode("utf-8", "replace").strip().splitlines()
+        message = f"broker replied HTTP {status}" + (f": {text[0][:200]}" if text else "")
+    return _BY_CODE.get(code, ClientError)(message, code=code, status=status)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+class Enqueued(NamedTuple):
+    id: str
+    created: bool  # False when a job with this id already existed (idempotent enqueue)
+
+
+class Locator(Protocol):
+    """Finds the broker to use after the current one stopped answering."""
+
+    async def relocate(self, failed_url: str, probe: Callable[[str], Awaitable[bool]]) -> str:
+        """The base URL of a broker that answers `probe`; raises BrokerUnavailable."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def new_job_id() -> str:
+    """A job id made on the client, so that retrying an enqueue cannot duplicate the job."""
+    return str(uuid.uuid4())
+
+
+def _topic(topic: str) -> str:
+    try:
+        return quote(validate_topic(topic), safe="")
+    except InvalidTopicName as exc:
+        raise BadRequest(str(exc), code="invalid_topic") from None
+
+
+def _seconds(body: dict[str, Any], name: str, value: float | None) -> None:
+    if value is not None:
+        body[name] = value
+
+
+def _retry_after(reply: _Reply) -> float | None:
+    try:
+        return max(0.0, float(reply.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+class Client:
+    """One broker connection pool. Use `async with Client(url) as client:` or close()."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.1,
+        max_backoff: float = 2.0,
+        locator: Locator | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._token = token
+        self._locator = locator
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    async def discover(
+        cls,
+        store: ObjectStore,
+        *,
+        max_age: float = 30.0,
+        failover_timeout: float | None = None,
+        **kw: Any,
+    ) -> Client:
+        """A client of the broker registered in `store`'s broker.json, which follows the
+        registry to another broker when this one stops answering. The store stays the
+        caller's to close, and must stay open while the client is used."""
+        from common.discovery import BrokerLocator
+
+        locator = BrokerLocator(store, max_age=max_age, failover_timeout=failover_timeout)
+        record = await locator.current()
+        return cls(record.http_addr, locator=locator, **kw)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            self._session = aiohttp.ClientSession(headers=headers)
+            # aiohttp resends GET/PUT/DELETE once after a dropped connection (RFC 9112 allows
+            # it for idempotent methods); our DELETE answers differently the second time,
+            # and _call already decides which calls may be repeated.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- transport ----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        seconds: float,
+    ) -> _Reply:
+        send_headers = dict(headers or {})
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)
+            send_headers["Content-Type"] = "application/json"
+        client_timeout = aiohttp.ClientTimeout(
+            total=seconds, sock_connect=min(seconds, self.timeout)
+        )
+        async with self._get_session().request(
+            method, url, data=data, params=params, headers=send_headers, timeout=client_timeout
+        ) as resp:
+            return _Reply(resp.status, await resp.read(), resp.headers.copy())
+
+    def _unreachable(self, url: str, exc: BaseException, *, sent: bool) -> BrokerUnavailable:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if sent:
+            what = "stopped answering mid-request (it may or may not have acted on it)"
+        else:
+            what = "is unreachable"
+        return BrokerUnavailable(
+            f"broker {url} {what}: {detail}; check that simplequeued is running "
+            "and the broker address points at it"
+        )
+
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+        delay = random.uniform(ceiling / 2, ceiling)  # jitter keeps retrying clients apart
+        return max(delay, min(retry_after, self.max_backoff)) if retry_after else delay
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        wait: float = 0.0,
+    ) -> _Reply:
+        """Send one request, retrying as the module docstring describes."""
+        failures = 0
+        error: ClientError
+        while True:
+            retry_after = None
+            base_url = self.base_url
+            try:
+                reply = await self._send(
+                    method,
+                    base_url + path,
+                    body=body,
+                    params=params,
+                    headers=headers,
+                    seconds=self.timeout + wait,
+                )
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                error = self._unreachable(base_url, exc, sent=False)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+                error = self._unreachable(base_url, exc, sent=True)
+                if not idempotent:
+                    raise error from None
+            else:
+                if reply.status != 503:
+                    return reply
+                error = error_from_reply(reply.status, reply.body)
+                retry_after = _retry_after(reply)
+            failures += 1
+            if failures > self.retries:
+                raise error
+            log.info("retrying %s %s (%d/%d): %s", method, path, failures, self.retries, error)
+            if self._locator is not None:
+                if self.base_url != base_url:
+                    continue  # a concurrent call has already moved to another broker
+                found = (await self._locator.relocate(base_url, self._probe)).rstrip("/")
+                if found != self.base_url:
+                    log.warning("switching broker %s -> %s", self.base_url, found)
+                    self.base_url = found
+                    continue
+            await asyncio.sleep(self._delay(failures, retry_after))
+
+    async def _probe(self, base_url: str) -> bool:
+        """True if a broker answers /healthz at base_url and is not shutting down."""
+        try:
+            url = base_url.rstrip("/") + "/healthz"
+            reply = await self._send("GET", url, seconds=min(self.timeout, 2.0))
+            health = orjson.loads(reply.body) if reply.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+            return False
+        return isinstance(health, dict) and health.get("state") != "stopping"
+
+    async def _json(
+        self, method: str, path: str, *, idempotent: bool, ok: tuple[int, ...] = (200,), **kw: Any
+    ) -> dict[str, Any]:
+        reply = await self._call(method, path, idempotent=idempotent, **kw)
+        if reply.status not in ok:
+            raise error_from_reply(reply.status, reply.body)
+        try:
+            data = orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            raise ClientError(
+                f"broker {self.base_url} sent a reply that is not a JSON object to {path}",
+                code="bad_reply",
+                status=reply.status,
+            )
+        return data
+
+    def _model(self, build: Callable[[], Any], path: str) -> Any:
+        try:
+            return build()
+        except (ValidationError, KeyError, TypeError) as exc:
+            raise ClientError(
+                f"broker {self.base_url} sent an unexpected reply to {path}: "
+                f"{' '.join(str(exc).split())[:300]}",
+                code="bad_reply",
+            ) from None
+
+    async def _job(self, method: str, path: str, body: Any = None, *, idempotent: bool) -> Job:
+        data = await self._json(method, path, idempotent=idempotent, body=body)
+        job: Job = self._model(lambda: Job.model_validate(data["job"]), path)
+        return job
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def enqueue_job(
+        self, topic: str, payload: Any, *, id: str | None = None, delay: float | None = None
+    ) -> Enqueued:
+        """Enqueue and tell whether the job is new (False: that id was already there)."""
+        path = f"/topics/{_topic(topic)}/enqueue"
+        body: dict[str, Any] = {"payload": payload, "id": id or new_job_id()}
+        _seconds(body, "delay_seconds", delay)
+        data = await self._json("POST", path, idempotent=True, ok=(200, 201), body=body)
+        found: Enqueued = self._model(
+            lambda: Enqueued(str(data["id"]), bool(data.get("created"))), path
+        )
+        return found
+
+    async def enqueue(
+        self, topic: str, payload: Any, *, id: str | None = None, delay: float | None = None
+    ) -> str:
+        """Enqueue one job and return its id (generated here when not given)."""
+        return (await self.enqueue_job(topic, payload, id=id, delay=delay)).id
+
+    async def enqueue_many(self, topic: str, jobs: list[dict[str, Any]]) -> list[str]:
+        """Enqueue several jobs in one commit. Each dict has `payload` and optionally `id`
+        and `delay_seconds`; the ids are returned in order."""
+        items = []
+        for job in jobs:
+            if "payload" not in job:
+                raise BadRequest("each job of a batch needs a 'payload' key")
+            item = {"payload": job["payload"], "id": job.get("id") or new_job_id()}
+            _seconds(item, "delay_seconds", job.get("delay_seconds"))
+            items.append(item)
+        path = f"/topics/{_topic(topic)}/batch"
+        data = await self._json("POST", path, idempotent=True, ok=(200, 201), body={"jobs": items})
+        ids: list[str] = self._model(lambda: [str(i) for i in data["ids"]], path)
+        return ids
+
+    async def claim(
+        self, topic: str, worker_id: str, *, count: int = 1, wait: float | None = None
+    ) -> list[Job]:
+        """Claim up to `count` jobs, long-polling up to `wait` seconds; [] if none."""
+        path = f"/topics/{_topic(topic)}/claim"
+        body: dict[str, Any] = {"worker_id": worker_id, "count": count}
+        _seconds(body, "wait_seconds", wait)
+        try:
+            data = await self._json("POST", path, idempotent=False, body=body, wait=wait or 0.0)
+        except NothingToClaim:
+            return []
+        jobs: list[Job] = self._model(
+            lambda: [Job.model_validate(j) for j in data.get("jobs") or [data["job"]]], path
+        )
+        return jobs
+
+    async def claim_one(self, topic: str, worker_id: str, *, wait: float | None = None) -> Job:
+        """Claim one job; raises NothingToClaim when there is none."""
+        jobs = await self.claim(topic, worker_id, wait=wait)
+        if not jobs:
+            raise NothingToClaim(f"nothing to claim in topic {topic!r}", status=404)
+        return jobs[0]
+
+    async def ack(self, topic: str, job_id: str, *, worker_id: str | None = None) -> Job:
+        body = {"job_id": job_id} | ({"worker_id": worker_id} if worker_id else {})
+        return await self._job("POST", f"/topics/{_topic(topic)}/ack", body, idempotent=False)
+
+    async def nack(
+        self,
+        topic: str,
+        job_id: str,
+        *,
+        delay: float | None = None,
+        error: str | None = None,
+        worker_id: str | None = None,
+    ) -> Job:
+        body: dict[str, Any] = {"job_id": job_id}
+        if worker_id:
+            body["worker_id"] = worker_id
+        if error is not None:
+            body["error"] = error
+        _seconds(body, "delay_seconds", delay)
+        return await self._job("POST", f"/topics/{_topic(topic)}/nack", body, idempotent=False)
+
+    async def heartbeat(self, topic: str, job_id: str, *, worker_id: str | None = None) -> Job:
+        # Extending a lease twice is harmless, so a heartbeat may be repeated.
+        body = {"job_id": job_id} | ({"worker_id": worker_id} if worker_id else {})
+        return await self._job("POST", f"/topics/{_topic(topic)}/heartbeat", body, idempotent=True)
+
+    # --- inspection and operator actions -------------------------------------------------
+
+    async def status(self, topic: str) -> TopicStats:
+        path = f"/topics/{_topic(topic)}/status"
+        data = await self._json("GET", path, idempotent=True)
+        stats: TopicStats = self._model(lambda: TopicStats.model_validate(data), path)
+        return stats
+
+    async def topics(self) -> list[TopicStats]:
+        data = await self._json("GET", "/topics", idempotent=True)
+        found: list[TopicStats] = self._model(
+            lambda: [TopicStats.model_validate(t) for t in data["topics"]], "/topics"
+        )
+        return found
+
+    async def jobs(
+        self,
+        topic: str,
+        *,
+        status: JobStatus | str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> tuple[list[Job], str | None]:
+        """One page of jobs in enqueue order and the cursor of the next page (or None)."""
+        path = f"/topics/{_topic(topic)}/jobs"
+        params = {"limit": str(limit)}
+        if status:
+            params["status"] = str(status)
+        if after:
+            params["after"] = after
+        data = await self._json("GET", path, idempotent=True, params=params)
+        page: tuple[list[Job], str | None] = self._model(
+            lambda: ([Job.model_validate(j) for j in data["jobs"]], data.get("next")), path
+        )
+        return page
+
+    def _job_path(self, topic: str, job_id: str) -> str:
+        return f"/topics/{_topic(topic)}/jobs/{quote(job_id, safe='')}"
+
+    async def job(self, topic: str, job_id: str) -> Job:
+        return await self._job("GET", self._job_path(topic, job_id), idempotent=True)
+
+    async def requeue(self, topic: str, job_id: str) -> Job:
+        path = self._job_path(topic, job_id) + "/requeue"
+        return await self._job("POST", path, idempotent=False)
+
+    async def delete(self, topic: str, job_id: str) -> Job:
+        return await self._job("DELETE", self._job_path(topic, job_id), idempotent=False)
+
+    async def document(
+        self, topic: str, *, etag: str | None = None, wait: float | None = None
+    ) -> Object | None:
+        """The topic's committed document; None when it is still `etag` (after waiting up
+        to `wait` seconds for a change). Raises ResourceNotFound before the first write."""
+        path = f"/topics/{_topic(topic)}/document"
+        headers = {"If-None-Match": etag} if etag else None
+        params = {"wait": str(wait)} if wait else None
+        reply = await self._call(
+            "GET", path, idempotent=True, headers=headers, params=params, wait=wait or 0.0
+        )
+        if reply.status == 304:
+            return None
+        if reply.status != 200:
+            raise error_from_reply(reply.status, reply.body)
+        return Object(reply.body, reply.headers.get("ETag", ""))
+
+    async def health(self) -> dict[str, Any]:
+        """The broker's /healthz answer (state, visibility_timeout, max_attempts, ...)."""
+        return await self._json("GET", "/healthz", idempotent=True)

@@ -1,0 +1,60 @@
+"""`simplequeue`, the scripting CLI (entry point `console.cli:main`).
+
+    simplequeue [-broker URL] [-topic T] <command> [args...]
+
+Results are JSON on stdout (`--format table` for people); an error is one line on stderr
+and a distinct exit status (console.cli.exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from common.client import ClientError
+from console.cli import exits
+from console.cli.commands import COMMANDS, UsageError, connect
+from console.cli.output import emit
+from console.cli.parser import build_parser
+from console.cli.work import work
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"simplequeue: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.cmd == "work":
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not argv:
+            raise UsageError("work needs a command to run: simplequeue work -- <command>")
+        args.argv = argv
+    async with connect(args) as client:
+        if args.cmd == "work":
+            return await work(client, args)
+        emit(await COMMANDS[args.cmd](client, args), args.format)
+    return exits.OK
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line and return its exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="simplequeue: %(message)s")
+    try:
+        return asyncio.run(_dispatch(args))
+    except UsageError as exc:
+        return _fail(f"{exc} (see simplequeue --help)", exits.USAGE)
+    except ClientError as exc:
+        return _fail(exc.message, exits.exit_code(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", exits.INTERRUPTED)
+    except Exception as exc:  # a bug or an environment problem: still one line
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", exits.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    raise SystemExit(run(argv))

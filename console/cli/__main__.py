@@ -1,0 +1,5 @@
+"""`python -m console.cli` runs `simplequeue`."""
+
+from console.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""One coroutine per `simplequeue` command; each returns what to print."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from common.client import Client
+from common.settings import StorageSettings
+from common.store import open_store
+from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
+from console.cli.parser import DEFAULT_BROKER
+
+
+class UsageError(Exception):
+    """A mistake in the command line that the parser could not see (exit 2)."""
+
+
+def broker_url(text: str) -> str:
+    """Accept `host:port` as well as a URL, as the seed's examples use both."""
+    return text if "://" in text else f"http://{text}"
+
+
+def storage_settings(args: argparse.Namespace) -> StorageSettings:
+    given = {
+        name: getattr(args, name)
+        for name in ("backend", "dir", "bucket", "prefix", "s3_endpoint", "region")
+        if getattr(args, name, None) is not None
+    }
+    try:
+        return StorageSettings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(str(first["msg"]).removeprefix("Value error, ")) from None
+
+
+@contextlib.asynccontextmanager
+async def connect(args: argparse.Namespace) -> AsyncIterator[Client]:
+    """The client the flags ask for: --broker URL, or the broker registered in storage."""
+    options: dict[str, Any] = {"token": args.token or None, "timeout": args.timeout}
+    if not args.discover:
+        async with Client(broker_url(args.broker or DEFAULT_BROKER), **options) as client:
+            yield client
+        return
+    if args.broker:
+        raise UsageError("give either --broker or --discover, not both")
+    store = open_store(storage_settings(args))
+    try:
+        client = await Client.discover(store, max_age=args.max_age, **options)
+        async with client:
+            yield client
+    finally:
+        await store.close()
+
+
+def read_payload(text: str, *, raw: bool) -> Any:
+    if text == "-":
+        text = sys.stdin.read()
+    if raw:
+        return text
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(
+            f"the payload is not valid JSON ({exc}); write text as '\"text\"' or pass --raw"
+        ) from None
+
+
+async def enqueue(client: Client, args: argparse.Namespace) -> Output:
+    payload = read_payload(args.payload, raw=args.raw)
+    done = await client.enqueue_job(args.topic, payload, id=args.id, delay=args.delay)
+    text = f"enqueued: {done.id}" if done.created else f"already enqueued: {done.id}"
+    return Output({"id": done.id, "created": done.created}, text)
+
+
+async def claim(client: Client, args: argparse.Namespace) -> Output:
+    return job_output(await client.claim_one(args.topic, args.worker_id, wait=args.wait))
+
+
+async def ack(client: Client, args: argparse.Namespace) -> Output:
+    job = await client.ack(args.topic, args.job_id, worker_id=args.worker_id)
+    return job_output(job, "acked")
+
+
+async def nack(client: Client, args: argparse.Namespace) -> Output:
+    job = await client.nack(
+        args.topic, args.job_id, delay=args.delay, error=args.error, worker_id=args.worker_id
+    )
+    return job_output(job, "nacked")
+
+
+async def heartbeat(client: Client, args: argparse.Namespace) -> Output:
+    job = await client.heartbeat(args.topic, args.job_id, worker_id=args.worker_id)
+    return job_output(job, "heartbeat sent")
+
+
+async def status(client: Client, args: argparse.Namespace) -> Output:
+    return stats_output(await client.status(args.topic))
+
+
+async def topics(client: Client, args: argparse.Namespace) -> Output:
+    return topics_output(await client.topics())
+
+
+async def health(client: Client, args: argparse.Namespace) -> Output:
+    data = await client.health()
+    return Output(data, "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items()))
+
+
+async def jobs(client: Client, args: argparse.Namespace) -> Output:
+    found, cursor = await client.jobs(
+        args.topic, status=args.status, limit=args.limit, after=args.after
+    )
+    return jobs_output(found, cursor)
+
+
+async def show(client: Client, args: argparse.Namespace) -> Output:
+    return job_output(await client.job(args.topic, args.job_id))
+
+
+async def requeue(client: Client, args: argparse.Namespace) -> Output:
+    return job_output(await client.requeue(args.topic, args.job_id), "requeued")
+
+
+async def delete(client: Client, args: argparse.Namespace) -> Output:
+    return job_output(await client.delete(args.topic, args.job_id), "deleted")
+
+
+Command = Callable[[Client, argparse.Namespace], Awaitable[Output]]
+
+COMMANDS: dict[str, Command] = {
+    "enqueue": enqueue,
+    "claim": claim,
+    "ack": ack,
+    "nack": nack,
+    "heartbeat": heartbeat,
+    "status": status,
+    "topics": topics,
+    "health": health,
+    "jobs": jobs,
+    "show": show,
+    "requeue": requeue,
+    "delete": delete,
+}

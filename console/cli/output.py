@@ -1,0 +1,96 @@
+"""How results are printed: JSON for scripts (the default), aligned text for people."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from common.models import Job, TopicStats
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    data: Any  # what --format json prints
+    text: str  # what --format table prints
+
+
+def plain(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def emit(output: Output, fmt: str) -> None:
+    if fmt == "table":
+        text = output.text
+    else:
+        text = orjson.dumps(output.data, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def emit_line(data: Any) -> None:
+    """One compact JSON line (JSON Lines), for streams such as `work`."""
+    sys.stdout.write(orjson.dumps(data).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def pairs(rows: Sequence[tuple[str, Any]]) -> str:
+    width = max((len(name) for name, _ in rows), default=0)
+    return "\n".join(f"{name.ljust(width)}  {_cell(value, 100)}" for name, value in rows)
+
+
+def columns(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [list(header)] + [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def job_output(job: Job, headline: str | None = None) -> Output:
+    data = plain(job)
+    text = pairs(list(data.items()))
+    return Output(data, f"{headline}\n{text}" if headline else text)
+
+
+def stats_output(stats: TopicStats) -> Output:
+    data = plain(stats)
+    counters = data.pop("counters", {})
+    rows = [*data.items(), *((f"lifetime {k}", v) for k, v in counters.items())]
+    return Output(plain(stats), pairs(rows))
+
+
+STATS_COLUMNS = ("topic", "pending", "delayed", "claimed", "completed", "dead", "total")
+
+
+def topics_output(topics: list[TopicStats]) -> Output:
+    rows = [[getattr(t, name) for name in STATS_COLUMNS] for t in topics]
+    return Output({"topics": [plain(t) for t in topics]}, columns(STATS_COLUMNS, rows))
+
+
+def jobs_output(jobs: list[Job], cursor: str | None) -> Output:
+    header = ("id", "status", "attempts", "claimed_by", "created_at", "payload")
+    rows = [
+        [
+            job.id,
+            job.status.value,
+            job.attempts,
+            job.claimed_by or "",
+            plain(job)["created_at"],
+            job.payload,
+        ]
+        for job in jobs
+    ]
+    text = columns(header, rows) + (f"\nmore: --after {cursor}" if cursor else "")
+    return Output({"jobs": [plain(j) for j in jobs], "next": cursor}, text)

@@ -1,0 +1,217 @@
+"""The command line of `simplequeue`: global flags, one subcommand per operation.
+
+The seed's spelling works unchanged (`simplequeue -broker URL -topic T enqueue --id ID
+'<json>'`): every long global flag is also accepted with a single dash, and global flags may
+come before or after the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from typing import NoReturn
+
+from console.cli.exits import EXIT_CODES_HELP, USAGE
+
+DEFAULT_BROKER = "http://localhost:8080"
+DEFAULT_TOPIC = "default"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(USAGE)
+
+
+def _flag(group: argparse._ActionsContainer, name: str, **kw: object) -> None:
+    """A long flag that also answers to the seed's single-dash spelling."""
+    group.add_argument(f"-{name}", f"--{name}", **kw)  # type: ignore[arg-type]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Flags every command takes. In subcommands they default to SUPPRESS so that a flag
+    given before the command is not reset by the subcommand's default."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    broker = parser.add_argument_group("broker")
+    _flag(
+        broker,
+        "broker",
+        metavar="URL",
+        default=default(os.environ.get("SQ_BROKER")),
+        help=f"broker address (env SQ_BROKER; default {DEFAULT_BROKER})",
+    )
+    _flag(
+        broker,
+        "topic",
+        metavar="T",
+        default=default(os.environ.get("SQ_TOPIC", DEFAULT_TOPIC)),
+        help=f"topic name (env SQ_TOPIC; default {DEFAULT_TOPIC})",
+    )
+    _flag(
+        broker,
+        "token",
+        metavar="TOKEN",
+        default=default(os.environ.get("SQ_AUTH_TOKEN")),
+        help="bearer token, when the broker has --auth-token (env SQ_AUTH_TOKEN)",
+    )
+    _flag(
+        broker,
+        "timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=default(10.0),
+        help="per-request timeout (default 10)",
+    )
+    _flag(
+        broker,
+        "format",
+        choices=["json", "table"],
+        default=default("json"),
+        help="json (default, for scripts) or table (for people)",
+    )
+    found = parser.add_argument_group("discovery (find the broker through broker.json)")
+    _flag(
+        found,
+        "discover",
+        action="store_true",
+        default=default(False),
+        help="read the broker address from the storage instead of --broker",
+    )
+    _flag(
+        found,
+        "backend",
+        choices=["localfs", "s3"],
+        default=default(None),
+        help="storage backend (env SQ_BACKEND; default localfs)",
+    )
+    _flag(found, "dir", default=default(None), help="localfs directory (env SQ_DIR)")
+    _flag(found, "bucket", default=default(None), help="S3 bucket (env SQ_BUCKET)")
+    _flag(found, "prefix", default=default(None), help="key prefix in the bucket")
+    _flag(found, "s3-endpoint", metavar="URL", default=default(None), help="S3 endpoint URL")
+    _flag(found, "region", default=default(None), help="S3 region")
+    _flag(
+        found,
+        "max-age",
+        metavar="SECONDS",
+        type=_seconds,
+        default=default(30.0),
+        help="refuse a broker whose registry heartbeat is older (default 30)",
+    )
+
+
+def _job_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_id", metavar="job-id", help="the job's id")
+
+
+def _worker_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--worker-id", help="the worker that holds the job (checked by the broker when given)"
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="simplequeue",
+        description="Scripting client of a simplequeue broker. Prints JSON on stdout; "
+        "errors are one line on stderr.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    _global_flags(parser, top=True)
+    common = Parser(add_help=False, allow_abbrev=False)
+    _global_flags(common, top=False)
+    commands = parser.add_subparsers(dest="cmd", metavar="<command>", required=True)
+
+    def command(name: str, summary: str, details: str = "") -> Parser:
+        sub: Parser = commands.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(f"{summary}. {details}" if details else summary, 80),
+            parents=[common],
+            allow_abbrev=False,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return sub
+
+    sub = command("enqueue", "add a job; prints its id")
+    sub.add_argument("--id", help="job id (default: a new UUID); an existing id is not re-added")
+    sub.add_argument("--delay", type=_seconds, metavar="SECONDS", help="make it claimable later")
+    sub.add_argument("--raw", action="store_true", help="send the payload as a plain string")
+    sub.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
+
+    sub = command("claim", "claim the next job for a worker; prints the job (exit 3: none)")
+    sub.add_argument("worker_id", metavar="worker-id", help="who claims it")
+    sub.add_argument("--wait", type=_seconds, metavar="SECONDS", help="long-poll this long")
+
+    sub = command("ack", "mark a claimed job completed")
+    _job_id(sub)
+    _worker_id(sub)
+
+    sub = command("nack", "give a claimed job back for a retry (dead after max attempts)")
+    _job_id(sub)
+    _worker_id(sub)
+    sub.add_argument("--delay", type=_seconds, metavar="SECONDS", help="retry no sooner")
+    sub.add_argument("--error", help="why it failed (kept on the job)")
+
+    sub = command("heartbeat", "extend the lease of a claimed job")
+    _job_id(sub)
+    _worker_id(sub)
+
+    command("status", "job counts of the topic")
+    command("topics", "every topic with its job counts")
+    command("health", "the broker's health and settings")
+
+    sub = command("jobs", "list the topic's jobs in enqueue order")
+    sub.add_argument(
+        "--status", choices=["pending", "claimed", "completed", "dead"], help="only these"
+    )
+    sub.add_argument("--limit", type=_positive_int, default=100, help="at most this many")
+    sub.add_argument("--after", metavar="JOB-ID", help="start after this job (the 'next' cursor)")
+
+    sub = command("show", "one job")
+    _job_id(sub)
+    sub = command("requeue", "put a dead or claimed job back to pending, attempts reset")
+    _job_id(sub)
+    sub = command("delete", "remove a pending or dead job")
+    _job_id(sub)
+
+    sub = command(
+        "work",
+        "run a command for each claimed job (exit 0 acks, else nack)",
+        "The payload goes to its stdin; SQ_JOB_ID, SQ_TOPIC, SQ_ATTEMPTS and SQ_WORKER_ID "
+        "are in its environment; its stdout and stderr go to stderr. A non-zero exit nacks "
+        "the job with the end of its stderr. Prints one JSON line per job. One argument runs "
+        "through the shell, several are run directly. The first SIGINT/SIGTERM finishes the "
+        "current job, a second one abandons it (nacked for a retry).",
+    )
+    sub.add_argument("--worker-id", help="worker name (default: host-pid)")
+    sub.add_argument("--max-jobs", type=_positive_int, help="stop after this many jobs")
+    sub.add_argument(
+        "--wait", type=_seconds, default=10.0, metavar="SECONDS", help="long-poll (default 10)"
+    )
+    sub.add_argument("--nack-delay", type=_seconds, metavar="SECONDS", help="retry delay")
+    sub.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- command", help="to run")
+    return parser
