@@ -63,7 +63,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-HEADERS = ("scenario", "system", "ops/s", "p50 ms", "p99 ms", "ratio", "goal", "")
+HEADERS = ("scenario", "system", "ops/s", "p50 ms", "p99 ms", "ratio", "goal", "notes")
 
 
 def table(rows: list[Row]) -> str:
