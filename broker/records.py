@@ -53,10 +53,19 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_last_formatted: tuple[int, str] = (-1, "")
+
+
 def format_ms(ms: int) -> str:
     """`2026-11-28T10:00:00.123Z`, the same text as common.models.format_time."""
+    global _last_formatted
+    # One commit stamps every job it changes with the same time.
+    if ms == _last_formatted[0]:
+        return _last_formatted[1]
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    _last_formatted = (ms, text)
+    return text
 
 
 _last_parsed: tuple[str, int] = ("", 0)
