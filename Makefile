@@ -32,8 +32,9 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Benchmarks against Redis (tests/bench/); e.g. make bench ARGS="--quick --scenario depth".
 bench: $(VENV)/.installed-test
-	@echo "benchmarks arrive with the performance work (tests/bench/)"
+	$(PY) -m tests.bench $(ARGS)
 
 # Starts a real broker with demo data and drives sq-console headless (tests/console/make_screenshots.py).
 screenshots: $(VENV)/.installed-test

@@ -39,6 +39,9 @@ T = TypeVar("T")
 Mutation = Callable[[TopicState, int], Any]
 
 MAX_CONFLICT_RETRIES = 16
+MAX_GATHER_SECONDS = 0.05
+MIN_GATHER_SECONDS = 0.002
+GATHER_FRACTION = 0.5
 
 
 class _Request:
@@ -69,6 +72,9 @@ class GroupCommitter:
         self._committed: Object | None = None
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
+        self._gathered = asyncio.Event()  # enough requests queued to end a _gather
+        self._gather_target = 0
+        self._commit_ewma = 0.0  # smoothed seconds per write
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closing = False
@@ -90,6 +96,8 @@ class GroupCommitter:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(fn, future))
         self._wake.set()
+        if self._gather_target and len(self._queue) >= self._gather_target:
+            self._gathered.set()
         return await future
 
     async def load(self) -> TopicState:
@@ -145,12 +153,32 @@ class GroupCommitter:
                 if self.state is not None and self.state.claimed:
                     batch.append(_Request(reap, None))
             if batch or self._refresh:
+                started = time.monotonic()
                 try:
                     await self._commit(batch)
                 except Exception:  # the loop must outlive any bug in one batch
                     log.exception("commit loop error topic=%s", self.name)
                     self._stale = True
                     _fail(batch, StorageUnavailable("internal error while committing: retry"))
+                await self._gather(len(batch), time.monotonic() - started)
+
+    async def _gather(self, answered: int, commit_seconds: float) -> None:
+        """After a write that answered several requests, let their senders catch up.
+
+        Under concurrent load the clients a write just answered send their next requests
+        a round trip later. Taking the next batch at once would leave them for the write
+        after it, and the clients would settle into groups that take turns, each write
+        carrying only part of them. So the loop waits until as many requests are queued
+        as were in flight (answered + queued), or for a fraction of a write's duration."""
+        self._commit_ewma += 0.2 * (commit_seconds - self._commit_ewma)
+        target = answered + len(self._queue)
+        if len(self._queue) >= target or self._closing:
+            return
+        self._gather_target = target
+        self._gathered.clear()
+        timeout = GATHER_FRACTION * self._commit_ewma
+        await _wait(self._gathered, min(MAX_GATHER_SECONDS, max(MIN_GATHER_SECONDS, timeout)))
+        self._gather_target = 0
 
     async def _commit(self, batch: list[_Request]) -> None:
         started = time.monotonic()
@@ -229,7 +257,8 @@ class GroupCommitter:
     async def _freshen(self) -> None:
         if self.state is None or self._stale:
             async with self._lock:
-                await self._reload()
+                if self.state is None or self._stale:  # else a load() finished meanwhile
+                    await self._reload()
         elif self._refresh:
             self._refresh = False
             try:

@@ -18,7 +18,6 @@ stored document in broker/loading.py.
 from __future__ import annotations
 
 import heapq
-import operator
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,12 +35,13 @@ from .records import (
     NOWHERE,
     PENDING,
     READY,
+    SEGMENT_JOBS,
     JobRecord,
+    Segment,
     format_ms,
 )
 
 COUNTER_NAMES = tuple(Counters.model_fields)
-_ENC = operator.attrgetter("enc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,7 @@ class TopicState:
         self.updated_at: int | None = None
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.jobs: dict[str, JobRecord] = {}
+        self.segments: list[Segment] = []  # the jobs in document order (see records.py)
         self.counts: dict[JobStatus, int] = dict.fromkeys(JobStatus, 0)
         self.fresh: deque[JobRecord] = deque()
         self.returned: list[JobRecord] = []
@@ -77,6 +78,13 @@ class TopicState:
     def add(self, rec: JobRecord, now: int) -> None:
         """Index a record that is not in `jobs` yet (enqueue, load)."""
         self.jobs[rec.id] = rec
+        segment = self.segments[-1] if self.segments else None
+        if segment is None or len(segment.recs) >= SEGMENT_JOBS:
+            segment = Segment()
+            self.segments.append(segment)
+        segment.recs.append(rec)
+        segment.dirty = True
+        rec.seg = segment
         self.counts[rec.status] += 1
         if rec.status is PENDING:
             self.place(rec, now)
@@ -92,6 +100,7 @@ class TopicState:
         self.claimed.pop(rec.id, None)
         self.counts[rec.status] -= 1
         del self.jobs[rec.id]
+        rec.detach()
 
     def set_status(self, rec: JobRecord, status: JobStatus, now: int, **fields: Any) -> None:
         """Move a record to `status`, updating its document fields and every index."""
@@ -207,10 +216,17 @@ class TopicState:
                 "counters": self.counters,
             }
         )
-        parts = list(map(_ENC, self.jobs.values()))
+        parts = []
+        kept = []
+        for segment in self.segments:
+            enc = segment.build() if segment.dirty else segment.enc
+            if enc:
+                parts.append(enc)
+                kept.append(segment)
+        self.segments = kept
         if not parts:
             return head[:-1] + b',"jobs":[]}'
-        # One copy of the whole document: the head and tail ride on the first/last job.
+        # One copy of the whole document: the head and tail ride on the first/last segment.
         parts[0] = head[:-1] + b',"jobs":[' + parts[0]
         parts[-1] = parts[-1] + b"]}"
         return b",".join(parts)

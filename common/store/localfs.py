@@ -12,6 +12,13 @@ compares the current ETag and renames. `flock` locks belong to the open file, so
 exclude other processes and other threads of this process alike. Reads take no lock: the
 rename makes a new document visible atomically.
 
+ETags without re-reading: a write keeps the new file's descriptor open and remembers its
+ETag, and so does a read. A later compare stats the key's path: if it is still the very
+inode this store holds open (which therefore cannot have been freed and reused), with the
+same size, mtime and ctime, the remembered ETag is current and the file is not read and
+hashed again. Any other writer replaces the file by rename (a new inode), so its write is
+always seen. At most `KNOWN_KEYS` descriptors are held; others fall back to reading.
+
 Names starting with "." are reserved for the temp (`.tmp-*`) and lock (`.lock-*`) files, so
 keys may not have a path component that starts with "." (which also rules out "..").
 """
@@ -40,12 +47,28 @@ from .base import (
 )
 
 TEMP_PREFIX = ".tmp-"
+KNOWN_KEYS = 128
 LOCK_PREFIX = ".lock-"
 
 #: errnos that mean "there is no object at this key" when reading.
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 
 T = TypeVar("T")
+Ident = tuple[int, int, int, int, int]
+
+
+def _ident(st: os.stat_result) -> Ident:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class _Known:
+    """A version of a key this store wrote or read: its open descriptor and its ETag."""
+
+    __slots__ = ("etag", "fd", "ident")
+
+    def __init__(self, fd: int, etag: str) -> None:
+        self.fd, self.etag = fd, etag
+        self.ident = _ident(os.fstat(fd))
 
 
 class InvalidKey(StoreError, ValueError):
@@ -64,6 +87,8 @@ class LocalFSStore(ObjectStore):
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._swept = False
         self._sweep_lock = threading.Lock()
+        self._known: dict[str, _Known] = {}
+        self._known_lock = threading.Lock()
 
     # -- the contract -----------------------------------------------------------------
 
@@ -73,12 +98,20 @@ class LocalFSStore(ObjectStore):
 
     async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         path = _key_path(self.root, key)
+        data = bytes(data)
         async with self._key_lock(key):
-            return await self._run(key, self._put_if, key, path, bytes(data), etag)
+            # Hash the new bytes in another thread while this one writes and fsyncs them.
+            new_etag = asyncio.ensure_future(asyncio.to_thread(etag_of, data))
+            try:
+                fd = await self._run(key, self._put_if, key, path, data, etag)
+            finally:
+                digest = await new_etag
+            self._remember(key, _Known(fd, digest))
+            return digest
 
     async def get_if_changed(self, key: str, etag: str | None) -> Object | None:
-        current = await self.get(key)
-        return None if current.etag == etag else current
+        path = _key_path(self.root, key)
+        return await self._run(key, self._get_if_changed, key, path, etag)
 
     async def delete(self, key: str, etag: str | None = None) -> None:
         path = _key_path(self.root, key)
@@ -87,6 +120,12 @@ class LocalFSStore(ObjectStore):
 
     async def list(self, prefix: str = "") -> list[str]:
         return await self._run(prefix, _list_keys, self.root, prefix)
+
+    async def close(self) -> None:
+        with self._known_lock:
+            known, self._known = self._known, {}
+        for entry in known.values():
+            os.close(entry.fd)
 
     # -- blocking work, run in a thread -----------------------------------------------
 
@@ -113,22 +152,90 @@ class LocalFSStore(ObjectStore):
             lock = self._key_locks[key] = asyncio.Lock()
         return lock
 
-    def _read(self, key: str, path: Path) -> Object:
-        data = _read_or_none(path)
-        if data is None:
-            raise NotFound(key)
-        return Object(data, etag_of(data))
+    # -- remembered ETags (see the module docstring) -----------------------------------
 
-    def _put_if(self, key: str, path: Path, data: bytes, etag: str | None) -> str:
+    def _remember(self, key: str, entry: _Known) -> None:
+        with self._known_lock:
+            old = self._known.pop(key, None)
+            self._known[key] = entry
+            evicted = [old] if old is not None else []
+            while len(self._known) > KNOWN_KEYS:
+                evicted.append(self._known.pop(next(iter(self._known))))
+        for stale in evicted:
+            os.close(stale.fd)
+
+    def _forget(self, key: str) -> None:
+        with self._known_lock:
+            old = self._known.pop(key, None)
+        if old is not None:
+            os.close(old.fd)
+
+    def _known_etag(self, key: str, path: Path) -> str | None:
+        """The remembered ETag if the file at `path` is still the version remembered."""
+        with self._known_lock:
+            entry = self._known.get(key)
+            ident = entry.ident if entry is not None else None
+        if entry is None:
+            return None
+        try:
+            current = _ident(os.stat(path))
+        except OSError:
+            return None
+        return entry.etag if current == ident else None
+
+    def _load(self, key: str, path: Path) -> Object | None:
+        """Read the key's file (None if absent), remembering its version and ETag."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in _ABSENT:
+                return None
+            raise
+        try:
+            with os.fdopen(os.dup(fd), "rb") as file:
+                data = file.read()
+            ident = _ident(os.fstat(fd))
+            with self._known_lock:
+                known = self._known.get(key)
+            same = known is not None and known.ident == ident
+            entry = _Known(fd, known.etag if same and known else etag_of(data))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._remember(key, entry)
+        return Object(data, entry.etag)
+
+    def _current_etag(self, key: str, path: Path) -> str | None:
+        """The ETag of the key's file now (None if absent), reading it only if unknown."""
+        known = self._known_etag(key, path)
+        if known is not None:
+            return known
+        current = self._load(key, path)
+        return None if current is None else current.etag
+
+    # -- the operations -------------------------------------------------------------
+
+    def _read(self, key: str, path: Path) -> Object:
+        current = self._load(key, path)
+        if current is None:
+            raise NotFound(key)
+        return current
+
+    def _get_if_changed(self, key: str, path: Path, etag: str | None) -> Object | None:
+        if etag is not None and self._known_etag(key, path) == etag:
+            return None
+        current = self._read(key, path)
+        return None if current.etag == etag else current
+
+    def _put_if(self, key: str, path: Path, data: bytes, etag: str | None) -> int:
+        """Write under the key's lock; returns the new file's open descriptor."""
         _make_dirs(path.parent)
         with _flocked(path):
-            current = _read_or_none(path)
-            if (None if current is None else etag_of(current)) != etag:
+            if self._current_etag(key, path) != etag:
                 raise PreconditionFailed(key, etag)
             # We hold the key's lock, so any temp file of this key is a dead writer's.
             _remove_temps(path)
-            _write_atomically(path, data)
-        return etag_of(data)
+            return _write_atomically(path, data)
 
     def _delete(self, key: str, path: Path, etag: str | None) -> None:
         if not path.parent.is_dir():
@@ -136,9 +243,10 @@ class LocalFSStore(ObjectStore):
                 raise PreconditionFailed(key, etag)
             return
         with _flocked(path):
-            current = _read_or_none(path)
-            if etag is not None and (current is None or etag_of(current) != etag):
+            current = self._current_etag(key, path)
+            if etag is not None and current != etag:
                 raise PreconditionFailed(key, etag)
+            self._forget(key)
             if current is None:
                 return
             path.unlink()
@@ -189,15 +297,6 @@ def _list_keys(root: Path, prefix: str) -> list[str]:
     return sorted(keys)
 
 
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        if exc.errno in _ABSENT:
-            return None
-        raise
-
-
 def _lock_path(path: Path) -> Path:
     return path.with_name(LOCK_PREFIX + path.name)
 
@@ -225,22 +324,22 @@ def _flocked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
         os.close(fd)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, data: bytes) -> int:
+    """Write `data` as `path` durably; returns the (open) descriptor of the new file."""
     temp = path.with_name(_temp_name(path.name))
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
         os.replace(temp, path)
+        _fsync_dir(path.parent)
     except BaseException:
+        os.close(fd)
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    return fd
 
 
 def _fsync_dir(directory: Path) -> None:

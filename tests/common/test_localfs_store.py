@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import StorageSettings
-from common.store import NotFound, PreconditionFailed, StoreUnavailable, open_store
+from common.store import NotFound, PreconditionFailed, StoreUnavailable, localfs, open_store
 from common.store.localfs import InvalidKey, LocalFSStore
 from tests.conftest import REPO_ROOT
 
@@ -211,3 +211,34 @@ def test_open_store_builds_localfs_for_the_configured_dir(tmp_path: Path) -> Non
     assert isinstance(store, LocalFSStore)
     assert store.root == tmp_path.resolve()
     assert store.description == StorageSettings(backend="localfs", dir=tmp_path).location()
+
+
+async def test_a_remembered_etag_is_not_trusted_after_another_writer_replaced_the_file(
+    tmp_path: Path,
+) -> None:
+    # The writer keeps the ETag of what it wrote; a same-size write by another store in
+    # the same clock tick must still make its next compare fail and its poll see a change.
+    async with LocalFSStore(tmp_path) as mine, LocalFSStore(tmp_path) as other:
+        first = await mine.put_if(KEY, b"version-1", None)
+        second = await other.put_if(KEY, b"version-2", first)
+        with pytest.raises(PreconditionFailed):
+            await mine.put_if(KEY, b"version-3", first)
+        changed = await mine.get_if_changed(KEY, first)
+        assert changed is not None and changed.data == b"version-2"
+        assert await mine.get_if_changed(KEY, second) is None
+        await other.delete(KEY, second)
+        with pytest.raises(PreconditionFailed):
+            await mine.delete(KEY, second)
+        assert await mine.put_if(KEY, b"version-4", None)
+
+
+async def test_a_remembered_etag_lets_the_next_write_skip_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with LocalFSStore(tmp_path) as store:
+        etag = await store.put_if(KEY, b"x" * 1000, None)
+        hashed: list[int] = []
+        real = localfs.etag_of
+        monkeypatch.setattr(localfs, "etag_of", lambda data: hashed.append(len(data)) or real(data))
+        await store.put_if(KEY, b"y" * 10, etag)
+        assert hashed == [10]  # only the new bytes, not the 1000 on disk

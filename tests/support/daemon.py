@@ -98,9 +98,13 @@ def start_daemon(
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
     redis: bool = False,
+    module: str = "broker",
 ) -> Daemon:
-    """Start `python -m broker` with `flags`; `--addr 127.0.0.1:0` unless given."""
-    args = [sys.executable, "-m", "broker"]
+    """Start `python -m broker` with `flags`; `--addr 127.0.0.1:0` unless given.
+
+    `module` runs another entry point that ends in the daemon's main (the benchmarks'
+    launcher, which wraps the store)."""
+    args = [sys.executable, "-m", module]
     if not any(f == "--addr" or f.startswith("--addr=") for f in flags):
         args += ["--addr", "127.0.0.1:0"]
     if redis and not any(f.startswith("--redis-addr") for f in flags):

@@ -1,0 +1,49 @@
+"""Scenario 2: enqueue -> claim -> ack cycles over HTTP from concurrent aiohttp clients."""
+
+from __future__ import annotations
+
+from .load import Http, Recorder, run, run_clients
+from .plan import Plan
+from .report import Row, latency_ms
+from .systems import commit_stats, simplequeued
+
+CLIENTS = 50
+TOPIC = "bench-http"
+
+
+async def cycle(http: Http, index: int, recorder: Recorder) -> None:
+    path = f"/topics/{TOPIC}"
+    await recorder.timed("enqueue", http.post(f"{path}/enqueue", {"payload": {"n": index}}))
+    claimed = await recorder.timed(
+        "claim", http.post(f"{path}/claim", {"worker_id": f"w{index}"}, expect=(200, 404))
+    )
+    if claimed and "job" in claimed:
+        body = {"job_id": claimed["job"]["id"], "worker_id": f"w{index}"}
+        await recorder.timed("ack", http.post(f"{path}/ack", body))
+
+
+def run_scenario(plan: Plan) -> list[Row]:
+    cycles = plan.size(5_000, 1_500)
+    flags = ("--backend", "localfs", "--dir", str(plan.fresh_dir("sq-http")))
+    with simplequeued(*flags) as daemon:
+        elapsed, recorder = run(run_clients(daemon.http_url, CLIENTS, cycles, cycle))
+        commits = commit_stats(daemon)
+    name = f"2 http cycle c={CLIENTS} n={cycles}"
+    everything = [s for samples in recorder.latencies.values() for s in samples]
+    p50, p99 = latency_ms(everything)
+    rows = [
+        Row(
+            name,
+            "simplequeued localfs: all requests",
+            recorder.count() / elapsed,
+            p50,
+            p99,
+            note=f"{cycles / elapsed:,.0f} cycles/s; mean commit: {commits['mean_batch']:g} "
+            f"requests, {commits['mean_commit_ms']:g} ms",
+            extra={"seconds": elapsed, **commits},
+        )
+    ]
+    for op, samples in recorder.latencies.items():
+        p50, p99 = latency_ms(samples)
+        rows.append(Row(name, f"simplequeued localfs: {op}", len(samples) / elapsed, p50, p99))
+    return rows

@@ -1,0 +1,68 @@
+"""Scenario 1: `redis-benchmark -t lpush,rpop` against Redis (AOF, fsync always) and
+simplequeued on localfs, both durable before they answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+
+from .plan import Plan
+from .report import Row, compare
+from .systems import commit_stats, find_tool, redis_server, simplequeued
+
+CLIENTS = 50
+GOALS = {1: 1.0, 16: 0.5}  # minimum ratio to Redis by pipeline depth
+
+
+def redis_benchmark(port: int, requests: int, pipeline: int) -> dict[str, dict[str, float]]:
+    """Per test (LPUSH, RPOP): rps and latency figures from `redis-benchmark --csv`."""
+    args = [
+        find_tool("redis-benchmark"),
+        "-h", "127.0.0.1", "-p", str(port), "-t", "lpush,rpop", "-n", str(requests),
+        "-c", str(CLIENTS), "-P", str(pipeline), "--csv",
+    ]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"redis-benchmark failed: {done.stderr.strip()[-300:]}")
+    results: dict[str, dict[str, float]] = {}
+    for record in csv.DictReader(io.StringIO(done.stdout)):
+        results[record["test"]] = {k: float(v) for k, v in record.items() if k != "test"}
+    if not results:
+        raise RuntimeError(f"redis-benchmark printed no results: {done.stdout[-300:]!r}")
+    return results
+
+
+def _row(name: str, system: str, figures: dict[str, float]) -> Row:
+    return Row(
+        scenario=name,
+        system=system,
+        ops_per_s=figures["rps"],
+        p50_ms=figures.get("p50_latency_ms"),
+        p99_ms=figures.get("p99_latency_ms"),
+        extra=figures,
+    )
+
+
+def run(plan: Plan) -> list[Row]:
+    requests = plan.size(100_000, 20_000)
+    rows: list[Row] = []
+    for pipeline in (1, 16):
+        with redis_server(plan.fresh_dir(f"redis-P{pipeline}")) as port:
+            peer = redis_benchmark(port, requests, pipeline)
+        flags = ("--backend", "localfs", "--dir", str(plan.fresh_dir(f"sq-resp-P{pipeline}")))
+        with simplequeued(*flags, redis=True) as daemon:
+            assert daemon.redis_port is not None
+            ours = redis_benchmark(daemon.redis_port, requests, pipeline)
+            commits = commit_stats(daemon)
+        for test in ("LPUSH", "RPOP"):
+            name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
+            redis_row = _row(name, "redis appendfsync always", peer[test])
+            row = _row(name, "simplequeued localfs", ours[test])
+            row.note = (
+                f"LPUSH+RPOP: {commits['commits']:.0f} commits, "
+                f"mean {commits['mean_commit_ms']:g} ms"
+            )
+            row.extra.update(commits)
+            rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
+    return rows
