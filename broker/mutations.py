@@ -3,6 +3,8 @@
 Every function validates first and changes nothing when it raises, so one bad request in
 a group commit never alters the document for the others. Each takes `now` in ms from the
 committer, so a batch that is re-applied after a conflict uses one clock reading per try.
+claim, heartbeat, ack and nack return the job's document bytes as the mutation left them
+(Topic makes a model of them, or the API JSON without one).
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueRes
     return EnqueueResult(job_id, True)
 
 
-def claim(state: TopicState, now: int, worker: str, count: int) -> list[Job]:
-    """The oldest available pending jobs become claimed by `worker`."""
-    claimed: list[Job] = []
+def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
+    """The oldest available pending jobs become claimed by `worker` (their new bytes)."""
+    claimed: list[bytes] = []
     while len(claimed) < count and (rec := state.take_ready(now)) is not None:
         rec.attempts += 1
         rec.claimed_by = worker
@@ -71,7 +73,7 @@ def claim(state: TopicState, now: int, worker: str, count: int) -> list[Job]:
             claimed_at=stamp,
             last_heartbeat=stamp,
         )
-        claimed.append(rec.to_job())
+        claimed.append(rec.enc)
     return claimed
 
 
@@ -106,21 +108,21 @@ def check_lease(rec: JobRecord, worker: str | None) -> None:
         raise LeaseLost(rec.id, rec.status, holder=rec.claimed_by)
 
 
-def heartbeat(state: TopicState, now: int, job_id: str, worker: str | None) -> Job:
+def heartbeat(state: TopicState, now: int, job_id: str, worker: str | None) -> bytes:
     rec = find(state, job_id)
     check_lease(rec, worker)
     rec.last_heartbeat = now
     rec.update(last_heartbeat=format_ms(now))
     state.dirty = True
-    return rec.to_job()
+    return rec.enc
 
 
-def ack(state: TopicState, now: int, job_id: str, worker: str | None) -> Job:
+def ack(state: TopicState, now: int, job_id: str, worker: str | None) -> bytes:
     rec = find(state, job_id)
     check_lease(rec, worker)
     state.set_status(rec, COMPLETED, now, completed_at=format_ms(now))
     state.counters["completed"] += 1
-    return rec.to_job()
+    return rec.enc
 
 
 def _retry_or_bury(
@@ -147,11 +149,11 @@ def nack(
     worker: str | None,
     delay: float,
     error: str | None,
-) -> Job:
+) -> bytes:
     rec = find(state, job_id)
     check_lease(rec, worker)
     _retry_or_bury(state, rec, now, round(delay * 1000), error)
-    return rec.to_job()
+    return rec.enc
 
 
 def reap(state: TopicState, now: int) -> int:

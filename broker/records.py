@@ -194,7 +194,38 @@ class JobRecord:
             self.status = JobStatus(status)
 
     def to_job(self) -> Job:
-        return Job.model_validate(self.fields())
+        return job_from_json(self.enc)
+
+
+def job_from_json(enc: bytes) -> Job:
+    """The model of a job from its document bytes."""
+    return Job.model_validate(orjson.loads(enc))
+
+
+def _canonical_time(value: Any) -> bool:
+    # `2026-11-28T10:00:00.123Z`: what format_time gives back for it is the same text.
+    return (
+        type(value) is str
+        and len(value) == 24
+        and value.isascii()
+        and value[10] == "T"
+        and value[19] == "."
+        and value[23] == "Z"
+    )
+
+
+def api_json(enc: bytes) -> bytes:
+    """A job's JSON as the API shows it, `Job.model_dump(mode="json", exclude_none=True)`,
+    made from its document bytes without building the model (a tenth of the time).
+
+    A stored job already has that form unless another writer put times in another ISO
+    8601 form or left out `attempts`; those go through the model."""
+    data = orjson.loads(enc)
+    if "attempts" not in data or not all(
+        _canonical_time(data[name]) for name in TIME_FIELDS if data.get(name) is not None
+    ):
+        return orjson.dumps(job_from_json(enc).model_dump(mode="json", exclude_none=True))
+    return orjson.dumps({k: data[k] for k in JOB_FIELDS if data.get(k) is not None})
 
 
 def compact_dumps(value: Any) -> bytes:

@@ -12,7 +12,6 @@ import itertools
 import math
 import os
 import time
-import uuid
 from functools import partial
 from typing import Any
 
@@ -23,7 +22,7 @@ from . import mutations
 from .committer import GroupCommitter
 from .errors import InvalidRequest, PayloadTooLarge
 from .mutations import EnqueueResult, NewJob
-from .records import now_ms
+from .records import api_json, job_from_json, now_ms
 
 MAX_ID_LENGTH = 256
 MAX_CLAIM_COUNT = 1000
@@ -36,7 +35,9 @@ def new_job_id() -> str:
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
     value |= 0b10 << 62 | (rand & (2**62 - 1))
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)), formatted directly: the UUID object costs more than the id.
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _seconds(name: str, value: float) -> float:
@@ -113,6 +114,14 @@ class Topic:
         return await self._c.submit(apply) if checked else []
 
     async def claim(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[Job]:
+        return [job_from_json(enc) for enc in await self._claim(worker, count, wait)]
+
+    async def claim_json(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[bytes]:
+        """`claim`, each job as its API JSON (the bytes of `Job.model_dump(mode="json",
+        exclude_none=True)`), without building models: what HTTP answers with."""
+        return [api_json(enc) for enc in await self._claim(worker, count, wait)]
+
+    async def _claim(self, worker: str, count: int, wait: float) -> list[bytes]:
         _text("worker", worker)
         fn = partial(mutations.claim, worker=worker, count=_count(count))
         return await self._take(fn, _seconds("wait", wait))
@@ -121,12 +130,12 @@ class Topic:
         fn = partial(mutations.pop, count=_count(count))
         return await self._take(fn, _seconds("wait", wait))
 
-    async def _take(self, fn: Any, wait: float) -> list[Job]:
+    async def _take(self, fn: Any, wait: float) -> list[Any]:
         """Run a claim-like mutation; with `wait`, long-poll until a commit offers jobs."""
         deadline = time.monotonic() + wait
         refreshed = False
         while True:
-            jobs: list[Job] = await self._c.submit(fn)
+            jobs: list[Any] = await self._c.submit(fn)
             if jobs:
                 return jobs
             if not refreshed and time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:
@@ -140,11 +149,25 @@ class Topic:
                 self._c.check_open()  # woken by shutdown: say so rather than "empty"
                 return []
 
+    # heartbeat, ack and nack: the job as a model, or as API JSON (see claim_json)
+
     async def heartbeat(self, job_id: str, *, worker: str | None = None) -> Job:
+        return job_from_json(await self._heartbeat(job_id, worker))
+
+    async def heartbeat_json(self, job_id: str, *, worker: str | None = None) -> bytes:
+        return api_json(await self._heartbeat(job_id, worker))
+
+    async def _heartbeat(self, job_id: str, worker: str | None) -> bytes:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.heartbeat, job_id=job_id, worker=worker))
 
     async def ack(self, job_id: str, *, worker: str | None = None) -> Job:
+        return job_from_json(await self._ack(job_id, worker))
+
+    async def ack_json(self, job_id: str, *, worker: str | None = None) -> bytes:
+        return api_json(await self._ack(job_id, worker))
+
+    async def _ack(self, job_id: str, worker: str | None) -> bytes:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.ack, job_id=job_id, worker=worker))
 
@@ -156,6 +179,21 @@ class Topic:
         error: str | None = None,
         worker: str | None = None,
     ) -> Job:
+        return job_from_json(await self._nack(job_id, delay, error, worker))
+
+    async def nack_json(
+        self,
+        job_id: str,
+        *,
+        delay: float = 0.0,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> bytes:
+        return api_json(await self._nack(job_id, delay, error, worker))
+
+    async def _nack(
+        self, job_id: str, delay: float, error: str | None, worker: str | None
+    ) -> bytes:
         _text("job_id", job_id)
         delay = _seconds("delay", delay)
         if error is not None and not isinstance(error, str):

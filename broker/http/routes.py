@@ -33,7 +33,16 @@ def _job(job: Job) -> dict[str, Any]:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+    return _raw_json(orjson.dumps(data), status)
+
+
+def _raw_json(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _job_json(job: bytes) -> web.Response:
+    """`{"job": Job}` from the job's API JSON (Topic.*_json)."""
+    return _raw_json(b'{"job":%s}' % job)
 
 
 def _new_job(item: Any) -> NewJob:
@@ -69,10 +78,10 @@ async def claim(request: web.Request) -> web.Response:
     worker = b.required_text(data, "worker_id")
     count = b.integer(data, "count", 1, low=1, high=1000)
     wait = b.seconds(data, "wait_seconds", maximum=MAX_WAIT_SECONDS)
-    jobs = await topic.claim(worker, count=count, wait=wait)
+    jobs = await topic.claim_json(worker, count=count, wait=wait)
     if not jobs:
         return error_response("empty", f"no job available in topic {topic.name!r}: try later")
-    return _json({"job": _job(jobs[0]), "jobs": [_job(j) for j in jobs]})
+    return _raw_json(b'{"job":%s,"jobs":[%s]}' % (jobs[0], b",".join(jobs)))
 
 
 async def _job_request(request: web.Request) -> tuple[Topic, dict[str, Any], str, str | None]:
@@ -85,7 +94,7 @@ async def _job_request(request: web.Request) -> tuple[Topic, dict[str, Any], str
 @routes.post("/topics/{topic}/ack")
 async def ack(request: web.Request) -> web.Response:
     topic, _, job_id, worker = await _job_request(request)
-    return _json({"job": _job(await topic.ack(job_id, worker=worker))})
+    return _job_json(await topic.ack_json(job_id, worker=worker))
 
 
 @routes.post("/topics/{topic}/nack")
@@ -95,14 +104,13 @@ async def nack(request: web.Request) -> web.Response:
     if error is not None and not isinstance(error, str):
         raise InvalidRequest("field 'error' must be a string")
     delay = b.seconds(data, "delay_seconds")
-    job = await topic.nack(job_id, delay=delay, error=error, worker=worker)
-    return _json({"job": _job(job)})
+    return _job_json(await topic.nack_json(job_id, delay=delay, error=error, worker=worker))
 
 
 @routes.post("/topics/{topic}/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
     topic, _, job_id, worker = await _job_request(request)
-    return _json({"job": _job(await topic.heartbeat(job_id, worker=worker))})
+    return _job_json(await topic.heartbeat_json(job_id, worker=worker))
 
 
 @routes.get("/topics/{topic}/status")

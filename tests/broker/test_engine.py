@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -57,6 +58,8 @@ async def test_auto_ids_are_unique_uuids() -> None:
     topic = engine().topic("t")
     ids = {(await topic.enqueue(n)).id for n in range(50)}
     assert len(ids) == 50 and all(len(i) == 36 and i[14] == "7" for i in ids)
+    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 7 for i in ids)
+    assert all(uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
 
 
 async def test_reads_of_unknown_topic_report_zeros_and_do_not_write() -> None:

@@ -29,9 +29,10 @@ def test_commits_after_changes_in_many_segments_carry_exactly_the_live_jobs() ->
         mutations.enqueue(state, now, f"job-{n}", NewJob({"n": n}))
     assert encoded_jobs(state, 1) == expected_jobs(state)
 
-    claimed = mutations.claim(state, now, "w", count=SEGMENT_JOBS + 5)  # spans two segments
-    for job in claimed[::2]:
-        mutations.ack(state, now, job.id, "w")
+    encs = mutations.claim(state, now, "w", count=SEGMENT_JOBS + 5)  # spans two segments
+    claimed = [orjson.loads(enc)["id"] for enc in encs]
+    for job_id in claimed[::2]:
+        mutations.ack(state, now, job_id, "w")
     mutations.delete(state, now, f"job-{count - 1}")
     mutations.trim(state)  # drops acked jobs from the first segments
     mutations.enqueue(state, now, "late", NewJob("tail"))
@@ -39,7 +40,7 @@ def test_commits_after_changes_in_many_segments_carry_exactly_the_live_jobs() ->
     assert len(state.jobs) < count
 
     # Unchanged segments are reused; a further change shows up in the next commit.
-    mutations.heartbeat(state, now, claimed[1].id, "w")
+    mutations.heartbeat(state, now, claimed[1], "w")
     assert encoded_jobs(state, 3) == expected_jobs(state)
 
 
