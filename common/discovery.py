@@ -58,6 +58,11 @@ async def read_record(store: ObjectStore) -> BrokerRecord:
         raise BrokerNotFound(f"{exc} in {_where(store)}") from None
 
 
+def heartbeat_age(record: BrokerRecord, now: datetime | None = None) -> float:
+    """Seconds since the broker last rewrote its registry record."""
+    return ((now or utc_now()) - record.heartbeat).total_seconds()
+
+
 def check_fresh(record: BrokerRecord, max_age: float, now: datetime | None = None) -> None:
     """Raise BrokerStale unless the record is active with a heartbeat younger than max_age."""
     who = f"broker {record.broker_id} at {record.http_addr}"
@@ -66,7 +71,7 @@ def check_fresh(record: BrokerRecord, max_age: float, now: datetime | None = Non
             f"{who} is stopping and no other broker has taken over yet: start another "
             "simplequeued on this storage, or retry in a few seconds"
         )
-    age = ((now or utc_now()) - record.heartbeat).total_seconds()
+    age = heartbeat_age(record, now)
     if age > max_age:
         raise BrokerStale(
             f"{who} last sent a heartbeat {age:.0f}s ago (more than {max_age:g}s): it is "

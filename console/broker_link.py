@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 from common.client import Client, ClientError
-from common.discovery import read_record
-from common.models import BrokerRecord, BrokerState, utc_now
+from common.discovery import heartbeat_age, read_record
+from common.models import BrokerRecord, BrokerState
 from common.store import ObjectStore
 
 DEFAULT_VISIBILITY_TIMEOUT = 30.0
@@ -63,11 +63,6 @@ class BrokerStatus:
             LinkState.NO_BROKER: "no broker is registered in broker.json",
         }.get(self.state, "the broker is not available")
         return f"Action refused: {what}. The tables keep following storage; retry when connected."
-
-
-def record_age(record: BrokerRecord) -> float:
-    """Seconds since the broker last rewrote its registry record."""
-    return (utc_now() - record.heartbeat).total_seconds()
 
 
 ClientFactory = Callable[[str], Client]
@@ -132,9 +127,7 @@ class BrokerLink:
             state = LinkState.UNREACHABLE
             if record is not None and record.state is BrokerState.STOPPING:
                 state = LinkState.STOPPED
-            elif (
-                record is not None and (utc_now() - record.heartbeat).total_seconds() > STALE_AFTER
-            ):
+            elif record is not None and heartbeat_age(record) > STALE_AFTER:
                 state = LinkState.STALE
             self.status = BrokerStatus(
                 state,
