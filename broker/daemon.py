@@ -68,8 +68,6 @@ async def _start_resp(engine: Engine, settings: BrokerSettings) -> tuple[Any, in
             auth_token=settings.auth_token,
             max_payload_bytes=settings.max_payload_bytes,
         )
-    except NotImplementedError as exc:
-        raise StartupError(f"--redis-addr: {exc}") from None
     except OSError as exc:
         raise StartupError(f"cannot listen on --redis-addr {settings.redis_addr}: {exc}") from None
     return server, _real_port(server, port)
@@ -104,9 +102,12 @@ async def serve(settings: BrokerSettings) -> None:
         ad_host, ad_port = advertised_host(host, settings.advertise_addr)
         http_addr = f"http://{_bracket(ad_host)}:{ad_port or http_port}"
         redis_addr: str | None = None
+        redis_part = ""  # for the listening line
         if settings.redis_addr:
             resp_server, redis_port = await _start_resp(engine, settings)
             redis_addr = f"{_bracket(ad_host)}:{redis_port}"
+            redis_bind = split_addr(settings.redis_addr)[0] or "0.0.0.0"
+            redis_part = f" redis={_bracket(redis_bind)}:{redis_port}"
         registry = Registry(
             store,
             broker_id,
@@ -120,10 +121,6 @@ async def serve(settings: BrokerSettings) -> None:
         await engine.start()
         await registry.start()
         bound = f"http://{_bracket(host or '0.0.0.0')}:{http_port}"
-        redis_part = ""
-        if resp_server is not None:
-            redis_host = split_addr(settings.redis_addr)[0] or "0.0.0.0"
-            redis_part = f" redis={_bracket(redis_host)}:{_real_port(resp_server, 0)}"
         log.info(
             "listening http=%s%s broker_id=%s advertise=%s storage=%s state=%s version=%s",
             bound,
