@@ -99,7 +99,8 @@ def _fail(prog: str, message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _one_line(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
+    """The first problem of a settings validation error, as one line naming the flag."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
@@ -116,6 +117,6 @@ def parse_settings(settings_cls: type[S], argv: Sequence[str] | None = None, pro
         source: CliSettingsSource[object] = CliSettingsSource(settings_cls, cli_prog_name=prog)
         return CliApp.run(settings_cls, cli_args=args, cli_settings_source=source)
     except ValidationError as exc:
-        _fail(prog, _one_line(exc))
+        _fail(prog, describe_error(exc))
     except SettingsError as exc:
         _fail(prog, str(exc).splitlines()[0])

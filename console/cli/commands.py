@@ -12,7 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from common.client import Client
-from common.settings import StorageSettings
+from common.settings import StorageSettings, describe_error
 from common.store import open_store
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
 from console.cli.parser import DEFAULT_BROKER
@@ -30,14 +30,13 @@ def broker_url(text: str) -> str:
 def storage_settings(args: argparse.Namespace) -> StorageSettings:
     given = {
         name: getattr(args, name)
-        for name in ("backend", "dir", "bucket", "prefix", "s3_endpoint", "region")
+        for name in StorageSettings.model_fields
         if getattr(args, name, None) is not None
     }
     try:
         return StorageSettings(**given)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UsageError(str(first["msg"]).removeprefix("Value error, ")) from None
+        raise UsageError(describe_error(exc)) from None
 
 
 @contextlib.asynccontextmanager
