@@ -1,8 +1,14 @@
 """Every storage key is built here; no other module writes a key literal.
 
-Layout (DESIGN.md, "Storage layout"):
-    broker.json            the broker registry
-    topics/<topic>.json    one document per topic
+Layout (DESIGN.md, "Storage layout"; checkpoints: the "format 2" spec):
+    broker.json                                       the broker registry
+    topics/<topic>.json                               one document (or head) per topic
+    topics/<topic>/checkpoint-<generation>-<token>.json
+                                                      an immutable checkpoint of a big
+                                                      topic (generation: 12 digits)
+
+Checkpoints live one level down, so listing `topics/` and keeping what `topic_from_key`
+accepts never mistakes a checkpoint for a topic.
 """
 
 from __future__ import annotations
@@ -12,11 +18,23 @@ import re
 BROKER_KEY = "broker.json"
 TOPICS_PREFIX = "topics/"
 _TOPIC_SUFFIX = ".json"
+_CHECKPOINT_STEM = "checkpoint-"
 
 # Only these characters can reach a key: no "/", no "..", no dots at all, so a topic
 # name can neither escape topics/ nor collide with broker.json.
 TOPIC_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 _TOPIC_NAME_RE = re.compile(TOPIC_NAME_PATTERN)
+# The token is random per writer, so two brokers checkpointing the same generation never
+# write the same key.
+_CHECKPOINT_TOKEN_RE = re.compile(r"^[0-9a-f]{8}$")
+_CHECKPOINT_KEY_RE = re.compile(
+    re.escape(TOPICS_PREFIX)
+    + TOPIC_NAME_PATTERN.strip("^$")
+    + "/"
+    + re.escape(_CHECKPOINT_STEM)
+    + r"(\d{12,})-[0-9a-f]{8}"
+    + re.escape(_TOPIC_SUFFIX)
+)
 
 
 class InvalidTopicName(ValueError):
@@ -46,3 +64,24 @@ def topic_from_key(key: str) -> str | None:
         return None
     name = key[len(TOPICS_PREFIX) : -len(_TOPIC_SUFFIX)]
     return name if _TOPIC_NAME_RE.fullmatch(name) else None
+
+
+def checkpoint_prefix(name: str) -> str:
+    """The prefix under which a topic's checkpoints are stored."""
+    return f"{TOPICS_PREFIX}{validate_topic(name)}/"
+
+
+def checkpoint_key(name: str, generation: int, token: str) -> str:
+    """The key of the checkpoint of topic `name` as of `generation`; `token` is 8 lowercase
+    hex characters chosen at random by the writer."""
+    if _CHECKPOINT_TOKEN_RE.fullmatch(token) is None:
+        raise ValueError(f"checkpoint token {token!r}: use 8 lowercase hex characters")
+    if generation < 0:
+        raise ValueError(f"checkpoint generation {generation}: must be 0 or more")
+    return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}{generation:012d}-{token}{_TOPIC_SUFFIX}"
+
+
+def checkpoint_generation(key: str) -> int | None:
+    """The generation in a checkpoint key, or None for keys that are not checkpoints."""
+    match = _CHECKPOINT_KEY_RE.fullmatch(key)
+    return int(match.group(1)) if match else None
