@@ -1,8 +1,9 @@
 """The documents simplequeue keeps on storage and the values its API returns.
 
-These models are the contract of DESIGN.md ("Topic document", "Broker registry"). They
-validate strictly: a document that does not match raises `DocumentInvalid` naming the key
-and the field, and is never silently repaired.
+These models are the contract of DESIGN.md ("Topic document", "Broker registry") and of
+the checkpointed topic's head (format 2, `TopicHead`). They validate strictly: a document
+that does not match raises `DocumentInvalid` naming the key and the field, and is never
+silently repaired.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pydantic import (
 )
 
 FORMAT_VERSION: Literal[1] = 1
+#: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
+HEAD_FORMAT: Literal[2] = 2
 
 
 # --- time -------------------------------------------------------------------------------
@@ -105,6 +108,35 @@ class TopicDocument(_Model):
     jobs: list[Job] = Field(default_factory=list)
 
 
+class CheckpointRef(_Model):
+    """The checkpoint a head builds on: its key, its generation and how many jobs it holds
+    (the count is informational, for sanity checks)."""
+
+    key: str = Field(min_length=1)
+    generation: int = Field(ge=0)
+    jobs: int = Field(ge=0)
+
+
+class TopicHead(_Model):
+    """The document of a checkpointed topic (format 2): what changed since `checkpoint`.
+
+    The topic it stands for is the checkpoint's jobs minus `removed`, with each job in
+    `jobs` replacing the checkpoint's job of the same id in place, then the remaining
+    `jobs` appended (common/documents.py: merge_document). Field order is the stored
+    order, `jobs` last.
+    """
+
+    format: Literal[2] = HEAD_FORMAT
+    topic: str
+    generation: int = Field(ge=0)
+    writer: str
+    updated_at: Timestamp
+    counters: Counters = Field(default_factory=Counters)
+    checkpoint: CheckpointRef
+    removed: list[str] = Field(default_factory=list)
+    jobs: list[Job] = Field(default_factory=list)
+
+
 class TopicStats(_Model):
     """What `GET /topics/{topic}/status` and `GET /topics` report for one topic.
 
@@ -171,6 +203,11 @@ def load_document(model: type[M], key: str, data: bytes) -> M:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise DocumentInvalid(key, f"not JSON ({exc})") from None
+    return validate_document(model, key, raw)
+
+
+def validate_document(model: type[M], key: str, raw: Any) -> M:
+    """Validate already parsed JSON, raising DocumentInvalid naming key and field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -1,11 +1,16 @@
+from typing import Any
+
 import orjson
 import pytest
 
 from common.models import (
+    HEAD_FORMAT,
+    CheckpointRef,
     DocumentInvalid,
     Job,
     JobStatus,
     TopicDocument,
+    TopicHead,
     dump_document,
     format_time,
     load_document,
@@ -81,3 +86,55 @@ def test_payload_rule_round_trips_bytes(data: bytes, stored: object, encoding: s
     assert payload == stored
     assert enc == encoding
     assert payload_to_bytes(payload, enc) == data
+
+
+def _head_raw() -> dict[str, Any]:
+    raw = orjson.loads(dump_document(_document()))
+    raw["format"] = 2
+    jobs = raw.pop("jobs")
+    raw["checkpoint"] = {"key": "topics/orders/checkpoint-000000000002-1a2b3c4d.json"}
+    raw["checkpoint"].update(generation=2, jobs=10)
+    raw["removed"] = ["gone"]
+    raw["jobs"] = jobs
+    return raw
+
+
+def test_a_topic_head_keeps_its_fields_in_the_stored_order() -> None:
+    raw = _head_raw()
+    head = load_document(TopicHead, "topics/orders.json", orjson.dumps(raw))
+    assert head.format == HEAD_FORMAT == 2
+    assert head.checkpoint == CheckpointRef(key=raw["checkpoint"]["key"], generation=2, jobs=10)
+    assert head.removed == ["gone"] and head.jobs[0].id == "j1"
+    assert list(orjson.loads(dump_document(head))) == [
+        "format",
+        "topic",
+        "generation",
+        "writer",
+        "updated_at",
+        "counters",
+        "checkpoint",
+        "removed",
+        "jobs",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d.update(format=1), "format"),
+        (lambda d: d.update(surprise=1), "surprise"),
+        (lambda d: d["checkpoint"].update(surprise=1), "checkpoint.surprise"),
+        (lambda d: d["checkpoint"].update(generation=-1), "checkpoint.generation"),
+        (lambda d: d["checkpoint"].update(jobs=-1), "checkpoint.jobs"),
+        (lambda d: d.pop("checkpoint"), "checkpoint"),
+        (lambda d: d.update(removed="gone"), "removed"),
+        (lambda d: d["jobs"][0].update(status="bogus"), "jobs.0.status"),
+    ],
+)
+def test_invalid_topic_head_names_key_and_field(mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    raw = _head_raw()
+    mutate(raw)
+    with pytest.raises(DocumentInvalid) as info:
+        load_document(TopicHead, "topics/orders.json", orjson.dumps(raw))
+    assert "topics/orders.json" in str(info.value)
+    assert f"field {field}" in str(info.value)
