@@ -13,24 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from common.store import MemoryStore, NotFound, Object, ObjectStore, PreconditionFailed
-from common.store.localfs import LocalFSStore
-from common.store.s3 import S3Store
-from tests.support.moto import MotoServer
+from common.store import NotFound, Object, ObjectStore, PreconditionFailed
+from tests.support.stores import open_backend
 
 
 @pytest.fixture(params=["memfs", "localfs", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    backend: ObjectStore
-    if request.param == "memfs":
-        backend = MemoryStore()
-    elif request.param == "localfs":
-        backend = LocalFSStore(tmp_path / "data")
-    else:
-        server: MotoServer = request.getfixturevalue("moto_server")
-        bucket: str = request.getfixturevalue("s3_bucket")
-        backend = S3Store(bucket, prefix="sq", endpoint_url=server.endpoint_url)
-    async with backend:
+    async with open_backend(request, tmp_path, request.param) as backend:
         yield backend
 
 
