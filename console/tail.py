@@ -2,10 +2,13 @@
 
 Three sources, one event stream (`Tail.events()`):
 - `StoreTail` polls every `topics/*.json` with `get_if_changed` (an S3 conditional GET is a
-  cheap 304 when nothing changed) and lists the prefix now and then for new topics;
+  cheap 304 when nothing changed) and lists the prefix now and then for new topics. It
+  reads through `DocumentReader`, so a checkpointed topic (format 2) is shown as the
+  format-1 document it stands for, and its big checkpoint is read once, not every poll;
 - `LocalFSTail` is a StoreTail woken by watchfiles on the `topics/` directory (the
   directory, since documents are replaced by rename), with a slow full poll behind it in
-  case an event is missed;
+  case an event is missed. The watch is not recursive: checkpoints live in
+  `topics/<topic>/`, and a new checkpoint always comes with a new head in `topics/`;
 - `BrokerTail` long-polls `GET /topics/{topic}/document?wait=` for each topic the broker
   lists, for a console started with `--broker` only.
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.documents import DocumentReader, HeadInvalid
 from common.keys import TOPICS_PREFIX, topic_from_key, topic_key
 from common.models import DocumentInvalid, TopicDocument, load_document
 from common.store import NotFound, ObjectStore
@@ -93,6 +97,7 @@ class StoreTail(Tail):
 
     def __init__(self, store: ObjectStore, *, interval: float, rescan: float = 5.0) -> None:
         self.store = store
+        self.reader = DocumentReader(store)
         self.interval = interval
         self.rescan = max(rescan, interval)
         self.description = f"polling {store.description} every {interval:g}s"
@@ -142,11 +147,14 @@ class StoreTail(Tail):
 
     async def _check(self, topic: str) -> TailEvent | None:
         try:
-            obj = await self.store.get_if_changed(topic_key(topic), self._etags.get(topic))
+            obj = await self.reader.get_if_changed(topic, self._etags.get(topic))
         except NotFound:
             if self._etags.pop(topic, None) is not None:
                 return TopicRemoved(topic)
             return None
+        except HeadInvalid as exc:  # skipped until the head changes
+            self._etags[topic] = exc.etag
+            return TopicInvalid(topic, str(exc))
         if obj is None:
             return None
         self._etags[topic] = obj.etag
@@ -188,6 +196,7 @@ class LocalFSTail(StoreTail):
                     recursive=False,
                 ):
                     for _change, path in changes:
+                        # A topic's checkpoint directory (`topics/<topic>/`) is no topic.
                         name = topic_from_key(f"{TOPICS_PREFIX}{Path(path).name}")
                         if name is not None:
                             self._changed.add(name)

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from common.keys import topic_key
-from common.models import dump_document
+from common.models import JobStatus, dump_document
 from common.store import MemoryStore, ObjectStore
 from common.store.localfs import LocalFSStore
 from common.store.s3 import S3Store
@@ -12,12 +12,14 @@ from console.tail import (
     LocalFSTail,
     SourceState,
     StoreTail,
+    Tail,
     TailEvent,
     TopicInvalid,
     TopicRemoved,
     TopicSnapshot,
 )
 from tests.console.docs import document, job
+from tests.support.checkpoints import checkpointed, store_checkpointed
 
 
 async def put(store: ObjectStore, topic: str, generation: int, n: int = 1) -> None:
@@ -123,3 +125,87 @@ async def test_store_tail_polls_s3_with_conditional_gets(moto_server: Any, s3_bu
         second = await next_event(events, TopicSnapshot)
         assert isinstance(second, TopicSnapshot) and len(second.document.jobs) == 4
         await events.aclose()
+
+
+async def checkpointed_topic(store: ObjectStore) -> None:
+    """`orders` as a checkpoint of jobs 0-3 and a head that changed 1, removed 2, added 4."""
+    base = document("orders", [job(f"orders-{i}") for i in range(4)], generation=5)
+    changed = [job("orders-1", JobStatus.CLAIMED), job("orders-4")]
+    await store_checkpointed(store, checkpointed(base, changed=changed, removed=["orders-2"]))
+
+
+async def next_snapshot(events: AsyncGenerator[TailEvent, None], seen: set[str]) -> TopicSnapshot:
+    """The next snapshot; `seen` collects the topic of every event on the way."""
+    while True:
+        event = await next_event(events, TopicSnapshot | TopicInvalid | TopicRemoved)
+        assert isinstance(event, TopicSnapshot | TopicInvalid | TopicRemoved)
+        seen.add(event.topic)
+        if isinstance(event, TopicSnapshot):
+            return event
+
+
+async def checkpointed_topic_is_shown_merged(store: ObjectStore, tail: Tail) -> None:
+    seen: set[str] = set()
+    events = tail.events()
+    await checkpointed_topic(store)
+    first = await next_snapshot(events, seen)
+    assert first.topic == "orders" and first.document.generation == 6
+    assert [(j.id, j.status) for j in first.document.jobs] == [
+        ("orders-0", JobStatus.PENDING),
+        ("orders-1", JobStatus.CLAIMED),
+        ("orders-3", JobStatus.PENDING),
+        ("orders-4", JobStatus.PENDING),
+    ]
+    assert first.etag == (await store.get(topic_key("orders"))).etag
+
+    # A new head over the same checkpoint: orders-1 acked, orders-0 deleted.
+    base = document("orders", [job(f"orders-{i}") for i in range(4)], generation=5)
+    done = job("orders-1", JobStatus.COMPLETED)
+    changed = [done, job("orders-4")]
+    head = checkpointed(base, changed=changed, removed=["orders-0", "orders-2"], generation=7)
+    await store_checkpointed(store, head)
+    second = await next_snapshot(events, seen)
+    assert second.document.generation == 7
+    assert [j.id for j in second.document.jobs] == ["orders-1", "orders-3", "orders-4"]
+    assert second.document.jobs[0].status is JobStatus.COMPLETED
+
+    # Another topic arrives after the checkpoint directory existed: nothing in between
+    # was reported as a topic of its own.
+    await put(store, "zz", 1)
+    assert (await next_snapshot(events, seen)).topic == "zz"
+    assert seen == {"orders", "zz"}
+    await events.aclose()
+
+
+async def test_localfs_tail_shows_a_checkpointed_topic_merged(tmp_path: Path) -> None:
+    async with LocalFSStore(tmp_path) as store:
+        await checkpointed_topic_is_shown_merged(store, LocalFSTail(store, tmp_path, fallback=60))
+
+
+async def test_store_tail_on_localfs_shows_a_checkpointed_topic_merged(tmp_path: Path) -> None:
+    # Listing localfs walks into topics/orders/, where the checkpoints are.
+    async with LocalFSStore(tmp_path) as store:
+        tail = StoreTail(store, interval=0.05, rescan=0.05)
+        await checkpointed_topic_is_shown_merged(store, tail)
+
+
+async def test_store_tail_on_s3_shows_a_checkpointed_topic_merged(
+    moto_server: Any, s3_bucket: str
+) -> None:
+    store = S3Store(s3_bucket, endpoint_url=moto_server.endpoint_url, region="us-east-1")
+    async with store:
+        tail = StoreTail(store, interval=0.1, rescan=0.1)
+        await checkpointed_topic_is_shown_merged(store, tail)
+
+
+async def test_store_tail_skips_a_head_whose_checkpoint_is_missing() -> None:
+    store = MemoryStore()
+    base = document("orders", [job("orders-0")], generation=5)
+    await store.put_if(topic_key("orders"), checkpointed(base).head, None)
+    events = StoreTail(store, interval=0.05).events()
+    invalid = await next_event(events, TopicInvalid)
+    assert isinstance(invalid, TopicInvalid) and "does not exist" in invalid.message
+    await store_checkpointed(store, checkpointed(base, generation=7))  # a new, whole head
+    snapshot = await next_event(events, TopicSnapshot)
+    assert isinstance(snapshot, TopicSnapshot) and snapshot.document.generation == 7
+    await events.aclose()
