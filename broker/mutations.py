@@ -112,8 +112,7 @@ def heartbeat(state: TopicState, now: int, job_id: str, worker: str | None) -> b
     rec = find(state, job_id)
     check_lease(rec, worker)
     rec.last_heartbeat = now
-    rec.update(last_heartbeat=format_ms(now))
-    state.dirty = True
+    state.update(rec, last_heartbeat=format_ms(now))
     return rec.enc
 
 
@@ -214,8 +213,9 @@ def take_over(
         stamp = format_ms(now)
         state.claimed.pop(rec.id)
         state.claimed[rec.id] = rec  # claim order: now the newest claim
-        rec.update(attempts=rec.attempts, claimed_by=worker, claimed_at=stamp, last_heartbeat=stamp)
-        state.dirty = True
+        state.update(
+            rec, attempts=rec.attempts, claimed_by=worker, claimed_at=stamp, last_heartbeat=stamp
+        )
         moved.append(rec.to_job())
     return moved
 

@@ -11,6 +11,12 @@ Indexes keep every operation off a scan of all jobs:
 Entries of the heaps and deques are dropped lazily: an entry counts only while its record
 is still in `jobs` and still where the entry says.
 
+For a checkpointed topic (a big one, see broker/checkpoints.py) the state also tracks
+what changed since its checkpoint: `changed` (jobs added or changed, in the order they
+were first touched, so new jobs are in enqueue order) and `removed` (checkpoint jobs that
+left the topic). Every change to a job goes through `add`, `set_status`, `update` or
+`remove`, which keep both up to date.
+
 Job semantics (what each operation does to these) live in broker/mutations.py; loading a
 stored document in broker/loading.py.
 """
@@ -25,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from common.models import FORMAT_VERSION, Counters, JobStatus, TopicStats
+from common.models import FORMAT_VERSION, HEAD_FORMAT, Counters, JobStatus, TopicStats
 
 from .records import (
     CLAIMED,
@@ -42,6 +48,16 @@ from .records import (
 )
 
 COUNTER_NAMES = tuple(Counters.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRef:
+    """The checkpoint a stored head refers to (`checkpoint` in a format-2 head)."""
+
+    key: str
+    generation: int
+    jobs: int
+    size: int  # bytes of the checkpoint: when the changes outgrow it, write a new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +88,19 @@ class TopicState:
         self.dead_order: deque[JobRecord] = deque()
         self.next_seq = 0
         self.dirty = False  # set by any change that must be written
+        self.checkpoint: CheckpointRef | None = None
+        self.checkpoint_seqs = 0  # records with a lower seq came from the checkpoint
+        self.changed: dict[str, JobRecord] = {}
+        self.removed: set[str] = set()
 
     # --- index upkeep -------------------------------------------------------------------
 
     def add(self, rec: JobRecord, now: int) -> None:
+        """A new job (enqueue)."""
+        self.index(rec, now)
+        self.changed[rec.id] = rec
+
+    def index(self, rec: JobRecord, now: int) -> None:
         """Index a record that is not in `jobs` yet (enqueue, load)."""
         self.jobs[rec.id] = rec
         segment = self.segments[-1] if self.segments else None
@@ -96,6 +121,9 @@ class TopicState:
             self.dead_order.append(rec)
 
     def remove(self, rec: JobRecord) -> None:
+        self.changed.pop(rec.id, None)
+        if rec.seq < self.checkpoint_seqs:
+            self.removed.add(rec.id)
         self.unplace(rec)
         self.claimed.pop(rec.id, None)
         self.counts[rec.status] -= 1
@@ -109,6 +137,7 @@ class TopicState:
             self.claimed.pop(rec.id, None)
         self.counts[rec.status] -= 1
         rec.update(status=status, **fields)
+        self.changed[rec.id] = rec
         self.counts[status] += 1
         if status is PENDING:
             self.place(rec, now)
@@ -118,6 +147,12 @@ class TopicState:
             self.completed_order.append(rec)
         else:
             self.dead_order.append(rec)
+        self.dirty = True
+
+    def update(self, rec: JobRecord, **fields: Any) -> None:
+        """Set document fields of a job whose status stays (heartbeat, XCLAIM)."""
+        rec.update(**fields)
+        self.changed[rec.id] = rec
         self.dirty = True
 
     def place(self, rec: JobRecord, now: int) -> None:
@@ -204,18 +239,19 @@ class TopicState:
 
     # --- document -----------------------------------------------------------------------
 
+    def _header(self, format: int, generation: int, writer: str, now: int) -> dict[str, Any]:
+        return {
+            "format": format,
+            "topic": self.name,
+            "generation": generation,
+            "writer": writer,
+            "updated_at": format_ms(now),
+            "counters": self.counters,
+        }
+
     def encode(self, generation: int, writer: str, now: int) -> bytes:
-        """The document bytes; unchanged jobs contribute their cached encoding."""
-        head = orjson.dumps(
-            {
-                "format": FORMAT_VERSION,
-                "topic": self.name,
-                "generation": generation,
-                "writer": writer,
-                "updated_at": format_ms(now),
-                "counters": self.counters,
-            }
-        )
+        """The whole document's bytes; unchanged jobs contribute their cached encoding."""
+        head = orjson.dumps(self._header(FORMAT_VERSION, generation, writer, now))
         parts = []
         kept = []
         for segment in self.segments:
@@ -230,3 +266,23 @@ class TopicState:
         parts[0] = head[:-1] + b',"jobs":[' + parts[0]
         parts[-1] = parts[-1] + b"]}"
         return b",".join(parts)
+
+    def encode_head(
+        self, generation: int, writer: str, now: int, new: CheckpointRef | None = None
+    ) -> bytes:
+        """A format-2 head: what changed since the checkpoint (none since a `new` one)."""
+        ref = new or self.checkpoint
+        assert ref is not None
+        header = self._header(HEAD_FORMAT, generation, writer, now)
+        header["checkpoint"] = {"key": ref.key, "generation": ref.generation, "jobs": ref.jobs}
+        header["removed"] = [] if new else list(self.removed)
+        jobs = b"" if new else b",".join([rec.enc for rec in self.changed.values()])
+        return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
+
+    def landed(self, ref: CheckpointRef | None) -> None:
+        """A write landed; `ref` is the checkpoint its head refers to (None: format 1)."""
+        if ref is None or ref is not self.checkpoint:  # a whole document was written
+            self.changed = {}
+            self.removed = set()
+            self.checkpoint_seqs = self.next_seq
+        self.checkpoint = ref
