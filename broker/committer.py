@@ -12,26 +12,34 @@ read before a write: the ETag of the last write is the precondition of the next.
 Reads between a batch being applied and its write landing see the applied state; a write
 that fails is undone by reloading, so reads may briefly show a change that never landed.
 `committed()` returns only bytes that landed.
+
+Big topics are written as a head over a checkpoint (broker/checkpoints.py): a commit then
+creates the checkpoint first, when there is a new one, and the head is still the one
+`put_if(etag)`; checkpoints no head refers to any more are deleted after the head landed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from common.documents import checkpoint_of
+from common.keys import checkpoint_prefix
 from common.models import DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
+from .checkpoints import DEFAULT_CHECKPOINT_BYTES, Write, plan_write, stale_checkpoints
 from .errors import BrokerError, StorageUnavailable
 from .loading import load_state
 from .metrics import Metrics
 from .mutations import reap, trim
 from .records import now_ms
-from .state import Limits, TopicState
+from .state import CheckpointRef, Limits, TopicState
 
 log = logging.getLogger("simplequeue.broker")
 
@@ -39,6 +47,7 @@ T = TypeVar("T")
 Mutation = Callable[[TopicState, int], Any]
 
 MAX_CONFLICT_RETRIES = 16
+MAX_CHECKPOINT_READS = 5  # a head that moved on since it was read names a newer checkpoint
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
 GATHER_FRACTION = 0.5
@@ -62,8 +71,11 @@ class GroupCommitter:
         writer: str,
         metrics: Metrics,
         reaper_period: float,
+        checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
     ) -> None:
         self.name, self.key, self.store = name, key, store
+        self.checkpoint_bytes = checkpoint_bytes
+        self._cleanups: set[asyncio.Task[None]] = set()
         self.limits, self.writer, self.metrics = limits, writer, metrics
         self.reaper_period = reaper_period
         self.state: TopicState | None = None
@@ -134,6 +146,8 @@ class GroupCommitter:
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._notify()  # long polls wake now and get StorageUnavailable, not a hang
 
     # --- the loop -----------------------------------------------------------------------
@@ -198,10 +212,13 @@ class GroupCommitter:
             if not state.dirty:
                 _resolve(batch, outcomes)
                 return
-            data = state.encode(state.generation + 1, self.writer, now)
+            generation = state.generation + 1
+            write = plan_write(state, generation, self.writer, now, self.checkpoint_bytes)
             try:
-                etag = await self.store.put_if(self.key, data, state.etag)
+                etag = await self._write(write, state.etag)
             except PreconditionFailed:
+                if write.checkpoint is not None and write.ref is not None:
+                    self._clean([write.ref.key])  # nobody will refer to it
                 self.metrics.conflicts.inc()
                 self._stale = True
                 await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
@@ -213,10 +230,14 @@ class GroupCommitter:
                 await self._try_reload()  # undo the applied batch before anyone reads it
                 _fail(batch, StorageUnavailable(f"could not write {self.key}: {exc}; retry"))
                 return
-            state.generation += 1
+            previous = state.checkpoint
+            state.generation = generation
             state.etag = etag
             state.updated_at = now
-            self._committed = Object(data, etag)
+            state.landed(write.ref)
+            if write.ref is not previous:
+                self._clean_before(generation, write.ref)
+            self._committed = Object(write.head, etag)
             self.metrics.commits.inc()
             self.metrics.batch_size.observe(len(batch))
             self.metrics.commit_seconds.observe(time.monotonic() - started)
@@ -230,6 +251,41 @@ class GroupCommitter:
                 "another broker keeps writing; retry"
             ),
         )
+
+    async def _write(self, write: Write, etag: str | None) -> str:
+        """Create the new checkpoint, if any, then compare-and-set the head."""
+        if write.checkpoint is not None and write.ref is not None:
+            await self.store.put_if(write.ref.key, write.checkpoint, None)
+            self.metrics.checkpoints.inc()
+        return await self.store.put_if(self.key, write.head, etag)
+
+    def _clean_before(self, generation: int, ref: CheckpointRef | None) -> None:
+        """Delete the checkpoints a head of `generation` referring to `ref` made stale."""
+
+        async def clean() -> None:
+            keys = await self.store.list(checkpoint_prefix(self.name))
+            await self._delete(stale_checkpoints(keys, generation, ref))
+
+        self._background(clean())
+
+    def _clean(self, keys: list[str]) -> None:
+        self._background(self._delete(keys))
+
+    async def _delete(self, keys: list[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(NotFound):
+                await self.store.delete(key)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception as exc:  # garbage left now is removed by a later clean
+                log.warning("checkpoint cleanup failed topic=%s error=%r", self.name, exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     def _apply(
         self, state: TopicState, now: int, batch: list[_Request]
@@ -268,7 +324,7 @@ class GroupCommitter:
             except Exception as exc:
                 raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
             if changed is not None:
-                self._install(changed)
+                await self._install(changed)
 
     async def _reload(self) -> None:
         self._refresh = False  # a full read answers any pending refresh
@@ -282,16 +338,43 @@ class GroupCommitter:
             return
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
-        self._install(stored)
+        await self._install(stored)
 
-    def _install(self, stored: Object) -> None:
+    async def _install(self, stored: Object) -> None:
         try:
-            self.state = load_state(self.name, self.limits, self.key, stored.data, stored.etag)
+            stored, checkpoint = await self._with_checkpoint(stored)
+            self.state = load_state(
+                self.name,
+                self.limits,
+                self.key,
+                stored.data,
+                stored.etag,
+                None if checkpoint is None else checkpoint.data,
+            )
         except DocumentInvalid as exc:
             raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         self._committed = stored
         self._stale = False
         self._notify()
+
+    async def _with_checkpoint(self, stored: Object) -> tuple[Object, Object | None]:
+        """The head and the checkpoint it refers to (None for a whole document)."""
+        for _ in range(MAX_CHECKPOINT_READS):
+            key = checkpoint_of(stored.data, key=self.key)
+            if key is None:
+                return stored, None
+            try:
+                return stored, await self.store.get(key)
+            except NotFound:
+                stored = await self.store.get(self.key)  # replaced since: read the new one
+        raise StorageUnavailable(
+            f"{self.key} keeps naming checkpoints that are gone (another broker is "
+            "writing it quickly); retry"
+        )
 
     async def _try_reload(self) -> None:
         try:

@@ -15,6 +15,7 @@ from common.keys import TOPICS_PREFIX, topic_from_key, topic_key, validate_topic
 from common.models import JobStatus
 from common.store import ObjectStore
 
+from .checkpoints import DEFAULT_CHECKPOINT_BYTES
 from .committer import GroupCommitter
 from .errors import StorageUnavailable
 from .metrics import LabelKey, Metrics
@@ -35,6 +36,7 @@ class EngineSettings:
     completed_retention: int = 1000
     dead_retention: int = 10_000
     max_payload_bytes: int = 1024 * 1024
+    checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES
 
     def limits(self) -> Limits:
         return Limits(
@@ -83,6 +85,7 @@ class Engine:
                 self.writer,
                 self.metrics,
                 self.settings.reaper_period,
+                self.settings.checkpoint_bytes,
             )
             topic = Topic(name, committer, self.settings.max_payload_bytes)
             self._topics[name] = topic

@@ -9,6 +9,11 @@ a bytes object of its own. A split point inside a job cannot parse on its own (i
 unbalanced, and the byte sequence cannot occur inside a JSON string), so pieces that fail
 to parse are joined with the next. Any other layout falls back to parsing the whole
 document; anything invalid is reported by the pydantic model, naming the field.
+
+A head (format 2, broker/checkpoints.py) is loaded with its checkpoint: the checkpoint's
+jobs go through the same fast path, merged on the way with the head's changes (the
+merge rule of common/documents.py), and the head's changes become the state's record of
+what changed since the checkpoint.
 """
 
 from __future__ import annotations
@@ -16,11 +21,20 @@ from __future__ import annotations
 import gc
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
+from pydantic import BaseModel
 
-from common.models import FORMAT_VERSION, Counters, DocumentInvalid, JobStatus, TopicDocument
+from common.models import (
+    FORMAT_VERSION,
+    HEAD_FORMAT,
+    Counters,
+    DocumentInvalid,
+    JobStatus,
+    TopicDocument,
+    TopicHead,
+)
 from common.models import load_document as load_model
 
 from .records import (
@@ -33,40 +47,92 @@ from .records import (
     now_ms,
     parse_ms,
 )
-from .state import Limits, TopicState
+from .state import CheckpointRef, Limits, TopicState
 
 _JOBS_KEY = b',"jobs":['
 _SPLIT = b'},{"id":'
 _HEADER_FIELDS = frozenset({"format", "topic", "generation", "writer", "updated_at", "counters"})
+_HEAD_FIELDS = _HEADER_FIELDS  # a head's other fields (checkpoint, removed, jobs) are popped
 _STATUSES = {status.value: status for status in JobStatus}
 # The fields of a pending job that was never claimed and carries text or JSON.
 _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available_at", "attempts"})
 
 
-def load_state(name: str, limits: Limits, key: str, data: bytes, etag: str) -> TopicState:
-    """Parse stored bytes; raises DocumentInvalid naming the field that is wrong."""
+def load_state(
+    name: str, limits: Limits, key: str, data: bytes, etag: str, checkpoint: bytes | None = None
+) -> TopicState:
+    """Parse stored bytes: a whole document, or a head (format 2) with the checkpoint it
+    refers to. Raises DocumentInvalid naming the field that is wrong."""
     state = TopicState(name, limits)
     # A million records would otherwise run the cyclic GC over and over; they hold no cycles.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        split = _split(data)
-        if split is None:
-            raw = orjson.loads(data)
-            jobs = raw.pop("jobs", [])
-            _fill(state, raw, name, _parsed_jobs(jobs))
+        if checkpoint is None:
+            _load_whole(state, key, data)
         else:
-            _fill(state, split[0], name, split[1], data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        # The fast path only says "something is wrong"; the model says what, unless the
-        # problem is one the model cannot see (duplicate ids, another topic's document).
-        load_model(TopicDocument, key, data)
-        raise DocumentInvalid(key, str(exc) or "malformed topic document") from None
+            _load_head(state, key, data, checkpoint)
     finally:
         if collecting:
             gc.enable()
     state.etag = etag
     return state
+
+
+def _load_whole(state: TopicState, key: str, data: bytes) -> None:
+    try:
+        header, pieces = _document(data, state.name)
+        _header(state, header, FORMAT_VERSION, _HEADER_FIELDS)
+        _fill(state, pieces, data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        _invalid(TopicDocument, key, data, exc)
+    state.checkpoint_seqs = state.next_seq
+
+
+def _load_head(state: TopicState, key: str, data: bytes, checkpoint: bytes) -> None:
+    try:
+        head = orjson.loads(data)
+        jobs, removed, ref = head.pop("jobs"), head.pop("removed"), head.pop("checkpoint")
+        _header(state, head, HEAD_FORMAT, _HEAD_FIELDS)
+        if not isinstance(jobs, list) or not isinstance(removed, list):
+            raise ValueError("jobs and removed must be lists")
+        ref_key, ref_generation, ref_jobs = ref["key"], ref["generation"], ref["jobs"]
+        if not isinstance(ref_key, str) or not isinstance(ref_generation, int):
+            raise ValueError("bad checkpoint reference")
+        removed_ids = set(removed)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        _invalid(TopicHead, key, data, exc)
+    try:
+        ck_header, pieces = _document(checkpoint, state.name)
+        if ck_header["format"] != FORMAT_VERSION or not _HEADER_FIELDS.issuperset(ck_header):
+            raise ValueError("a checkpoint is a format-1 document")
+        merged = _Merged(pieces, removed_ids, jobs)
+        _fill(state, iter(merged), checkpoint)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        _invalid(TopicDocument, ref_key, checkpoint, exc)
+    state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
+    state.checkpoint_seqs = merged.kept
+    state.changed = {job["id"]: state.jobs[job["id"]] for job in jobs}
+    state.removed = removed_ids
+
+
+def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
+    """The header and the jobs of a whole document, for `name`."""
+    split = _split(data)
+    if split is None:
+        raw = orjson.loads(data)
+        jobs = raw.pop("jobs", [])
+        split = raw, _parsed_jobs(jobs)
+    if split[0]["topic"] != name:
+        raise ValueError(f"document belongs to another topic than {name!r}")
+    return split
+
+
+def _invalid(model: type[BaseModel], key: str, data: bytes, exc: Exception) -> NoReturn:
+    # The fast path only says "something is wrong"; the model says what, unless the
+    # problem is one the model cannot see (duplicate ids, another topic's document).
+    load_model(model, key, data)
+    raise DocumentInvalid(key, str(exc) or "malformed topic document") from None
 
 
 Piece = tuple[dict[str, Any], bytes | None, int, int]  # job, own bytes or None, start, end
@@ -116,29 +182,30 @@ def _parsed_jobs(jobs: list[Any]) -> Iterator[Piece]:
         yield job, compact_dumps(job), 0, 0
 
 
-def _fill(
-    state: TopicState,
-    header: dict[str, Any],
-    name: str,
-    jobs: Iterator[Piece],
-    data: bytes = b"",
-) -> None:
-    """Build the records. Jobs that come as a place in `data` get no bytes of their own:
-    each segment (records.py) copies its run of the document in one piece."""
-    if header["format"] != FORMAT_VERSION or header["topic"] != name:
-        raise ValueError(f"document belongs to another topic than {name!r} or another format")
+def _header(state: TopicState, header: dict[str, Any], format: int, fields: frozenset[str]) -> None:
+    if header["format"] != format or header["topic"] != state.name:
+        raise ValueError(f"not a format-{format} document of topic {state.name!r}")
     generation, writer = header["generation"], header["writer"]
     if not isinstance(generation, int) or generation < 0 or not isinstance(writer, str):
         raise ValueError("bad header")
-    if not _HEADER_FIELDS.issuperset(header):
+    if not fields.issuperset(header):
         raise ValueError("unknown field")
     state.generation = generation
     state.updated_at = parse_ms(header["updated_at"])
     state.counters.update(Counters.model_validate(header.get("counters", {})).model_dump())
+
+
+def _fill(state: TopicState, jobs: Iterator[Piece], data: bytes) -> None:
+    """Build the records. Jobs that come as a place in `data` get no bytes of their own:
+    each segment (records.py) copies its run of the document in one piece. A segment
+    whose run has a gap (a job left out) or a job with bytes of its own is rebuilt by
+    the next whole write."""
     now = now_ms()
     completed: list[tuple[int, int, JobRecord]] = []
     segment: Segment | None = None
-    segment_start = last_stop = 0
+    run_start: int | None = None
+    last_stop = 0
+    mixed = False
     seq = -1
     for seq, (job, enc, start, stop) in enumerate(jobs):
         rec = _record(job, seq, enc)
@@ -146,24 +213,53 @@ def _fill(
             raise ValueError("duplicate job id")
         if rec.status is COMPLETED:
             completed.append((parse_ms(job.get("completed_at", job["created_at"])), seq, rec))
-        state.add(rec, now)
-        if enc is None:
-            if rec.seg is not segment:
-                _seal(segment, data, segment_start, last_stop)
-                segment, segment_start = rec.seg, start
-            rec.span = (start - segment_start) << 32 | (stop - start)
-            last_stop = stop
-    _seal(segment, data, segment_start, last_stop)
+        state.index(rec, now)
+        if rec.seg is not segment:
+            _seal(segment, data, run_start, last_stop, mixed)
+            segment, run_start, mixed = rec.seg, None, False
+        if enc is not None:
+            mixed = True
+            continue
+        if run_start is None:
+            run_start = start
+        elif start != last_stop + 1:
+            mixed = True
+        rec.span = (start - run_start) << 32 | (stop - start)
+        last_stop = stop
+    _seal(segment, data, run_start, last_stop, mixed)
     state.next_seq = seq + 1
     completed.sort(key=lambda item: item[:2])
     state.completed_order = deque(rec for _, _, rec in completed)
 
 
-def _seal(segment: Segment | None, data: bytes, start: int, stop: int) -> None:
+class _Merged:
+    """The jobs of a head over its checkpoint (the merge rule of common/documents.py):
+    checkpoint jobs in order, less the removed ones, each replaced by the head's version
+    if it has one; then the head's other jobs. `kept` counts the checkpoint's jobs."""
+
+    def __init__(self, pieces: Iterator[Piece], removed: set[str], jobs: list[Any]) -> None:
+        self.pieces, self.removed, self.jobs = pieces, removed, jobs
+        self.kept = 0
+
+    def __iter__(self) -> Iterator[Piece]:
+        newer = {job["id"]: job for job in self.jobs}
+        for piece in self.pieces:
+            job_id = piece[0]["id"]
+            if job_id in self.removed:
+                continue
+            self.kept += 1
+            job = newer.pop(job_id, None)
+            yield piece if job is None else (job, compact_dumps(job), 0, 0)
+        for job in self.jobs:
+            if newer.pop(job["id"], None) is not None:
+                yield job, compact_dumps(job), 0, 0
+
+
+def _seal(segment: Segment | None, data: bytes, start: int | None, stop: int, mixed: bool) -> None:
     """The segment's encoding is this run of the document (its jobs joined by commas)."""
     if segment is not None:
-        segment.enc = data[start:stop]
-        segment.dirty = False
+        segment.enc = b"" if start is None else data[start:stop]
+        segment.dirty = mixed
 
 
 def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:

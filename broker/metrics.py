@@ -77,6 +77,9 @@ class Metrics:
         self.store_errors = Counter(
             "sq_commit_errors_total", "writes that failed with a storage error"
         )
+        self.checkpoints = Counter(
+            "sq_checkpoints_total", "checkpoints written (whole documents of big topics)"
+        )
         self.batch_size = Histogram(
             "sq_commit_batch_size",
             "mutations carried by one write",
@@ -96,7 +99,13 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for series in (self.requests, self.commits, self.conflicts, self.store_errors):
+        for series in (
+            self.requests,
+            self.commits,
+            self.conflicts,
+            self.store_errors,
+            self.checkpoints,
+        ):
             lines.extend(series.render())
         lines.extend(self.batch_size.render())
         lines.extend(self.commit_seconds.render())

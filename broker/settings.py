@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from common.settings import StorageSettings
 
+from .checkpoints import DEFAULT_CHECKPOINT_BYTES
 from .engine import EngineSettings
 
 
@@ -57,6 +58,13 @@ class BrokerSettings(StorageSettings):
     max_payload_bytes: int = Field(
         default=1024 * 1024, gt=0, description="largest accepted payload, in bytes of JSON"
     )
+    checkpoint_bytes: int = Field(
+        default=DEFAULT_CHECKPOINT_BYTES,
+        ge=1024,
+        description="a topic document bigger than this many bytes is kept as a checkpoint "
+        "plus a small document of the changes since it, so a write no longer grows with "
+        "the topic",
+    )
     heartbeat_period: float = Field(
         default=10.0, gt=0, description="seconds between broker.json heartbeats"
     )
@@ -88,4 +96,5 @@ class BrokerSettings(StorageSettings):
             completed_retention=self.completed_retention,
             dead_retention=self.dead_retention,
             max_payload_bytes=self.max_payload_bytes,
+            checkpoint_bytes=self.checkpoint_bytes,
         )

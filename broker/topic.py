@@ -8,6 +8,7 @@ a batch.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import os
@@ -15,12 +16,14 @@ import time
 from functools import partial
 from typing import Any
 
+from common.documents import checkpoint_of, merge_document
 from common.models import Job, JobStatus, TopicStats
 from common.payload import payload_to_bytes
+from common.store import NotFound
 
 from . import mutations
 from .committer import GroupCommitter
-from .errors import InvalidRequest, PayloadTooLarge
+from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
 from .records import api_json, job_from_json, now_ms
 
@@ -70,6 +73,8 @@ class Topic:
         self._c = committer
         self._max_payload = max_payload_bytes
         self._last_refresh = 0.0
+        self._checkpoint: tuple[str, bytes] | None = None  # key and bytes, for documents
+        self._merged: tuple[bytes, bytes] | None = None  # a head and its whole document
 
     @property
     def generation(self) -> int:
@@ -267,8 +272,34 @@ class Topic:
         ]
 
     def document(self) -> tuple[bytes, str] | None:
+        """The topic document as it landed, and its ETag: a head, for a big topic."""
         stored = self._c.committed()
         return None if stored is None else (stored.data, stored.etag)
+
+    async def whole_document(self, data: bytes) -> bytes:
+        """The whole (format-1) document a stored one stands for: a head is merged with
+        its checkpoint, which is read once and kept while the head refers to it."""
+        key = checkpoint_of(data)
+        if key is None:
+            return data
+        if self._merged is not None and self._merged[0] is data:
+            return self._merged[1]  # long polls of several readers: merge once per head
+        if self._checkpoint is None or self._checkpoint[0] != key:
+            self._checkpoint = None
+            try:
+                self._checkpoint = (key, (await self._c.store.get(key)).data)
+            except NotFound:
+                # Replaced by a newer head since `data` was read: merge that one.
+                current = self.document()
+                if current is None or current[0] is data:
+                    raise StorageUnavailable(f"checkpoint {key} is gone; retry") from None
+                return await self.whole_document(current[0])
+            except Exception as exc:
+                raise StorageUnavailable(f"could not read {key}: {exc}; retry") from exc
+        checkpoint = self._checkpoint[1]
+        merged = await asyncio.to_thread(merge_document, self._c.key, data, checkpoint)
+        self._merged = (data, merged)
+        return merged
 
     async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.documents import DocumentReader
+from common.store import ObjectStore
+from common.store.localfs import LocalFSStore
 from tests.support.daemon import Daemon
 
 T = TypeVar("T")
@@ -35,9 +39,22 @@ def metric(daemon: Daemon, name: str) -> float:
     return total
 
 
+def stored_document(store: ObjectStore, topic: str) -> dict[str, Any]:
+    """The whole (format-1) document of a topic as stored, read as any reader reads it:
+    a big topic's head merged with its checkpoint."""
+
+    async def read() -> dict[str, Any]:
+        try:
+            document: dict[str, Any] = json.loads((await DocumentReader(store).get(topic)).data)
+            return document
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
 def stored_jobs(data_dir: Path, topic: str) -> list[dict[str, Any]]:
-    document = json.loads((data_dir / "topics" / f"{topic}.json").read_bytes())
-    jobs: list[dict[str, Any]] = document["jobs"]
+    jobs: list[dict[str, Any]] = stored_document(LocalFSStore(data_dir), topic)["jobs"]
     return jobs
 
 

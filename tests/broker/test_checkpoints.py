@@ -1,0 +1,166 @@
+"""Big topics: a head (format 2) over a checkpoint, written and read back by the engine.
+
+Every test compares what storage holds, read the way any reader reads it (common's
+DocumentReader: head merged with its checkpoint), with what the broker holds in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import orjson
+import pytest
+
+from broker.engine import Engine, EngineSettings
+from broker.errors import StorageUnavailable
+from broker.mutations import NewJob
+from common.documents import DocumentReader
+from common.keys import checkpoint_prefix, topic_key
+from common.models import HEAD_FORMAT, JobStatus
+from common.store import MemoryStore
+
+from .engine_support import CountingStore
+
+SMALL = 4096  # checkpoint_bytes: a topic of about 20 jobs is already "big"
+
+
+def small_engine(store: MemoryStore, writer: str = "test") -> Engine:
+    return Engine(store, EngineSettings(checkpoint_bytes=SMALL), writer=writer)
+
+
+async def head_format(store: MemoryStore, topic: str) -> int:
+    value: int = orjson.loads((await store.get(topic_key(topic))).data)["format"]
+    return value
+
+
+async def stored_jobs(store: MemoryStore, topic: str) -> list[dict[str, object]]:
+    whole = await DocumentReader(store).get(topic)
+    document = orjson.loads(whole.data)
+    assert document["format"] == 1
+    jobs: list[dict[str, object]] = document["jobs"]
+    return jobs
+
+
+def memory_jobs(eng: Engine, topic: str) -> list[dict[str, object]]:
+    state = eng.topic(topic)._c.state
+    assert state is not None
+    return [rec.fields() for rec in state.jobs.values()]
+
+
+async def checkpoints(store: MemoryStore, topic: str) -> list[str]:
+    return await store.list(checkpoint_prefix(topic))
+
+
+async def test_a_big_topic_is_written_as_a_head_over_a_checkpoint() -> None:
+    store = CountingStore()
+    eng = small_engine(store)
+    topic = eng.topic("t")
+    for n in range(100):
+        await topic.enqueue({"n": n, "pad": "x" * 100})
+    assert await head_format(store, "t") == HEAD_FORMAT
+    head = await store.get(topic_key("t"))
+    assert len(head.data) < SMALL  # the head carries the changes, not the topic
+    assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
+    assert eng.metrics.checkpoints.get() >= 1
+    assert len(await checkpoints(store, "t")) == 1  # older checkpoints were deleted
+
+
+async def test_random_operations_keep_storage_equal_to_memory() -> None:
+    rng = random.Random(7)
+    store = MemoryStore()
+    eng = small_engine(store)
+    topic = eng.topic("t")
+    ids: list[str] = []
+    for step in range(300):
+        op = rng.random()
+        if op < 0.5 or not ids:
+            result = await topic.enqueue({"step": step, "pad": "y" * rng.randint(0, 200)})
+            ids.append(result.id)
+        elif op < 0.7:
+            for job in await topic.claim("w", count=rng.randint(1, 3)):
+                if rng.random() < 0.5:
+                    await topic.ack(job.id)
+                else:
+                    await topic.nack(job.id, error="boom")
+        elif op < 0.8:
+            victim = rng.choice(ids)
+            job = topic.get_job(victim)
+            if job is not None and job.status in (JobStatus.PENDING, JobStatus.DEAD):
+                await topic.delete(victim)
+                if rng.random() < 0.5:  # the same id again: it goes to the end
+                    await topic.enqueue("again", id=victim)
+        else:
+            await topic.enqueue_many([])  # nothing
+        if step % 10 == 0:
+            assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
+    assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
+    assert len(await checkpoints(store, "t")) <= 1
+
+    # A new broker reads the same state back and goes on from it.
+    fresh = Engine(store, EngineSettings(checkpoint_bytes=SMALL), writer="other")
+    await fresh.topic("t").load()
+    assert memory_jobs(fresh, "t") == memory_jobs(eng, "t")
+    assert fresh.topic("t").stats() == eng.topic("t").stats()
+
+
+async def test_a_deleted_checkpoint_job_enqueued_again_goes_to_the_end() -> None:
+    store = MemoryStore()
+    eng = small_engine(store)
+    topic = eng.topic("t")
+    for n in range(60):
+        await topic.enqueue({"n": n, "pad": "z" * 80}, id=f"job-{n:02d}")
+    assert await head_format(store, "t") == HEAD_FORMAT
+    await topic.delete("job-05")
+    await topic.enqueue("back", id="job-05")
+    jobs = await stored_jobs(store, "t")
+    assert [job["id"] for job in jobs][-1] == "job-05"
+    assert jobs[-1]["payload"] == "back"
+    fresh = small_engine(store)
+    await fresh.topic("t").load()
+    assert [job.id for job in fresh.topic("t").pending()][-1] == "job-05"
+
+
+async def test_a_topic_that_shrinks_is_written_whole_again() -> None:
+    store = MemoryStore()
+    eng = Engine(store, EngineSettings(checkpoint_bytes=SMALL, completed_retention=0))
+    topic = eng.topic("t")
+    await topic.enqueue_many([NewJob({"n": n, "pad": "p" * 100}) for n in range(60)])
+    assert await head_format(store, "t") == HEAD_FORMAT
+    while jobs := await topic.claim("w", count=20):
+        for job in jobs:
+            await topic.ack(job.id)
+    await topic.enqueue("last")
+    assert await head_format(store, "t") == 1
+    assert [job["payload"] for job in await stored_jobs(store, "t")] == ["last"]
+    for _ in range(100):  # deleting the old checkpoint runs after the write
+        if not await checkpoints(store, "t"):
+            break
+        await asyncio.sleep(0.01)
+    assert await checkpoints(store, "t") == []
+
+
+async def test_two_brokers_on_one_big_topic_lose_nothing() -> None:
+    store = CountingStore()
+    a, b = small_engine(store, "a"), small_engine(store, "b")
+    results = await asyncio.gather(
+        *(eng.topic("t").enqueue({"n": n, "pad": "q" * 60}) for n in range(150) for eng in (a, b))
+    )
+    jobs = await stored_jobs(store, "t")
+    assert sorted(job["id"] for job in jobs) == sorted(r.id for r in results)
+    assert await head_format(store, "t") == HEAD_FORMAT
+    await asyncio.sleep(0.05)  # let the cleanups after the last writes finish
+    head = orjson.loads((await store.get(topic_key("t"))).data)
+    assert head["checkpoint"]["key"] in await checkpoints(store, "t")
+
+
+async def test_a_head_whose_checkpoint_is_gone_is_reported_not_guessed() -> None:
+    store = MemoryStore()
+    eng = small_engine(store)
+    for n in range(60):
+        await eng.topic("t").enqueue({"n": n, "pad": "r" * 80})
+    for key in await checkpoints(store, "t"):
+        await store.delete(key)
+    fresh = small_engine(store)
+    with pytest.raises(StorageUnavailable, match="checkpoint"):
+        await fresh.topic("t").enqueue("x")

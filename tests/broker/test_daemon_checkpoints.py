@@ -1,0 +1,105 @@
+"""Big topics against the daemon subprocess: checkpoint and head on real storage, read
+back by other readers, by the /document route and by a broker started after a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.keys import checkpoint_prefix
+from common.store import ObjectStore
+from common.store.localfs import LocalFSStore
+from common.store.s3 import S3Store
+from tests.support.daemon import Daemon
+from tests.support.moto import REGION
+
+from .daemon_helpers import metric, stored_document
+
+SMALL = "4096"  # --checkpoint-bytes: 30 jobs make a big topic
+
+
+def _store_for(flags: list[str], tmp_path: Path, endpoint: str | None) -> Callable[[], ObjectStore]:
+    if endpoint is None:
+        return lambda: LocalFSStore(tmp_path / "data")
+    bucket = flags[flags.index("--bucket") + 1]
+    return lambda: S3Store(bucket=bucket, endpoint_url=endpoint, region=REGION)
+
+
+@pytest.fixture(params=["localfs", "s3"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[list[str], Callable[[], ObjectStore]]:
+    if request.param == "localfs":
+        flags = ["--backend", "localfs", "--dir", str(tmp_path / "data")]
+        return flags, _store_for(flags, tmp_path, None)
+    endpoint = request.getfixturevalue("moto_server").endpoint_url
+    bucket = request.getfixturevalue("s3_bucket")
+    flags = ["--backend", "s3", "--bucket", bucket, "--s3-endpoint", endpoint]
+    return flags, _store_for(flags, tmp_path, endpoint)
+
+
+def _enqueue(d: Daemon, n: int) -> tuple[int, Any]:
+    return d.request("POST", "/topics/big/enqueue", {"id": f"job-{n:04d}", "payload": {"n": n}})
+
+
+def test_big_topic_survives_sigkill_and_reads_the_same_everywhere(
+    daemon_factory: Callable[..., Daemon],
+    backend: tuple[list[str], Callable[[], ObjectStore]],
+) -> None:
+    flags, open_store = backend
+    d = daemon_factory(*flags, "--checkpoint-bytes", SMALL)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda n: _enqueue(d, n), range(300)))
+    assert all(status == 201 for status, _ in results)
+    claimed = []
+    for _ in range(10):
+        status, body = d.request("POST", "/topics/big/claim", {"worker_id": "w", "count": 5})
+        assert status == 200
+        claimed += [job["id"] for job in body["jobs"]]
+    for job_id in claimed[::2]:
+        assert d.request("POST", "/topics/big/ack", {"job_id": job_id})[0] == 200
+    assert d.request("DELETE", "/topics/big/jobs/job-0299")[0] == 200
+    assert metric(d, "sq_checkpoints_total") >= 1
+
+    # Storage: a head over a checkpoint, which every reader sees as the whole document.
+    status, served = d.request("GET", "/topics/big/document")
+    assert status == 200 and served["format"] == 1
+    stored = stored_document(open_store(), "big")
+    assert stored == served
+    by_id = {job["id"]: job for job in stored["jobs"]}
+    assert len(by_id) == 299 and "job-0299" not in by_id
+    assert {by_id[i]["status"] for i in claimed[::2]} == {"completed"}
+    assert {by_id[i]["status"] for i in claimed[1::2]} == {"claimed"}
+    next_in_line = next(job["id"] for job in stored["jobs"] if job["status"] == "pending")
+
+    status_before = d.request("GET", "/topics/big/status")[1]
+    d.kill()
+    again = daemon_factory(*flags, "--checkpoint-bytes", SMALL)
+    assert again.request("GET", "/topics/big/status")[1] == status_before
+    status, body = again.request("POST", "/topics/big/claim", {"worker_id": "w2"})
+    assert status == 200 and body["job"]["id"] == next_in_line
+    assert again.request("POST", "/topics/big/ack", {"job_id": claimed[1]})[0] == 200
+    after = {job["id"]: job for job in stored_document(open_store(), "big")["jobs"]}
+    assert after[claimed[1]]["status"] == "completed"
+    assert after[next_in_line]["status"] == "claimed"
+
+
+def test_a_big_topic_on_localfs_keeps_one_checkpoint_file(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    d = daemon_factory("--dir", str(data), "--checkpoint-bytes", SMALL)
+    for n in range(200):
+        assert _enqueue(d, n)[0] == 201
+    head = json.loads((data / "topics" / "big.json").read_bytes())
+    assert head["format"] == 2
+    files = sorted(
+        p.name for p in (data / checkpoint_prefix("big")).iterdir() if not p.name.startswith(".")
+    )
+    assert files == [Path(head["checkpoint"]["key"]).name]
+    assert len((data / "topics" / "big.json").read_bytes()) < 4 * int(SMALL)
