@@ -82,7 +82,12 @@ def _head(key: str, raw: Any) -> TopicHead:
     return head
 
 
+_WHOLE_PREFIX = b'{"format":1,'  # how every format-1 document a broker writes begins
+
+
 def _checkpoint_ref(key: str, data: bytes) -> CheckpointRef | None:
+    if data.startswith(_WHOLE_PREFIX):
+        return None  # not worth parsing a whole (maybe huge) document to learn that
     raw = _parse(key, data)
     if _format(key, raw) == FORMAT_VERSION:
         return None
