@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .documents import write_pending
+from tests.support.documents import write_pending
+
 from .load import Http, Recorder, run, run_clients
 from .plan import Plan
 from .report import Row, compare, latency_ms

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .documents import write_pending
+from tests.support.documents import write_pending
+
 from .plan import Plan
 from .report import Row
 from .systems import rss_kib, simplequeued
@@ -26,8 +27,8 @@ def run_scenario(plan: Plan) -> list[Row]:
     root = plan.fresh_dir("sq-memory")
     path = write_pending(root, TOPIC, jobs, "x" * 100)
     size_mib = path.stat().st_size / 2**20
-    whole_start, _, _ = _start_and_claim(root)  # leaves the topic as the broker stores it
-    first_claim, listening, memory = _start_and_claim(root)
+    whole_start, _, _, _ = _start_and_claim(root)  # leaves the topic as the broker stores it
+    first_claim, listening, loaded, memory = _start_and_claim(root)
     rss, hwm = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
     name = f"5 memory+start-up {jobs:,} pending x 100 B ({size_mib:,.0f} MiB document)"
     extra = {
@@ -37,12 +38,13 @@ def run_scenario(plan: Plan) -> list[Row]:
         "hwm_mib": hwm,
         "listening_s": listening,
         "first_claim_s": first_claim,
+        "loaded_s": loaded,
         "first_claim_from_whole_document_s": whole_start,
     }
     return [
         Row(
             name,
-            "simplequeued localfs: RSS after first claim",
+            "simplequeued localfs: RSS with the topic loaded",
             goal=f"< {GOAL_RSS_MIB:,.0f} MiB",
             met=rss < GOAL_RSS_MIB,
             note=f"VmRSS {rss:,.0f} MiB, peak VmHWM {hwm:,.0f} MiB",
@@ -53,16 +55,18 @@ def run_scenario(plan: Plan) -> list[Row]:
             "simplequeued localfs: start to first claim",
             goal=f"< {GOAL_FIRST_CLAIM_S:g} s",
             met=first_claim < GOAL_FIRST_CLAIM_S,
-            note=f"first claim {first_claim:.2f} s (listening after {listening:.2f} s; "
-            f"{whole_start:.2f} s from a whole format-1 document)",
+            note=f"first claim {first_claim:.2f} s (listening after {listening:.2f} s, whole "
+            f"topic loaded after {loaded:.2f} s; {whole_start:.2f} s from a whole "
+            "format-1 document)",
             extra=extra,
         ),
     ]
 
 
-def _start_and_claim(root: Path) -> tuple[float, float, dict[str, int]]:
-    """Start a broker on `root`, claim one job: (seconds to the claim, seconds to
-    listening, its memory after the claim)."""
+def _start_and_claim(root: Path) -> tuple[float, float, float, dict[str, int]]:
+    """Start a broker on `root`, claim one job, then wait for the whole topic to be
+    loaded (status answers only then): seconds to the claim, to listening and to the
+    whole topic, and the broker's memory then."""
     started = time.perf_counter()
     with simplequeued("--backend", "localfs", "--dir", str(root)) as daemon:
         listening = time.perf_counter() - started
@@ -72,4 +76,8 @@ def _start_and_claim(root: Path) -> tuple[float, float, dict[str, int]]:
         first_claim = time.perf_counter() - started
         if status != 200:
             raise RuntimeError(f"first claim failed: {status} {body!r}")
-        return first_claim, listening, rss_kib(daemon.proc.pid)
+        status, body = daemon.request("GET", f"/topics/{TOPIC}/status", timeout=300)
+        loaded = time.perf_counter() - started
+        if status != 200:
+            raise RuntimeError(f"status failed: {status} {body!r}")
+        return first_claim, listening, loaded, rss_kib(daemon.proc.pid)

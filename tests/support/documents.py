@@ -1,4 +1,5 @@
-"""Topic documents written straight to a localfs root, to start a broker on a deep queue.
+"""Topic documents written straight to a localfs root, to start a broker on a deep queue
+(the benchmarks, and the tests of loading big topics).
 
 Streaming the JSON by template keeps a million-job document cheap to build (the broker
 then parses it like any document it finds in storage). The jobs look as if enqueued by
@@ -38,9 +39,14 @@ def write_pending(root: Path, topic: str, count: int, payload: str) -> Path:
             stamp = format_time(start + COMMIT_INTERVAL * (first // BATCH)).encode()
             tail = job_middle + stamp + b'","available_at":"' + stamp + b'","attempts":0}'
             jobs = (
-                b'{"id":"00000000-0000-7000-8000-%012x' % i + tail
+                b'{"id":"' + pending_id(i).encode() + tail
                 for i in range(first, min(count, first + BATCH))
             )
             out.write((b"," if first else b"") + b",".join(jobs))
         out.write(b"]}")
     return path
+
+
+def pending_id(index: int) -> str:
+    """The id `write_pending` gives its job number `index` (0 is the oldest)."""
+    return f"00000000-0000-7000-8000-{index:012x}"
