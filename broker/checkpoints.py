@@ -40,7 +40,8 @@ def plan_write(
     ref = state.checkpoint
     if ref is not None:
         head = state.encode_head(generation, writer, now)
-        if len(head) <= max(checkpoint_bytes // 4, ref.size // CHANGES_FRACTION):
+        limit = max(checkpoint_bytes // 4, ref.size // CHANGES_FRACTION)
+        if len(head) <= limit or state.loading is not None:  # no whole write half loaded
             return Write(head, ref)
     whole = state.encode(generation, writer, now)
     if len(whole) <= checkpoint_bytes:

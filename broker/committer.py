@@ -47,6 +47,7 @@ T = TypeVar("T")
 Mutation = Callable[[TopicState, int], Any]
 
 MAX_CONFLICT_RETRIES = 16
+LOAD_STEP_JOBS = 20_000  # a big topic loads this many jobs at a time (about 0.1 s)
 MAX_CHECKPOINT_READS = 5  # a head that moved on since it was read names a newer checkpoint
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
@@ -54,11 +55,14 @@ GATHER_FRACTION = 0.5
 
 
 class _Request:
-    __slots__ = ("fn", "future")
+    __slots__ = ("early", "fn", "future")
 
-    def __init__(self, fn: Mutation, future: asyncio.Future[Any] | None) -> None:
+    def __init__(
+        self, fn: Mutation, future: asyncio.Future[Any] | None, early: bool = False
+    ) -> None:
         self.fn = fn
         self.future = future
+        self.early = early  # a claim: may run while a big topic is still loading
 
 
 class GroupCommitter:
@@ -76,6 +80,8 @@ class GroupCommitter:
         self.name, self.key, self.store = name, key, store
         self.checkpoint_bytes = checkpoint_bytes
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._loaded = asyncio.Event()  # set whenever no load is left half done
+        self._load_error = ""
         self.limits, self.writer, self.metrics = limits, writer, metrics
         self.reaper_period = reaper_period
         self.state: TopicState | None = None
@@ -101,24 +107,31 @@ class GroupCommitter:
                 self._run(), name=f"commit:{self.name}"
             )
 
-    async def submit(self, fn: Callable[[TopicState, int], T]) -> T:
-        """Queue a mutation; return its result once the write carrying it landed."""
+    async def submit(self, fn: Callable[[TopicState, int], T], *, early: bool = False) -> T:
+        """Queue a mutation; return its result once the write carrying it landed.
+
+        `early` marks a claim, which may run while a big topic is still loading (when a
+        job to claim is loaded): it changes only jobs the loaded prefix holds."""
         self.check_open()
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(fn, future))
+        self._queue.append(_Request(fn, future, early))
         self._wake.set()
         if self._gather_target and len(self._queue) >= self._gather_target:
             self._gathered.set()
         return await future
 
     async def load(self) -> TopicState:
-        """The state, loading it from storage on first use."""
+        """The whole state, loading it from storage on first use."""
         if self.state is None:
             async with self._lock:
                 if self.state is None:
                     await self._reload()
-        assert self.state is not None
+        while self.state is not None and self.state.loading is not None:
+            self.start()  # the loop loads the rest
+            await self._loaded.wait()
+        if self.state is None:
+            raise StorageUnavailable(self._load_error or f"could not load {self.key}; retry")
         return self.state
 
     @property
@@ -154,7 +167,9 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue and not self._closing:
+            if self._loading():
+                await self._load_step()
+            elif not self._queue and not self._closing:
                 timeout = self._next_reap - time.monotonic()
                 if timeout > 0:
                     await _wait(self._wake, timeout)
@@ -162,7 +177,7 @@ class GroupCommitter:
             if self._closing and not self._queue:
                 return
             batch, self._queue = self._queue, []
-            if time.monotonic() >= self._next_reap:
+            if time.monotonic() >= self._next_reap and not self._loading():
                 self._next_reap = time.monotonic() + self.reaper_period
                 if self.state is not None and self.state.claimed:
                     batch.append(_Request(reap, None))
@@ -205,10 +220,13 @@ class GroupCommitter:
             state = self.state
             assert state is not None
             now = now_ms()
+            if state.loading is not None and not self._runnable(state, now, batch):
+                return
             outcomes = self._apply(state, now, batch)
             if outcomes is None:
                 continue  # a mutation crashed: reloaded state, batch without it
-            trim(state)
+            if state.loading is None:  # retention counts every job
+                trim(state)
             if not state.dirty:
                 _resolve(batch, outcomes)
                 return
@@ -251,6 +269,38 @@ class GroupCommitter:
                 "another broker keeps writing; retry"
             ),
         )
+
+    def _loading(self) -> bool:
+        return self.state is not None and self.state.loading is not None and not self._stale
+
+    def _runnable(self, state: TopicState, now: int, batch: list[_Request]) -> bool:
+        """While a big topic loads, keep in `batch` only claims, and only if the loaded
+        jobs hold one to claim; the others go back to the queue, in order, for later."""
+        ready = state.peek_ready(now) is not None
+        later = [request for request in batch if not (ready and request.early)]
+        if later:
+            batch[:] = [request for request in batch if ready and request.early]
+            self._queue[:0] = later
+        return bool(batch)
+
+    async def _load_step(self) -> None:
+        """Load the next part of a big topic; let requests in between parts."""
+        state = self.state
+        assert state is not None and state.loading is not None
+        try:
+            done = state.loading.step(LOAD_STEP_JOBS)
+        except Exception as exc:  # DocumentInvalid, or a bug: the loop must go on
+            self._load_error = f"{exc}: fix or remove the document"
+            log.error("load failed topic=%s error=%s", self.name, exc)
+            self.state = None  # every request now fails until the document is fixed
+            self._stale = True
+            _fail(self._queue, StorageUnavailable(self._load_error))
+            self._queue = []
+            done = True
+        if done:
+            self._loaded.set()
+        self._notify()  # claims waiting for a loaded job look again
+        await asyncio.sleep(0)
 
     async def _write(self, write: Write, etag: str | None) -> str:
         """Create the new checkpoint, if any, then compare-and-set the head."""
@@ -350,7 +400,11 @@ class GroupCommitter:
                 stored.data,
                 stored.etag,
                 None if checkpoint is None else checkpoint.data,
+                first_jobs=LOAD_STEP_JOBS,
             )
+            self._loaded.set()  # wake any load() waiting on a load this one replaces
+            if self.state.loading is not None:
+                self._loaded = asyncio.Event()
         except DocumentInvalid as exc:
             raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
         except StorageUnavailable:

@@ -18,7 +18,9 @@ what changed since the checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -59,37 +61,55 @@ _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available
 
 
 def load_state(
-    name: str, limits: Limits, key: str, data: bytes, etag: str, checkpoint: bytes | None = None
+    name: str,
+    limits: Limits,
+    key: str,
+    data: bytes,
+    etag: str,
+    checkpoint: bytes | None = None,
+    *,
+    first_jobs: int | None = None,
 ) -> TopicState:
     """Parse stored bytes: a whole document, or a head (format 2) with the checkpoint it
-    refers to. Raises DocumentInvalid naming the field that is wrong."""
+    refers to. Raises DocumentInvalid naming the field that is wrong.
+
+    With `first_jobs`, a head's first jobs only are loaded and the rest is left to
+    `state.loading` (see Loading): a broker serves claims from a big topic while it
+    loads the rest."""
     state = TopicState(name, limits)
+    with _no_gc():
+        if checkpoint is None:
+            _load_whole(state, key, data)
+        else:
+            _load_head(state, key, data, checkpoint, first_jobs)
+    state.etag = etag
+    return state
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
     # A million records would otherwise run the cyclic GC over and over; they hold no cycles.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if checkpoint is None:
-            _load_whole(state, key, data)
-        else:
-            _load_head(state, key, data, checkpoint)
+        yield
     finally:
         if collecting:
             gc.enable()
-    state.etag = etag
-    return state
 
 
 def _load_whole(state: TopicState, key: str, data: bytes) -> None:
     try:
         header, pieces = _document(data, state.name)
         _header(state, header, FORMAT_VERSION, _HEADER_FIELDS)
-        _fill(state, pieces, data)
+        Loading(state, pieces, data, TopicDocument, key).step(None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicDocument, key, data, exc)
-    state.checkpoint_seqs = state.next_seq
 
 
-def _load_head(state: TopicState, key: str, data: bytes, checkpoint: bytes) -> None:
+def _load_head(
+    state: TopicState, key: str, data: bytes, checkpoint: bytes, first_jobs: int | None
+) -> None:
     try:
         head = orjson.loads(data)
         jobs, removed, ref = head.pop("jobs"), head.pop("removed"), head.pop("checkpoint")
@@ -102,18 +122,18 @@ def _load_head(state: TopicState, key: str, data: bytes, checkpoint: bytes) -> N
         removed_ids = set(removed)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicHead, key, data, exc)
+    state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
+    state.removed = removed_ids
     try:
+        state.unloaded = {job["id"]: compact_dumps(job) for job in jobs}
         ck_header, pieces = _document(checkpoint, state.name)
         if ck_header["format"] != FORMAT_VERSION or not _HEADER_FIELDS.issuperset(ck_header):
             raise ValueError("a checkpoint is a format-1 document")
         merged = _Merged(pieces, removed_ids, jobs)
-        _fill(state, iter(merged), checkpoint)
+        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref_key, merged)
+        loading.step(first_jobs)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicDocument, ref_key, checkpoint, exc)
-    state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
-    state.checkpoint_seqs = merged.kept
-    state.changed = {job["id"]: state.jobs[job["id"]] for job in jobs}
-    state.removed = removed_ids
 
 
 def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
@@ -195,41 +215,95 @@ def _header(state: TopicState, header: dict[str, Any], format: int, fields: froz
     state.counters.update(Counters.model_validate(header.get("counters", {})).model_dump())
 
 
-def _fill(state: TopicState, jobs: Iterator[Piece], data: bytes) -> None:
-    """Build the records. Jobs that come as a place in `data` get no bytes of their own:
-    each segment (records.py) copies its run of the document in one piece. A segment
-    whose run has a gap (a job left out) or a job with bytes of its own is rebuilt by
-    the next whole write."""
-    now = now_ms()
-    completed: list[tuple[int, int, JobRecord]] = []
-    segment: Segment | None = None
-    run_start: int | None = None
-    last_stop = 0
-    mixed = False
-    seq = -1
-    for seq, (job, enc, start, stop) in enumerate(jobs):
-        rec = _record(job, seq, enc)
-        if rec.id in state.jobs:
-            raise ValueError("duplicate job id")
-        if rec.status is COMPLETED:
-            completed.append((parse_ms(job.get("completed_at", job["created_at"])), seq, rec))
-        state.index(rec, now)
-        if rec.seg is not segment:
-            _seal(segment, data, run_start, last_stop, mixed)
-            segment, run_start, mixed = rec.seg, None, False
-        if enc is not None:
-            mixed = True
-            continue
-        if run_start is None:
-            run_start = start
-        elif start != last_stop + 1:
-            mixed = True
-        rec.span = (start - run_start) << 32 | (stop - start)
-        last_stop = stop
-    _seal(segment, data, run_start, last_stop, mixed)
-    state.next_seq = seq + 1
-    completed.sort(key=lambda item: item[:2])
-    state.completed_order = deque(rec for _, _, rec in completed)
+class Loading:
+    """Building a topic's records from its stored jobs, all at once or a step at a time.
+
+    While a step leaves jobs to load, `state.loading` is this object: the records so far
+    are a prefix of the topic in enqueue order, so the next job a claim would take among
+    them is the next in the whole topic (the committer lets only claims run meanwhile).
+    The head's changes not loaded yet stay in `state.unloaded`, so a head written
+    meanwhile still carries them. Jobs that come as a place in `data` get no bytes of
+    their own: each segment (records.py) copies its run of the document in one piece. A
+    segment whose run has a gap (a job left out) or a job with bytes of its own is
+    rebuilt by the next whole write."""
+
+    def __init__(
+        self,
+        state: TopicState,
+        jobs: Iterator[Piece],
+        data: bytes,
+        model: type[BaseModel],
+        key: str,
+        merged: _Merged | None = None,
+    ) -> None:
+        self.state, self.jobs, self.data = state, jobs, data
+        self.model, self.key, self.merged = model, key, merged  # for errors; the kept count
+        self.now = now_ms()
+        self.completed: list[tuple[int, int, JobRecord]] = []
+        self.segment: Segment | None = None
+        self.run_start: int | None = None
+        self.last_stop = 0
+        self.mixed = False
+
+    def step(self, jobs: int | None) -> bool:
+        """Load up to `jobs` more jobs (None: all); True when the topic is loaded.
+        Raises DocumentInvalid for a job that is wrong."""
+        state = self.state
+        if self.segment is not None and self.segment.dirty:
+            self.mixed = True  # a claim changed one of its jobs since the last step
+        try:
+            with _no_gc():
+                count = self._fill(itertools.islice(self.jobs, jobs))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            _invalid(self.model, self.key, self.data, exc)
+        self._seal()  # the jobs loaded so far have their bytes, also between steps
+        if jobs is not None and count == jobs:
+            state.loading = self
+            return False
+        state.completed_order = deque(rec for _, _, rec in sorted(self.completed))
+        state.checkpoint_seqs = state.next_seq if self.merged is None else self.merged.kept
+        if state.unloaded:
+            raise DocumentInvalid(self.key, "a head's job is missing from the merge")
+        state.loading = None
+        return True
+
+    def _fill(self, jobs: Iterator[Piece]) -> int:
+        state, unloaded = self.state, self.state.unloaded
+        count = 0
+        for job, enc, start, stop in jobs:
+            seq = state.next_seq
+            rec = _record(job, seq, enc)
+            if rec.id in state.jobs:
+                raise ValueError("duplicate job id")
+            if rec.status is COMPLETED:
+                done = parse_ms(job.get("completed_at", job["created_at"]))
+                self.completed.append((done, seq, rec))
+            state.index(rec, self.now)
+            state.next_seq = seq + 1
+            count += 1
+            if unloaded and unloaded.pop(rec.id, None) is not None:
+                state.changed[rec.id] = rec  # one of the head's changes, loaded now
+            if rec.seg is not self.segment:
+                self._seal()
+                self.segment, self.run_start, self.mixed = rec.seg, None, False
+            if enc is not None:
+                self.mixed = True
+                continue
+            if self.run_start is None:
+                self.run_start = start
+            elif start != self.last_stop + 1:
+                self.mixed = True
+            rec.span = (start - self.run_start) << 32 | (stop - start)
+            self.last_stop = stop
+        return count
+
+    def _seal(self) -> None:
+        """The segment's encoding is its run of the document (its jobs joined by commas)."""
+        segment = self.segment
+        if segment is not None:
+            start = self.run_start
+            segment.enc = b"" if start is None else self.data[start : self.last_stop]
+            segment.dirty = self.mixed
 
 
 class _Merged:
@@ -253,13 +327,6 @@ class _Merged:
         for job in self.jobs:
             if newer.pop(job["id"], None) is not None:
                 yield job, compact_dumps(job), 0, 0
-
-
-def _seal(segment: Segment | None, data: bytes, start: int | None, stop: int, mixed: bool) -> None:
-    """The segment's encoding is this run of the document (its jobs joined by commas)."""
-    if segment is not None:
-        segment.enc = b"" if start is None else data[start:stop]
-        segment.dirty = mixed
 
 
 def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:

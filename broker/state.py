@@ -27,7 +27,7 @@ import heapq
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -46,6 +46,9 @@ from .records import (
     Segment,
     format_ms,
 )
+
+if TYPE_CHECKING:
+    from .loading import Loading
 
 COUNTER_NAMES = tuple(Counters.model_fields)
 
@@ -92,6 +95,8 @@ class TopicState:
         self.checkpoint_seqs = 0  # records with a lower seq came from the checkpoint
         self.changed: dict[str, JobRecord] = {}
         self.removed: set[str] = set()
+        self.unloaded: dict[str, bytes] = {}  # the head's changes not loaded yet
+        self.loading: Loading | None = None  # set while only a prefix of the jobs is loaded
 
     # --- index upkeep -------------------------------------------------------------------
 
@@ -276,7 +281,8 @@ class TopicState:
         header = self._header(HEAD_FORMAT, generation, writer, now)
         header["checkpoint"] = {"key": ref.key, "generation": ref.generation, "jobs": ref.jobs}
         header["removed"] = [] if new else list(self.removed)
-        jobs = b"" if new else b",".join([rec.enc for rec in self.changed.values()])
+        changes = [rec.enc for rec in self.changed.values()]
+        jobs = b"" if new else b",".join([*changes, *self.unloaded.values()])
         return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
 
     def landed(self, ref: CheckpointRef | None) -> None:

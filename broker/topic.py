@@ -140,7 +140,7 @@ class Topic:
         deadline = time.monotonic() + wait
         refreshed = False
         while True:
-            jobs: list[Any] = await self._c.submit(fn)
+            jobs: list[Any] = await self._c.submit(fn, early=True)
             if jobs:
                 return jobs
             if not refreshed and time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:

@@ -12,9 +12,11 @@ import random
 import orjson
 import pytest
 
+from broker import mutations
 from broker.engine import Engine, EngineSettings
 from broker.errors import StorageUnavailable
 from broker.mutations import NewJob
+from broker.state import TopicState
 from common.documents import DocumentReader
 from common.keys import checkpoint_prefix, topic_key
 from common.models import HEAD_FORMAT, JobStatus
@@ -163,4 +165,83 @@ async def test_a_head_whose_checkpoint_is_gone_is_reported_not_guessed() -> None
         await store.delete(key)
     fresh = small_engine(store)
     with pytest.raises(StorageUnavailable, match="checkpoint"):
+        await fresh.topic("t").enqueue("x")
+
+
+async def _big_topic_with_changes_at_the_end(store: MemoryStore) -> Engine:
+    """100 checkpointed jobs, then changes near the end: acks, a delete, new jobs."""
+    eng = small_engine(store)
+    topic = eng.topic("t")
+    await topic.enqueue_many(
+        [NewJob({"n": n, "pad": "s" * 80}, id=f"j{n:03d}") for n in range(100)]
+    )
+    for job_id in ("j090", "j091", "j092"):
+        await topic.delete(job_id)
+    await topic.enqueue_many([NewJob("new", id=f"k{n}") for n in range(3)])
+    assert await head_format(store, "t") == HEAD_FORMAT
+    return eng
+
+
+async def test_a_big_topic_serves_claims_while_it_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("broker.committer.LOAD_STEP_JOBS", 10)
+    store = MemoryStore()
+    eng = await _big_topic_with_changes_at_the_end(store)
+    before = await stored_jobs(store, "t")
+
+    fresh = small_engine(store, "fresh")
+    committer = fresh.topic("t")._c
+    seen: list[bool] = []
+
+    def claim_and_look(state: TopicState, now: int) -> list[bytes]:
+        seen.append(state.loading is not None)
+        return mutations.claim(state, now, "w", 1)
+
+    (claimed,) = await committer.submit(claim_and_look, early=True)
+    assert seen == [True]  # served from the first loaded part
+    assert orjson.loads(claimed)["id"] == "j000"
+    # The head written meanwhile still carries every change the topic had.
+    after = await stored_jobs(store, "t")
+    assert [job["id"] for job in after] == [job["id"] for job in before]
+    assert after[0]["status"] == "claimed"
+    assert after[1:] == before[1:]
+
+    await fresh.topic("t").load()
+    assert memory_jobs(fresh, "t") == after
+    assert eng.topic("t").stats().total == fresh.topic("t").stats().total
+
+
+async def test_other_requests_wait_for_the_whole_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("broker.committer.LOAD_STEP_JOBS", 10)
+    store = MemoryStore()
+    await _big_topic_with_changes_at_the_end(store)
+    fresh = small_engine(store, "fresh")
+    # Idempotent enqueue must see the jobs at the end of the topic.
+    claimed, again = await asyncio.gather(
+        fresh.topic("t").claim("w"), fresh.topic("t").enqueue("dup", id="k2")
+    )
+    assert again.created is False
+    assert claimed[0].id == "j000"
+    assert (await fresh.topic("t").enqueue("x", id="j091")).created is True  # was deleted
+    assert [job["id"] for job in await stored_jobs(store, "t")][-1] == "j091"
+
+
+async def test_a_bad_job_deep_in_a_loading_topic_fails_requests_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("broker.committer.LOAD_STEP_JOBS", 10)
+    store = MemoryStore()
+    await _big_topic_with_changes_at_the_end(store)
+    head = orjson.loads((await store.get(topic_key("t"))).data)
+    key = head["checkpoint"]["key"]
+    checkpoint = (await store.get(key)).data
+    bad = checkpoint.replace(b'"id":"j080","status":"pending"', b'"id":"j080","status":"lost"')
+    assert bad != checkpoint
+    await store.delete(key)
+    await store.put_if(key, bad, None)
+    fresh = small_engine(store, "fresh")
+    with pytest.raises(StorageUnavailable, match="status"):
+        await fresh.topic("t").load()
+    with pytest.raises(StorageUnavailable, match="status"):
         await fresh.topic("t").enqueue("x")

@@ -16,6 +16,7 @@ from common.store import ObjectStore
 from common.store.localfs import LocalFSStore
 from common.store.s3 import S3Store
 from tests.support.daemon import Daemon
+from tests.support.documents import pending_id, write_pending
 from tests.support.moto import REGION
 
 from .daemon_helpers import metric, stored_document
@@ -103,3 +104,27 @@ def test_a_big_topic_on_localfs_keeps_one_checkpoint_file(
     )
     assert files == [Path(head["checkpoint"]["key"]).name]
     assert len((data / "topics" / "big.json").read_bytes()) < 4 * int(SMALL)
+
+
+def test_a_restarted_broker_claims_from_a_big_topic_in_order_while_loading(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    jobs = 50_000  # more than one loading step of the broker
+    write_pending(data, "deep", jobs, "p" * 20)
+    first = daemon_factory("--dir", str(data))
+    status, body = first.request("POST", "/topics/deep/claim", {"worker_id": "w"}, timeout=120)
+    assert status == 200 and body["job"]["id"] == pending_id(0)
+    first.kill()  # the claim's write made the topic a checkpoint and a head
+
+    again = daemon_factory("--dir", str(data))
+    status, body = again.request("POST", "/topics/deep/claim", {"worker_id": "w"}, timeout=120)
+    assert status == 200 and body["job"]["id"] == pending_id(1)
+    last = pending_id(jobs - 1)
+    status, body = again.request("POST", "/topics/deep/enqueue", {"id": last, "payload": 1})
+    assert (status, body) == (200, {"id": last, "created": False})  # saw the whole topic
+    status, body = again.request("GET", "/topics/deep/status")
+    assert (body["total"], body["claimed"], body["pending"]) == (jobs, 2, jobs - 2)
+    stored = stored_document(LocalFSStore(data), "deep")["jobs"]
+    assert [job["status"] for job in stored[:3]] == ["claimed", "claimed", "pending"]
+    assert len(stored) == jobs
