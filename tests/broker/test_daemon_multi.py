@@ -9,16 +9,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from tests.support.daemon import Daemon
 
 from .daemon_helpers import eventually, stored_jobs
 
 
+@pytest.mark.parametrize(
+    "size_flags", [[], ["--checkpoint-bytes", "4096"]], ids=["whole", "checkpointed"]
+)
 def test_two_brokers_hammered_lose_nothing_and_never_double_claim(
-    daemon_factory: Callable[..., Daemon], tmp_path: Path
+    daemon_factory: Callable[..., Daemon], tmp_path: Path, size_flags: list[str]
 ) -> None:
-    brokers = [daemon_factory("--dir", str(tmp_path), "--visibility-timeout", "300")]
-    brokers.append(daemon_factory("--dir", str(tmp_path), "--visibility-timeout", "300"))
+    flags = ["--dir", str(tmp_path), "--visibility-timeout", "300", *size_flags]
+    brokers = [daemon_factory(*flags), daemon_factory(*flags)]
     ids = [f"job-{n}" for n in range(300)]
     claims: list[tuple[str, str]] = []
     lock = threading.Lock()
@@ -76,6 +81,16 @@ def test_two_brokers_hammered_lose_nothing_and_never_double_claim(
     assert sorted(job["id"] for job in jobs) == sorted(ids)  # each exactly once
     assert set(claimed) == set(ids)
     assert all(job["status"] == "completed" for job in jobs)
+    if size_flags:  # a head over a checkpoint; the other checkpoints are deleted
+        head = json.loads((tmp_path / "topics" / "shared.json").read_bytes())
+        assert head["format"] == 2
+        named = head["checkpoint"]["key"].rpartition("/")[2]
+
+        def checkpoints() -> list[str]:
+            files = (tmp_path / "topics" / "shared").iterdir()
+            return [path.name for path in files if not path.name.startswith(".")]
+
+        eventually(lambda: checkpoints() == [named])
 
 
 def test_standby_takes_over_when_the_active_broker_stops(
