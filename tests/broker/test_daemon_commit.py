@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from tests.support.daemon import Daemon
 
@@ -31,10 +34,13 @@ def test_concurrent_enqueues_share_commits(
     assert metric(d, "sq_commit_batch_size_count") == commits
 
 
+@pytest.mark.parametrize(
+    "size_flags", [[], ["--checkpoint-bytes", "4096"]], ids=["whole", "checkpointed"]
+)
 def test_every_acknowledged_enqueue_survives_sigkill(
-    daemon_factory: Callable[..., Daemon], tmp_path: Path
+    daemon_factory: Callable[..., Daemon], tmp_path: Path, size_flags: list[str]
 ) -> None:
-    d = daemon_factory("--dir", str(tmp_path))
+    d = daemon_factory("--dir", str(tmp_path), *size_flags)
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -66,8 +72,10 @@ def test_every_acknowledged_enqueue_survives_sigkill(
         thread.join(10)
     assert len(acknowledged) >= 150
 
-    again = daemon_factory("--dir", str(tmp_path))
+    again = daemon_factory("--dir", str(tmp_path), *size_flags)
     present = {job["id"] for job in stored_jobs(tmp_path, "crash")}
     assert set(acknowledged) <= present
     _, stats = again.request("GET", "/topics/crash/status")
     assert stats["total"] == len(present)
+    head = json.loads((tmp_path / "topics" / "crash.json").read_bytes())
+    assert head["format"] == (2 if size_flags else 1)
