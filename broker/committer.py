@@ -128,6 +128,7 @@ class GroupCommitter:
                 if self.state is None:
                     await self._reload()
         while self.state is not None and self.state.loading is not None:
+            self.check_open()  # a closed loop would never finish the load
             self.start()  # the loop loads the rest
             await self._loaded.wait()
         if self.state is None:
@@ -161,6 +162,7 @@ class GroupCommitter:
             await self._task
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
+        self._loaded.set()  # load() callers see the shutdown rather than wait for ever
         self._notify()  # long polls wake now and get StorageUnavailable, not a hang
 
     # --- the loop -----------------------------------------------------------------------

@@ -245,3 +245,21 @@ async def test_a_bad_job_deep_in_a_loading_topic_fails_requests_naming_it(
         await fresh.topic("t").load()
     with pytest.raises(StorageUnavailable, match="status"):
         await fresh.topic("t").enqueue("x")
+
+
+async def test_stopping_during_a_load_does_not_leave_waiters_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("broker.committer.LOAD_STEP_JOBS", 1)
+    store = MemoryStore()
+    await _big_topic_with_changes_at_the_end(store)
+    fresh = small_engine(store, "fresh")
+    await fresh.topic("t").claim("w")
+    state = fresh.topic("t")._c.state
+    assert state is not None and state.loading is not None
+    waiter = asyncio.ensure_future(fresh.topic("t").load())
+    await fresh.stop()
+    done, _ = await asyncio.wait({waiter}, timeout=10)
+    assert done, "load() still waiting after the broker stopped"
+    with pytest.raises(StorageUnavailable, match="shutting down"):
+        waiter.result()
