@@ -7,10 +7,12 @@ never the console's own idea of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Static, TextArea
 
 from common.keys import topic_key
@@ -24,6 +26,7 @@ from tests.console.pilot import SIZE, Notes, broker_line, header_text, main_scre
 from tests.console.pilot import wait_until as until
 
 WORKER = "console-test@host"
+CHECKPOINTED = ["--checkpoint-bytes", "4096"]  # 60 jobs make a head over a checkpoint
 
 
 def stored(root: Path, topic: str = "orders") -> TopicDocument:
@@ -55,6 +58,17 @@ async def write_directly(root: Path, topic: str, job_id: str) -> None:
 def localfs_console(root: Path, **flags: Any) -> ConsoleApp:
     settings = ConsoleSettings(dir=root, poll_interval=0.2, worker_id=WORKER, **flags)
     return ConsoleApp(settings)
+
+
+async def claimed_elsewhere(pilot: Any, app: ConsoleApp, daemon: Any, job_id: str) -> None:
+    """Another client claims the next job, `job_id`; the console shows it without a key."""
+    status, _ = daemon.request("POST", "/topics/orders/claim", json={"worker_id": "elsewhere"})
+    assert status == 200
+    await until(
+        pilot,
+        lambda: str(table(app).get_cell(job_id, "claimed_by")) == "elsewhere",
+        what="tailed claim",
+    )
 
 
 async def select(pilot: Any, app: ConsoleApp, job_id: str) -> None:
@@ -199,13 +213,7 @@ async def test_localfs_tail_shows_another_clients_change_without_a_key(
         await until(pilot, lambda: row_ids(app) == ["j1"])
         enqueue(daemon, "from-curl", {"who": "another client"})
         await until(pilot, lambda: "from-curl" in row_ids(app), what="tailed row")
-        status, _ = daemon.request("POST", "/topics/orders/claim", json={"worker_id": "elsewhere"})
-        assert status == 200
-        await until(
-            pilot,
-            lambda: str(table(app).get_cell("j1", "claimed_by")) == "elsewhere",
-            what="tailed claim",
-        )
+        await claimed_elsewhere(pilot, app, daemon, "j1")
 
 
 async def test_s3_tail_shows_another_clients_change_without_a_key(
@@ -314,3 +322,22 @@ async def test_the_token_is_sent_with_every_action(tmp_path: Path, daemon_factor
         await pilot.press("c")
         claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)
         await until(pilot, claimed, what="claim with the token")
+
+
+@pytest.mark.parametrize("source", ["localfs", "broker"])
+async def test_a_checkpointed_topic_shows_whole_and_follows_changes(
+    tmp_path: Path, daemon_factory: Any, source: str
+) -> None:
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(tmp_path), *CHECKPOINTED)
+    ids = [f"j{n:02d}" for n in range(60)]
+    for job_id in ids:
+        enqueue(daemon, job_id, {"pad": "x" * 80})
+    head = json.loads((tmp_path / topic_key("orders")).read_bytes())
+    assert head["format"] == 2 and len(head["jobs"]) < len(ids)  # a head, not the topic
+    if source == "localfs":
+        app = localfs_console(tmp_path)
+    else:
+        app = ConsoleApp(ConsoleSettings(broker=daemon.http_url, poll_interval=0.2))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: row_ids(app) == ids, what="every job, in order")
+        await claimed_elsewhere(pilot, app, daemon, "j00")
