@@ -229,6 +229,11 @@ class Topic:
         state = self._c.state
         return TopicStats(topic=self.name) if state is None else state.stats(now_ms())
 
+    def pending_count(self) -> int:
+        """`stats().pending` (what LPUSH and LLEN answer), without building the model."""
+        state = self._c.state
+        return 0 if state is None else state.counts[JobStatus.PENDING]
+
     def get_job(self, job_id: str) -> Job | None:
         state = self._c.state
         rec = state.jobs.get(job_id) if state is not None else None

@@ -101,7 +101,7 @@ class PipelineBatcher:
         except Exception as exc:
             _fail(batch, exc)
             return
-        pending = batch.topic.stats().pending
+        pending = batch.topic.pending_count()
         # Walk back from the end: each entry's length excludes what later entries added.
         end = len(results)
         for entry in reversed(batch.entries):

@@ -143,7 +143,7 @@ class LLen(TopicCommand):
     async def apply(self, ctx: Context) -> Any:
         topic = ctx.topic(self.topic)
         await topic.load()
-        return topic.stats().pending
+        return topic.pending_count()
 
 
 @dataclass
