@@ -5,7 +5,7 @@ Each key is a file under the root (`topics/orders.json` -> `<root>/topics/orders
 Durability: a write goes to a temp file in the target's directory, is fsynced, renamed over
 the target and the directory is fsynced. A crash therefore leaves either the old or the new
 document, never a torn one; it may leave a temp file, which `list` ignores and which is
-removed by the next write of that key or when a store next opens the root.
+removed by the first write of that key through a store, or when a store next opens the root.
 
 Compare-and-set: every write holds an exclusive `flock` on a per-key lock file while it
 compares the current ETag and renames. `flock` locks belong to the open file, so they
@@ -88,6 +88,7 @@ class LocalFSStore(ObjectStore):
         self._swept = False
         self._sweep_lock = threading.Lock()
         self._known: dict[str, _Known] = {}
+        self._temps_removed: set[str] = set()  # keys whose dead writers' temps are gone
         self._known_lock = threading.Lock()
 
     # -- the contract -----------------------------------------------------------------
@@ -233,8 +234,12 @@ class LocalFSStore(ObjectStore):
         with _flocked(path):
             if self._current_etag(key, path) != etag:
                 raise PreconditionFailed(key, etag)
-            # We hold the key's lock, so any temp file of this key is a dead writer's.
-            _remove_temps(path)
+            if key not in self._temps_removed:
+                # We hold the key's lock, so any temp file of this key is a dead writer's.
+                # Once per key is enough: a write that fails removes its own temp file, and
+                # scanning the directory on every write costs as much as the topics in it.
+                _remove_temps(path)
+                self._temps_removed.add(key)
             return _write_atomically(path, data)
 
     def _delete(self, key: str, path: Path, etag: str | None) -> None:
