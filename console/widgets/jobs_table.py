@@ -71,9 +71,19 @@ class JobsTable(DataTable[Text]):
         self._add(rows)
 
     def _add(self, rows: list[JobRow]) -> None:
+        widths = dict.fromkeys(self.columns_shown, 0)
         for row in rows:
-            self.add_row(*(cell(row, name) for name in self.columns_shown), key=row.id)
+            cells = [cell(row, name) for name in self.columns_shown]
+            self.add_row(*cells, key=row.id)
             self.shown[row.id] = row
+            for name, value in zip(self.columns_shown, cells, strict=True):
+                widths[name] = max(widths[name], value.cell_len)
+        # DataTable measures new rows when it next goes idle; now and then (a new table
+        # filled in one go) that pass missed them and the columns stayed as narrow as
+        # their labels. Widening here makes the widths hold whatever happens at idle.
+        for name, width in widths.items():
+            column = self.columns[ColumnKey(name)]
+            column.content_width = max(column.content_width, width)
 
     def _patch(self, rows: list[JobRow]) -> None:
         wanted = {row.id: row for row in rows}
