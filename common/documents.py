@@ -27,6 +27,7 @@ from common.models import (
     CheckpointRef,
     DocumentInvalid,
     TopicHead,
+    parse_json,
     validate_document,
 )
 from common.store import NotFound, Object, ObjectStore, StoreUnavailable
@@ -43,13 +44,6 @@ class HeadInvalid(DocumentInvalid):
     def __init__(self, key: str, problem: str, etag: str) -> None:
         self.etag = etag
         super().__init__(key, problem)
-
-
-def _parse(key: str, data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise DocumentInvalid(key, f"not JSON ({exc})") from None
 
 
 def _format_of(raw: Any) -> Any:
@@ -88,7 +82,7 @@ _WHOLE_PREFIX = b'{"format":1,'  # how every format-1 document a broker writes b
 def _checkpoint_ref(key: str, data: bytes) -> CheckpointRef | None:
     if data.startswith(_WHOLE_PREFIX):
         return None  # not worth parsing a whole (maybe huge) document to learn that
-    raw = _parse(key, data)
+    raw = parse_json(key, data)
     if _format(key, raw) == FORMAT_VERSION:
         return None
     return _head(key, raw).checkpoint
@@ -109,13 +103,13 @@ def merge_document(key: str, head: bytes, checkpoint: bytes) -> bytes:
     Each job keeps the fields it was stored with. Raises DocumentInvalid when the head is
     malformed or the checkpoint is not a format-1 document of the head's topic.
     """
-    raw = _parse(key, head)
+    raw = parse_json(key, head)
     if _format(key, raw) == FORMAT_VERSION:
         return head
     head_model = _head(key, raw)
     # Problems of the checkpoint name the checkpoint's key: that is the object to look at.
     ref = head_model.checkpoint.key
-    base = _parse(ref, checkpoint)
+    base = parse_json(ref, checkpoint)
     if _format_of(base) != FORMAT_VERSION:
         raise DocumentInvalid(ref, f"not a format-1 document (named by {key})")
     if base.get("topic") != head_model.topic:

@@ -199,11 +199,15 @@ def _describe(error: ValidationError) -> str:
 
 def load_document(model: type[M], key: str, data: bytes) -> M:
     """Parse and validate stored bytes, raising DocumentInvalid naming key and field."""
+    return validate_document(model, key, parse_json(key, data))
+
+
+def parse_json(key: str, data: bytes) -> Any:
+    """Stored bytes as parsed JSON, raising DocumentInvalid naming the key if they are not."""
     try:
-        raw = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise DocumentInvalid(key, f"not JSON ({exc})") from None
-    return validate_document(model, key, raw)
 
 
 def validate_document(model: type[M], key: str, raw: Any) -> M:
