@@ -54,7 +54,6 @@ from .state import CheckpointRef, Limits, TopicState
 _JOBS_KEY = b',"jobs":['
 _SPLIT = b'},{"id":'
 _HEADER_FIELDS = frozenset({"format", "topic", "generation", "writer", "updated_at", "counters"})
-_HEAD_FIELDS = _HEADER_FIELDS  # a head's other fields (checkpoint, removed, jobs) are popped
 _STATUSES = {status.value: status for status in JobStatus}
 # The fields of a pending job that was never claimed and carries text or JSON.
 _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available_at", "attempts"})
@@ -101,7 +100,7 @@ def _no_gc() -> Iterator[None]:
 def _load_whole(state: TopicState, key: str, data: bytes) -> None:
     try:
         header, pieces = _document(data, state.name)
-        _header(state, header, FORMAT_VERSION, _HEADER_FIELDS)
+        _header(state, header, FORMAT_VERSION)
         Loading(state, pieces, data, TopicDocument, key).step(None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicDocument, key, data, exc)
@@ -113,23 +112,26 @@ def _load_head(
     try:
         head = orjson.loads(data)
         jobs, removed, ref = head.pop("jobs"), head.pop("removed"), head.pop("checkpoint")
-        _header(state, head, HEAD_FORMAT, _HEAD_FIELDS)
+        _header(state, head, HEAD_FORMAT)  # its other fields are popped above
         if not isinstance(jobs, list) or not isinstance(removed, list):
             raise ValueError("jobs and removed must be lists")
         ref_key, ref_generation, ref_jobs = ref["key"], ref["generation"], ref["jobs"]
         if not isinstance(ref_key, str) or not isinstance(ref_generation, int):
             raise ValueError("bad checkpoint reference")
         removed_ids = set(removed)
+        encodings = {job["id"]: compact_dumps(job) for job in jobs}
+        if len(encodings) != len(jobs):
+            raise ValueError("field jobs: a job id appears twice")  # as common/documents.py
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicHead, key, data, exc)
     state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
     state.removed = removed_ids
+    state.unloaded = encodings
     try:
-        state.unloaded = {job["id"]: compact_dumps(job) for job in jobs}
         ck_header, pieces = _document(checkpoint, state.name)
         if ck_header["format"] != FORMAT_VERSION or not _HEADER_FIELDS.issuperset(ck_header):
             raise ValueError("a checkpoint is a format-1 document")
-        merged = _Merged(pieces, removed_ids, jobs)
+        merged = _Merged(pieces, removed_ids, jobs, state.unloaded)
         loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref_key, merged)
         loading.step(first_jobs)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -202,13 +204,13 @@ def _parsed_jobs(jobs: list[Any]) -> Iterator[Piece]:
         yield job, compact_dumps(job), 0, 0
 
 
-def _header(state: TopicState, header: dict[str, Any], format: int, fields: frozenset[str]) -> None:
+def _header(state: TopicState, header: dict[str, Any], format: int) -> None:
     if header["format"] != format or header["topic"] != state.name:
         raise ValueError(f"not a format-{format} document of topic {state.name!r}")
     generation, writer = header["generation"], header["writer"]
     if not isinstance(generation, int) or generation < 0 or not isinstance(writer, str):
         raise ValueError("bad header")
-    if not fields.issuperset(header):
+    if not _HEADER_FIELDS.issuperset(header):
         raise ValueError("unknown field")
     state.generation = generation
     state.updated_at = parse_ms(header["updated_at"])
@@ -309,10 +311,18 @@ class Loading:
 class _Merged:
     """The jobs of a head over its checkpoint (the merge rule of common/documents.py):
     checkpoint jobs in order, less the removed ones, each replaced by the head's version
-    if it has one; then the head's other jobs. `kept` counts the checkpoint's jobs."""
+    if it has one; then the head's other jobs. `kept` counts the checkpoint's jobs.
+    `encodings` holds the head's jobs' bytes by id (`state.unloaded`: a job leaves it only
+    once loaded, after it was yielded here)."""
 
-    def __init__(self, pieces: Iterator[Piece], removed: set[str], jobs: list[Any]) -> None:
-        self.pieces, self.removed, self.jobs = pieces, removed, jobs
+    def __init__(
+        self,
+        pieces: Iterator[Piece],
+        removed: set[str],
+        jobs: list[Any],
+        encodings: dict[str, bytes],
+    ) -> None:
+        self.pieces, self.removed, self.jobs, self.encodings = pieces, removed, jobs, encodings
         self.kept = 0
 
     def __iter__(self) -> Iterator[Piece]:
@@ -323,10 +333,10 @@ class _Merged:
                 continue
             self.kept += 1
             job = newer.pop(job_id, None)
-            yield piece if job is None else (job, compact_dumps(job), 0, 0)
+            yield piece if job is None else (job, self.encodings[job_id], 0, 0)
         for job in self.jobs:
             if newer.pop(job["id"], None) is not None:
-                yield job, compact_dumps(job), 0, 0
+                yield job, self.encodings[job["id"]], 0, 0
 
 
 def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:

@@ -19,7 +19,7 @@ from broker.mutations import NewJob
 from broker.state import TopicState
 from common.documents import DocumentReader
 from common.keys import checkpoint_prefix, topic_key
-from common.models import HEAD_FORMAT, JobStatus
+from common.models import HEAD_FORMAT, DocumentInvalid, JobStatus
 from common.store import MemoryStore
 
 from .engine_support import CountingStore
@@ -263,3 +263,16 @@ async def test_stopping_during_a_load_does_not_leave_waiters_hanging(
     assert done, "load() still waiting after the broker stopped"
     with pytest.raises(StorageUnavailable, match="shutting down"):
         waiter.result()
+
+
+async def test_a_head_naming_a_job_twice_is_refused_like_any_reader_refuses_it() -> None:
+    store = MemoryStore()
+    await _big_topic_with_changes_at_the_end(store)
+    stored = await store.get(topic_key("t"))
+    head = orjson.loads(stored.data)
+    head["jobs"].append(head["jobs"][-1])
+    await store.put_if(topic_key("t"), orjson.dumps(head), stored.etag)
+    with pytest.raises(StorageUnavailable, match="appears twice"):
+        await small_engine(store, "fresh").topic("t").load()
+    with pytest.raises(DocumentInvalid, match="appears twice"):
+        await DocumentReader(store).get("t")
