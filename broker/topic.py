@@ -8,7 +8,6 @@ a batch.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 import os
@@ -16,10 +15,10 @@ import time
 from functools import partial
 from typing import Any
 
-from common.documents import checkpoint_of, merge_document
-from common.models import Job, JobStatus, TopicStats
+from common.documents import DocumentReader
+from common.models import DocumentInvalid, Job, JobStatus, TopicStats
 from common.payload import payload_to_bytes
-from common.store import NotFound
+from common.store import NotFound, Object
 
 from . import mutations
 from .committer import GroupCommitter
@@ -73,7 +72,7 @@ class Topic:
         self._c = committer
         self._max_payload = max_payload_bytes
         self._last_refresh = 0.0
-        self._checkpoint: tuple[str, bytes] | None = None  # key and bytes, for documents
+        self._reader = DocumentReader(committer.store)  # keeps the checkpoint, for documents
         self._merged: tuple[bytes, bytes] | None = None  # a head and its whole document
 
     @property
@@ -281,30 +280,28 @@ class Topic:
         stored = self._c.committed()
         return None if stored is None else (stored.data, stored.etag)
 
-    async def whole_document(self, data: bytes) -> bytes:
+    async def whole_document(self, data: bytes, etag: str) -> bytes:
         """The whole (format-1) document a stored one stands for: a head is merged with
         its checkpoint, which is read once and kept while the head refers to it."""
-        key = checkpoint_of(data)
-        if key is None:
-            return data
         if self._merged is not None and self._merged[0] is data:
             return self._merged[1]  # long polls of several readers: merge once per head
-        if self._checkpoint is None or self._checkpoint[0] != key:
-            self._checkpoint = None
-            try:
-                self._checkpoint = (key, (await self._c.store.get(key)).data)
-            except NotFound:
-                # Replaced by a newer head since `data` was read: merge that one.
-                current = self.document()
-                if current is None or current[0] is data:
-                    raise StorageUnavailable(f"checkpoint {key} is gone; retry") from None
-                return await self.whole_document(current[0])
-            except Exception as exc:
-                raise StorageUnavailable(f"could not read {key}: {exc}; retry") from exc
-        checkpoint = self._checkpoint[1]
-        merged = await asyncio.to_thread(merge_document, self._c.key, data, checkpoint)
-        self._merged = (data, merged)
-        return merged
+        try:
+            whole = await self._reader.whole(self.name, Object(data, etag))
+        except NotFound as exc:
+            # Replaced by a newer head since `data` was read: merge that one.
+            current = self.document()
+            if current is None or current[0] is data:
+                raise StorageUnavailable(f"checkpoint {exc.key} is gone; retry") from None
+            return await self.whole_document(*current)
+        except DocumentInvalid:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"could not read {self.name}'s checkpoint: {exc}; retry"
+            ) from exc
+        if whole.data is not data:
+            self._merged = (data, whole.data)
+        return whole.data
 
     async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout

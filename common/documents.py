@@ -188,30 +188,36 @@ class DocumentReader:
             if head is None:
                 return None
             try:
-                ref = _checkpoint_ref(key, head.data)
-            except DocumentInvalid as exc:
-                raise HeadInvalid(key, exc.problem, head.etag) from None
-            if ref is None:
-                self._checkpoints.pop(topic, None)
-                return head
-            try:
-                checkpoint = await self._checkpoint(topic, ref.key)
-            except NotFound:
+                return await self.whole(topic, head)
+            except NotFound as exc:
                 # Checkpoints are written before the head that names them and deleted only
                 # after a newer head landed: the head has moved on, unless it is unchanged.
                 if head.etag == previous:
-                    problem = f"checkpoint {ref.key} does not exist"
+                    problem = f"checkpoint {exc.key} does not exist"
                     raise HeadInvalid(key, problem, head.etag) from None
                 previous = head.etag
-                continue
-            try:
-                merged = await asyncio.to_thread(merge_document, key, head.data, checkpoint)
-            except DocumentInvalid as exc:
-                raise HeadInvalid(exc.key, exc.problem, head.etag) from None
-            return Object(merged, head.etag)
         raise StoreUnavailable(
             key, f"{key}: the head moved past its checkpoint {HEAD_READS} times in a row"
         )
+
+    async def whole(self, topic: str, head: Object) -> Object:
+        """The format-1 document that `head`, the topic's stored document, stands for,
+        with the head's ETag. Raises NotFound when the checkpoint it names is gone (the
+        head has moved on) and HeadInvalid when the two do not make a document."""
+        key = topic_key(topic)
+        try:
+            ref = _checkpoint_ref(key, head.data)
+        except DocumentInvalid as exc:
+            raise HeadInvalid(key, exc.problem, head.etag) from None
+        if ref is None:
+            self._checkpoints.pop(topic, None)
+            return head
+        checkpoint = await self._checkpoint(topic, ref.key)
+        try:
+            merged = await asyncio.to_thread(merge_document, key, head.data, checkpoint)
+        except DocumentInvalid as exc:
+            raise HeadInvalid(exc.key, exc.problem, head.etag) from None
+        return Object(merged, head.etag)
 
     async def _checkpoint(self, topic: str, key: str) -> bytes:
         cached = self._checkpoints.get(topic)

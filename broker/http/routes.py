@@ -197,7 +197,7 @@ async def document(request: web.Request) -> web.StreamResponse:
     headers = {"ETag": f'"{etag.strip(chr(34))}"', "X-Generation": str(topic.generation)}
     if etag.strip('"') == known:
         return web.Response(status=304, headers=headers)
-    body = await topic.whole_document(data)
+    body = await topic.whole_document(data, etag)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
