@@ -121,6 +121,8 @@ async def serve(settings: BrokerSettings) -> None:
         await engine.start()
         await registry.start()
         bound = f"http://{_bracket(host or '0.0.0.0')}:{http_port}"
+        # Handle SIGTERM before saying "listening": a supervisor may stop us right after.
+        signalled = _signal_event()
         log.info(
             "listening http=%s%s broker_id=%s advertise=%s storage=%s state=%s version=%s",
             bound,
@@ -131,7 +133,7 @@ async def serve(settings: BrokerSettings) -> None:
             registry.state,
             __version__,
         )
-        await _until_signalled()
+        await signalled.wait()
         log.info("stopping broker_id=%s", broker_id)
     finally:
         await _shutdown(runner, resp_server, engine, registry)
@@ -162,12 +164,13 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _until_signalled() -> None:
+def _signal_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (instead of their default action, exiting)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def main(argv: Sequence[str] | None = None) -> None:
