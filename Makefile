@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test lint bench chaos screenshots clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3" >&2; exit 2; }
@@ -35,6 +35,12 @@ lint: $(VENV)/.installed-test
 # Benchmarks against Redis (tests/bench/); e.g. make bench ARGS="--quick --scenario depth".
 bench: $(VENV)/.installed-test
 	$(PY) -m tests.bench $(ARGS)
+
+# A longer chaos run than make test's (tests/chaos/): brokers SIGKILLed and restarted under
+# mixed clients, then storage checked against every answer; e.g. make chaos SECONDS=600.
+SECONDS ?= 300
+chaos: $(VENV)/.installed-test
+	$(PY) -m tests.chaos --seconds $(SECONDS) $(ARGS)
 
 # Starts a real broker with demo data and drives sq-console headless (tests/console/make_screenshots.py).
 screenshots: $(VENV)/.installed-test

@@ -90,12 +90,15 @@ class Report:
     def checks_failed(self) -> set[str]:
         return {v.check for v in self.violations}
 
-    def describe(self, limit: int = 20) -> str:
-        by_check = Counter(v.check for v in self.violations)
-        lines = [f"{check}: {n}" for check, n in sorted(by_check.items())]
-        lines += [f"  {v.check}: {v.detail}" for v in self.violations[:limit]]
-        if len(self.violations) > limit:
-            lines.append(f"  ... {len(self.violations) - limit} more")
+    def describe(self, examples: int = 3) -> str:
+        """How many violations of each check, and the first few of each."""
+        by_check: dict[str, list[Violation]] = defaultdict(list)
+        for violation in self.violations:
+            by_check[violation.check].append(violation)
+        lines = []
+        for name, found in sorted(by_check.items()):
+            lines.append(f"{name}: {len(found)}")
+            lines += [f"  {v.detail}" for v in found[:examples]]
         return "\n".join(lines)
 
 
