@@ -72,13 +72,6 @@ class Op:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Op:
-        raw = dict(raw)
-        raw["kind"], raw["outcome"] = Kind(raw["kind"]), Outcome(raw["outcome"])
-        raw["tags"] = tuple(raw["tags"])
-        return cls(**raw)
-
 
 @dataclass
 class History:
