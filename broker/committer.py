@@ -24,17 +24,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from common.documents import checkpoint_of
-from common.keys import checkpoint_prefix
+from common.documents import HeadInvalid, checkpoint_of
+from common.keys import checkpoint_prefix, set_aside_key
 from common.models import DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES, Write, plan_write, stale_checkpoints
-from .errors import BrokerError, StorageUnavailable
+from .errors import BrokerError, DocumentUnusable, NothingToReset, StorageUnavailable
 from .loading import load_state
 from .metrics import Metrics
 from .mutations import reap, trim
@@ -81,7 +82,9 @@ class GroupCommitter:
         self.checkpoint_bytes = checkpoint_bytes
         self._cleanups: set[asyncio.Task[None]] = set()
         self._loaded = asyncio.Event()  # set whenever no load is left half done
-        self._load_error = ""
+        # The stored document's ETag and what is wrong with it, while it is unusable: it
+        # is never written over, and not read again until its ETag changes.
+        self._broken: tuple[str, DocumentUnusable] | None = None
         self.limits, self.writer, self.metrics = limits, writer, metrics
         self.reaper_period = reaper_period
         self.state: TopicState | None = None
@@ -132,7 +135,9 @@ class GroupCommitter:
             self.start()  # the loop loads the rest
             await self._loaded.wait()
         if self.state is None:
-            raise StorageUnavailable(self._load_error or f"could not load {self.key}; retry")
+            if self._broken is not None:
+                raise self._broken[1]
+            raise StorageUnavailable(f"could not load {self.key}; retry")
         return self.state
 
     @property
@@ -164,6 +169,45 @@ class GroupCommitter:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._loaded.set()  # load() callers see the shutdown rather than wait for ever
         self._notify()  # long polls wake now and get StorageUnavailable, not a hang
+
+    async def reset_invalid(self) -> str:
+        """Move the topic's unusable document aside (its bytes kept at `set_aside_key`)
+        so that the topic starts empty; returns the key it was moved to. Refused unless
+        the stored document is still the one found unusable."""
+        self.check_open()
+        async with self._lock:
+            if self.state is not None:
+                raise NothingToReset(self.key)  # loaded and valid here
+            with contextlib.suppress(DocumentUnusable):
+                await self._reload()  # it may have been repaired or removed meanwhile
+            if self._broken is None:
+                raise NothingToReset(self.key)
+            etag = self._broken[0]
+            when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = set_aside_key(self.name, when, secrets.token_hex(4))
+            try:
+                await self._move_aside(aside, etag)
+            except BrokerError:
+                raise
+            except Exception as exc:
+                raise StorageUnavailable(f"could not reset {self.key}: {exc}; retry") from exc
+            log.warning("topic reset topic=%s invalid_document=%s", self.name, aside)
+            self._broken = None  # the next request finds no document: an empty topic
+            return aside
+
+    async def _move_aside(self, aside: str, etag: str) -> None:
+        """Copy the document at `etag` to `aside`, then delete it if still at `etag`."""
+        stored = await self.store.get(self.key)
+        if stored.etag == etag:
+            await self.store.put_if(aside, stored.data, None)
+            try:
+                await self.store.delete(self.key, etag)
+                return
+            except PreconditionFailed:
+                await self.store.delete(aside)
+        raise StorageUnavailable(
+            f"{self.key} changed while being reset, so nothing was reset: look at it again"
+        )
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -292,11 +336,10 @@ class GroupCommitter:
         try:
             done = state.loading.step(LOAD_STEP_JOBS)
         except Exception as exc:  # DocumentInvalid, or a bug: the loop must go on
-            self._load_error = f"{exc}: fix or remove the document"
-            log.error("load failed topic=%s error=%s", self.name, exc)
-            self.state = None  # every request now fails until the document is fixed
-            self._stale = True
-            _fail(self._queue, StorageUnavailable(self._load_error))
+            if not isinstance(exc, DocumentInvalid):
+                exc = DocumentInvalid(self.key, f"could not be loaded: {exc!r}")
+            error = self._unusable(exc, state.etag or "")  # every request fails until it changes
+            _fail(self._queue, error)
             self._queue = []
             done = True
         if done:
@@ -381,16 +424,42 @@ class GroupCommitter:
     async def _reload(self) -> None:
         self._refresh = False  # a full read answers any pending refresh
         try:
-            stored = await self.store.get(self.key)
+            stored = await self._read_unless_broken()
         except NotFound:
             self.state = TopicState(self.name, self.limits)
             self._committed = None
+            self._broken = None
             self._stale = False
             self._notify()
             return
+        except StorageUnavailable:
+            raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         await self._install(stored)
+
+    async def _read_unless_broken(self) -> Object:
+        """The stored document; while the one found unusable is unchanged, its error
+        (so a broken topic costs each request a conditional read, not a parse)."""
+        if self._broken is None:
+            return await self.store.get(self.key)
+        etag, error = self._broken
+        changed = await self.store.get_if_changed(self.key, etag)
+        if changed is None:
+            raise error
+        return changed
+
+    def _unusable(self, exc: DocumentInvalid, etag: str) -> DocumentUnusable:
+        """Stop serving the topic: its stored document (ETag `etag`) is unusable."""
+        where = self.store.description or type(self.store).__name__
+        error = DocumentUnusable(self.name, str(exc), where)
+        if self._broken is None or self._broken[0] != etag:
+            log.error("topic unusable topic=%s error=%s", self.name, error.message)
+        self._broken = (etag, error)
+        self.state = None  # nothing stale is served, and nothing is written over it
+        self._committed = None
+        self._stale = True
+        return error
 
     async def _install(self, stored: Object) -> None:
         try:
@@ -407,29 +476,41 @@ class GroupCommitter:
             self._loaded.set()  # wake any load() waiting on a load this one replaces
             if self.state.loading is not None:
                 self._loaded = asyncio.Event()
+        except HeadInvalid as exc:  # carries the ETag of the head it is about
+            raise self._unusable(exc, exc.etag) from None
         except DocumentInvalid as exc:
-            raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
+            raise self._unusable(exc, stored.etag) from None
         except StorageUnavailable:
             raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         self._committed = stored
+        self._broken = None
         self._stale = False
         self._notify()
 
     async def _with_checkpoint(self, stored: Object) -> tuple[Object, Object | None]:
-        """The head and the checkpoint it refers to (None for a whole document)."""
+        """The head and the checkpoint it refers to (None for a whole document).
+        Raises HeadInvalid for a head that is invalid or names a checkpoint that is gone."""
         for _ in range(MAX_CHECKPOINT_READS):
-            key = checkpoint_of(stored.data, key=self.key)
+            try:
+                key = checkpoint_of(stored.data, key=self.key)
+            except DocumentInvalid as exc:
+                raise HeadInvalid(exc.key, exc.problem, stored.etag) from None
             if key is None:
                 return stored, None
             try:
                 return stored, await self.store.get(key)
             except NotFound:
-                stored = await self.store.get(self.key)  # replaced since: read the new one
+                # Deleted after a newer head landed, or deleted by hand: read the head again.
+                current = await self.store.get(self.key)
+                if current.etag == stored.etag:
+                    problem = f"names checkpoint {key}, which does not exist (it was deleted)"
+                    raise HeadInvalid(self.key, problem, stored.etag) from None
+                stored = current
         raise StorageUnavailable(
-            f"{self.key} keeps naming checkpoints that are gone (another broker is "
-            "writing it quickly); retry"
+            f"{self.key} was replaced {MAX_CHECKPOINT_READS} times while its checkpoint was "
+            "being read (other brokers write it very often); retry"
         )
 
     async def _try_reload(self) -> None:

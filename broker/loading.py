@@ -28,14 +28,14 @@ from typing import Any, NoReturn
 import orjson
 from pydantic import BaseModel
 
+from common.documents import validate_head, validate_header
+from common.keys import topic_key
 from common.models import (
-    FORMAT_VERSION,
-    HEAD_FORMAT,
-    Counters,
     DocumentInvalid,
     JobStatus,
     TopicDocument,
     TopicHead,
+    parse_json,
 )
 from common.models import load_document as load_model
 
@@ -53,7 +53,6 @@ from .state import CheckpointRef, Limits, TopicState
 
 _JOBS_KEY = b',"jobs":['
 _SPLIT = b'},{"id":'
-_HEADER_FIELDS = frozenset({"format", "topic", "generation", "writer", "updated_at", "counters"})
 _STATUSES = {status.value: status for status in JobStatus}
 # The fields of a pending job that was never claimed and carries text or JSON.
 _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available_at", "attempts"})
@@ -100,8 +99,10 @@ def _no_gc() -> Iterator[None]:
 def _load_whole(state: TopicState, key: str, data: bytes) -> None:
     try:
         header, pieces = _document(data, state.name)
-        _header(state, header, FORMAT_VERSION)
+        _header(state, validate_header(key, header))
         Loading(state, pieces, data, TopicDocument, key).step(None)
+    except DocumentInvalid:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicDocument, key, data, exc)
 
@@ -109,33 +110,25 @@ def _load_whole(state: TopicState, key: str, data: bytes) -> None:
 def _load_head(
     state: TopicState, key: str, data: bytes, checkpoint: bytes, first_jobs: int | None
 ) -> None:
-    try:
-        head = orjson.loads(data)
-        jobs, removed, ref = head.pop("jobs"), head.pop("removed"), head.pop("checkpoint")
-        _header(state, head, HEAD_FORMAT)  # its other fields are popped above
-        if not isinstance(jobs, list) or not isinstance(removed, list):
-            raise ValueError("jobs and removed must be lists")
-        ref_key, ref_generation, ref_jobs = ref["key"], ref["generation"], ref["jobs"]
-        if not isinstance(ref_key, str) or not isinstance(ref_generation, int):
-            raise ValueError("bad checkpoint reference")
-        removed_ids = set(removed)
-        encodings = {job["id"]: compact_dumps(job) for job in jobs}
-        if len(encodings) != len(jobs):
-            raise ValueError("field jobs: a job id appears twice")  # as common/documents.py
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _invalid(TopicHead, key, data, exc)
-    state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
+    raw = parse_json(key, data)
+    # A head is small: the model validates all of it, exactly as readers do.
+    head = validate_head(key, raw)
+    _header(state, head)
+    jobs, ref = raw.get("jobs", []), head.checkpoint
+    removed_ids = set(head.removed)
+    state.checkpoint = CheckpointRef(ref.key, ref.generation, ref.jobs, len(checkpoint))
     state.removed = removed_ids
-    state.unloaded = encodings
+    state.unloaded = {job["id"]: compact_dumps(job) for job in jobs}
     try:
         ck_header, pieces = _document(checkpoint, state.name)
-        if ck_header["format"] != FORMAT_VERSION or not _HEADER_FIELDS.issuperset(ck_header):
-            raise ValueError("a checkpoint is a format-1 document")
+        validate_header(ref.key, ck_header)
         merged = _Merged(pieces, removed_ids, jobs, state.unloaded)
-        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref_key, merged)
+        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref.key, merged)
         loading.step(first_jobs)
+    except DocumentInvalid:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _invalid(TopicDocument, ref_key, checkpoint, exc)
+        _invalid(TopicDocument, ref.key, checkpoint, exc)
 
 
 def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
@@ -144,6 +137,8 @@ def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
     if split is None:
         raw = orjson.loads(data)
         jobs = raw.pop("jobs", [])
+        if not isinstance(jobs, list):  # `{}` or `""` would iterate as no jobs at all
+            raise ValueError("field jobs: not a list")
         split = raw, _parsed_jobs(jobs)
     if split[0]["topic"] != name:
         raise ValueError(f"document belongs to another topic than {name!r}")
@@ -204,17 +199,15 @@ def _parsed_jobs(jobs: list[Any]) -> Iterator[Piece]:
         yield job, compact_dumps(job), 0, 0
 
 
-def _header(state: TopicState, header: dict[str, Any], format: int) -> None:
-    if header["format"] != format or header["topic"] != state.name:
-        raise ValueError(f"not a format-{format} document of topic {state.name!r}")
-    generation, writer = header["generation"], header["writer"]
-    if not isinstance(generation, int) or generation < 0 or not isinstance(writer, str):
-        raise ValueError("bad header")
-    if not _HEADER_FIELDS.issuperset(header):
-        raise ValueError("unknown field")
-    state.generation = generation
-    state.updated_at = parse_ms(header["updated_at"])
-    state.counters.update(Counters.model_validate(header.get("counters", {})).model_dump())
+def _header(state: TopicState, header: TopicDocument | TopicHead) -> None:
+    """The state's generation, time and counters from a header the model validated."""
+    if header.topic != state.name:
+        raise DocumentInvalid(
+            topic_key(state.name), f"field topic: {header.topic!r}, not {state.name!r}"
+        )
+    state.generation = header.generation
+    state.updated_at = round(header.updated_at.timestamp() * 1000)
+    state.counters.update(header.counters.model_dump())
 
 
 class Loading:

@@ -219,6 +219,11 @@ class Topic:
         fn = partial(mutations.take_over, job_ids=job_ids, worker=worker, min_idle_ms=idle_ms)
         return await self._c.submit(fn)
 
+    async def reset_invalid(self) -> str:
+        """Move an invalid stored document aside and start the topic empty; returns the
+        key the document was moved to (GroupCommitter.reset_invalid)."""
+        return await self._c.reset_invalid()
+
     # --- reads --------------------------------------------------------------------------
 
     async def load(self) -> None:
@@ -291,7 +296,11 @@ class Topic:
             # Replaced by a newer head since `data` was read: merge that one.
             current = self.document()
             if current is None or current[0] is data:
-                raise StorageUnavailable(f"checkpoint {exc.key} is gone; retry") from None
+                where = self._c.store.description or "the store"
+                raise StorageUnavailable(
+                    f"checkpoint {exc.key} named by {self._c.key} does not exist in {where}"
+                    " (deleted outside the broker?): restore it, or reset the topic"
+                ) from None
             return await self.whole_document(*current)
         except DocumentInvalid:
             raise

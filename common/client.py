@@ -494,6 +494,14 @@ class Client:
     async def delete(self, topic: str, job_id: str) -> Job:
         return await self._job("DELETE", self._job_path(topic, job_id), idempotent=False)
 
+    async def reset_invalid(self, topic: str) -> str:
+        """Move the topic's invalid document aside and start the topic empty; returns the
+        key the document was kept under. JobConflict (`wrong_state`) when it is valid."""
+        path = f"/topics/{_topic(topic)}/reset-invalid"
+        data = await self._json("POST", path, idempotent=False)
+        moved_to: str = self._model(lambda: str(data["moved_to"]), path)
+        return moved_to
+
     async def document(
         self, topic: str, *, etag: str | None = None, wait: float | None = None
     ) -> Object | None:

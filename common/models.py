@@ -16,6 +16,7 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -46,8 +47,17 @@ def _require_timezone(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _require_text(value: object) -> object:
+    # Stored times are ISO 8601 text; pydantic would also take a number as epoch seconds,
+    # which the broker's loader (broker/records.py: parse_ms) rightly refuses.
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("timestamp must be an ISO 8601 string")
+
+
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_require_text),
     AfterValidator(_require_timezone),
     PlainSerializer(format_time, return_type=str),
 ]
@@ -88,6 +98,19 @@ class Job(_Model):
     last_error: str | None = None
 
 
+def _unique_ids(jobs: list[Job]) -> list[Job]:
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise ValueError(f"job id {job.id!r} appears twice")
+        seen.add(job.id)
+    return jobs
+
+
+#: A document's jobs: each id once (a job's id is its identity in every operation).
+Jobs = Annotated[list[Job], AfterValidator(_unique_ids)]
+
+
 class Counters(_Model):
     """Lifetime totals; they survive retention trimming."""
 
@@ -105,7 +128,7 @@ class TopicDocument(_Model):
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
-    jobs: list[Job] = Field(default_factory=list)
+    jobs: Jobs = Field(default_factory=list)
 
 
 class CheckpointRef(_Model):
@@ -134,7 +157,7 @@ class TopicHead(_Model):
     counters: Counters = Field(default_factory=Counters)
     checkpoint: CheckpointRef
     removed: list[str] = Field(default_factory=list)
-    jobs: list[Job] = Field(default_factory=list)
+    jobs: Jobs = Field(default_factory=list)
 
 
 class TopicStats(_Model):
@@ -154,6 +177,9 @@ class TopicStats(_Model):
     generation: int = 0
     updated_at: Timestamp | None = None
     counters: Counters = Field(default_factory=Counters)
+    # Only in `GET /topics`, for a topic that could not be loaded: what is wrong and where
+    # (its counts are then 0). Absent for a healthy topic.
+    error: str | None = None
 
 
 # --- broker registry --------------------------------------------------------------------

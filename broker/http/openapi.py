@@ -101,6 +101,15 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         [503],
     ),
     (
+        "post",
+        "/topics/{topic}/reset-invalid",
+        "Move an invalid topic document aside (kept under topics/<topic>/), start empty",
+        None,
+        200,
+        _obj([], moved_to=_STR),
+        [400, 409, 503],
+    ),
+    (
         "get",
         "/topics/{topic}/jobs",
         "List jobs in enqueue order (?status=&limit=&after=)",

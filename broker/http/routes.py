@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from common.models import Job, JobStatus
+from common.models import Job, JobStatus, TopicStats
 
 from .. import __version__
 from ..engine import NewJob, Topic
-from ..errors import InvalidRequest, JobNotFound
+from ..errors import BrokerError, InvalidRequest, JobNotFound
 from . import body as b
 from .appkeys import ENGINE, HEALTH
 from .errors import error_response
@@ -117,18 +117,36 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     topic = _topic(request)
     await topic.load()
-    return _json(topic.stats().model_dump(mode="json"))
+    return _json(_stats(topic.stats()))
+
+
+def _stats(stats: TopicStats) -> dict[str, Any]:
+    return stats.model_dump(mode="json", exclude=None if stats.error else {"error"})
 
 
 @routes.get("/topics")
 async def topics(request: web.Request) -> web.Response:
+    """Every topic's stats; a topic that cannot be loaded is listed with its error, so
+    one broken topic does not hide the others."""
     engine = request.app[ENGINE]
     stats = []
     for name in await engine.topic_names():
         topic = engine.topic(name)
-        await topic.load()
-        stats.append(topic.stats().model_dump(mode="json"))
+        try:
+            await topic.load()
+        except BrokerError as exc:
+            stats.append(_stats(TopicStats(topic=name, error=exc.message)))
+            continue
+        stats.append(_stats(topic.stats()))
     return _json({"topics": stats})
+
+
+@routes.post("/topics/{topic}/reset-invalid")
+async def reset_invalid(request: web.Request) -> web.Response:
+    """Move the topic's invalid document aside (kept under topics/<topic>/) and start the
+    topic empty; 409 wrong_state when the document is valid."""
+    moved_to = await _topic(request).reset_invalid()
+    return _json({"moved_to": moved_to})
 
 
 @routes.get("/topics/{topic}/jobs")

@@ -131,6 +131,12 @@ async def delete(client: Client, args: argparse.Namespace) -> Output:
     return job_output(await client.delete(args.topic, args.job_id), "deleted")
 
 
+async def reset_invalid(client: Client, args: argparse.Namespace) -> Output:
+    moved_to = await client.reset_invalid(args.topic)
+    text = f"topic {args.topic} reset: its invalid document was moved to {moved_to}"
+    return Output({"topic": args.topic, "moved_to": moved_to}, text)
+
+
 Command = Callable[[Client, argparse.Namespace], Awaitable[Output]]
 
 COMMANDS: dict[str, Command] = {
@@ -146,4 +152,5 @@ COMMANDS: dict[str, Command] = {
     "show": show,
     "requeue": requeue,
     "delete": delete,
+    "reset-invalid": reset_invalid,
 }

@@ -198,6 +198,13 @@ def build_parser() -> Parser:
     sub = command("delete", "remove a pending or dead job")
     _job_id(sub)
 
+    command(
+        "reset-invalid",
+        "move the topic's invalid document aside and start the topic empty",
+        "Only when the broker found the stored document invalid (exit 6 otherwise). The "
+        "bytes are kept under topics/<topic>/invalid-<time>-<token>.json; prints that key.",
+    )
+
     sub = command(
         "work",
         "run a command for each claimed job (exit 0 acks, else nack)",
