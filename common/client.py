@@ -85,6 +85,7 @@ USER_AGENT = "simplequeue-client/0.1"
 
 # --- errors (the classes and the table live in common.errors) ------------------------
 
+
 def error_from_reply(status: int, body: bytes) -> ClientError:
     """The named error for an HTTP error reply."""
     message, code = "", None

@@ -92,9 +92,7 @@ def test_a_wrong_shape_is_refused_by_name_and_never_written_over(
     assert path.read_bytes() == stored
 
 
-def test_a_repaired_document_is_picked_up_without_a_restart(
-    daemon: Daemon, tmp_path: Path
-) -> None:
+def test_a_repaired_document_is_picked_up_without_a_restart(daemon: Daemon, tmp_path: Path) -> None:
     _write(tmp_path, "bad", {**HEADER, "jobs": {}})
     _assert_invalid(daemon.request("POST", "/topics/bad/enqueue", {"payload": 2}), "field jobs")
     _write(tmp_path, "bad", {**HEADER, "jobs": [JOB]})  # repaired by hand
@@ -153,8 +151,9 @@ def test_a_deleted_checkpoint_is_named_as_missing(
     d = daemon_factory("--dir", str(tmp_path))
     status, body = d.request("POST", "/topics/big/enqueue", {"payload": 1})
     assert (status, body["code"]) == (503, "document_invalid"), body
-    assert f"names checkpoint topics/big/{checkpoints[0].name}, which does not exist" in (
-        body["error"]
+    assert (
+        f"names checkpoint topics/big/{checkpoints[0].name}, which does not exist"
+        in (body["error"])
     )
     assert "another broker" not in body["error"]
     assert (tmp_path / "topics" / "big.json").read_bytes() == head
