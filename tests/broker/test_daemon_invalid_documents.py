@@ -15,6 +15,8 @@ import pytest
 from tests.support.cli import run_cli
 from tests.support.daemon import Daemon
 
+from .daemon_helpers import eventually
+
 HEADER = {
     "format": 1,
     "topic": "bad",
@@ -157,3 +159,21 @@ def test_a_deleted_checkpoint_is_named_as_missing(
     )
     assert "another broker" not in body["error"]
     assert (tmp_path / "topics" / "big.json").read_bytes() == head
+
+
+def test_a_broken_topic_does_not_stop_the_others_loading_at_start(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    # "a" is loaded first and is broken; "b" holds an expired claim that only its
+    # reaper, started when the broker preloads it, will give back (no request touches it).
+    _write(tmp_path, "a", {**HEADER, "topic": "a", "jobs": ""})
+    old = "2020-01-01T00:00:00.000Z"
+    claim = {**JOB, "status": "claimed", "attempts": 1, "claimed_by": "w", "claimed_at": old}
+    _write(tmp_path, "b", {**HEADER, "topic": "b", "jobs": [claim]})
+    daemon_factory("--dir", str(tmp_path), "--reaper-period", "0.2")
+
+    def reaped() -> bool:
+        stored = orjson.loads((tmp_path / "topics" / "b.json").read_bytes())
+        return bool(stored["jobs"][0]["status"] == "pending")
+
+    eventually(reaped)
