@@ -177,3 +177,19 @@ def test_a_broken_topic_does_not_stop_the_others_loading_at_start(
         return bool(stored["jobs"][0]["status"] == "pending")
 
     eventually(reaped)
+
+
+def test_resp_answers_err_naming_the_field_not_tryagain(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    import redis
+
+    stored = _write(tmp_path, "bad", {**HEADER, "jobs": {}})
+    d = daemon_factory("--dir", str(tmp_path), redis=True)
+    client = redis.Redis(port=d.redis_port, socket_timeout=30)
+    with pytest.raises(redis.ResponseError) as info:
+        client.lpush("bad", "x")
+    assert type(info.value) is redis.ResponseError  # ERR: retrying would not help
+    assert "topics/bad.json" in str(info.value) and "field jobs" in str(info.value)
+    assert (tmp_path / "topics" / "bad.json").read_bytes() == stored
+    client.close()
