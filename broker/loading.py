@@ -146,8 +146,9 @@ def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
 
 
 def _invalid(model: type[BaseModel], key: str, data: bytes, exc: Exception) -> NoReturn:
-    # The fast path only says "something is wrong"; the model says what, unless the
-    # problem is one the model cannot see (duplicate ids, another topic's document).
+    # The fast path only says "something is wrong"; the model (the rules every reader
+    # applies) says what, unless it accepts what the fast path's stricter types refuse
+    # (`"attempts": 1.0`) or cannot see the problem (another topic's document).
     load_model(model, key, data)
     raise DocumentInvalid(key, str(exc) or "malformed topic document") from None
 
@@ -336,9 +337,9 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
     """Validate one stored job (cheaply) and build its record."""
     job_id, attempts = job["id"], job.get("attempts", 0)
     if type(job_id) is not str or not 0 < len(job_id) <= 256:
-        raise ValueError("bad id")
+        raise ValueError("field id: must be text of 1 to 256 characters")
     if type(attempts) is not int or attempts < 0:
-        raise ValueError("bad attempts")
+        raise ValueError("field attempts: must be a whole number, 0 or more")
     status = _STATUSES[job["status"]]
     created = parse_ms(job["created_at"])
     available = parse_ms(job["available_at"]) if "available_at" in job else created
@@ -346,7 +347,7 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
         # The bulk of a deep queue: nothing else to check (one set test for six fields).
         return JobRecord(job_id, status, seq, enc, attempts, available, None, created)
     if not JOB_FIELD_SET.issuperset(job):
-        raise ValueError("unknown job field")
+        raise ValueError("a job has an unknown field")
     heartbeat = job.get("last_heartbeat", job.get("claimed_at"))
     if status is not PENDING:  # times that pending jobs do not carry
         for field in ("claimed_at", "completed_at"):
@@ -355,8 +356,8 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
     claimed_by = job.get("claimed_by")
     for text in (claimed_by, job.get("last_error")):
         if text is not None and not isinstance(text, str):
-            raise ValueError("bad text field")
+            raise ValueError("field claimed_by or last_error: must be text")
     if job.get("payload_encoding") not in (None, "base64"):
-        raise ValueError("bad payload_encoding")
+        raise ValueError("field payload_encoding: must be base64 or absent")
     started = parse_ms(heartbeat) if heartbeat is not None else created
     return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started)

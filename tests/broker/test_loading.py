@@ -9,7 +9,7 @@ import pytest
 
 from broker.loading import load_state
 from broker.state import Limits
-from common.models import DocumentInvalid, JobStatus
+from common.models import DocumentInvalid, JobStatus, TopicDocument, load_document
 
 HEADER = {
     "format": 1,
@@ -91,3 +91,42 @@ def test_duplicate_ids_are_invalid() -> None:
 def test_document_of_another_topic_is_invalid() -> None:
     with pytest.raises(DocumentInvalid, match="another topic"):
         load(orjson.dumps({**HEADER, "topic": "other", "jobs": []}))
+
+
+GOOD = job("a", 1)
+SHAPES = {
+    "jobs is an object": {**HEADER, "jobs": {}},
+    "jobs is a string": {**HEADER, "jobs": ""},
+    "jobs is null": {**HEADER, "jobs": None},
+    "a job is a number": {**HEADER, "jobs": [1]},
+    "counters is a list": {**HEADER, "counters": [], "jobs": []},
+    "a counter below 0": {**HEADER, "counters": {"enqueued": -1}, "jobs": []},
+    "no writer": {k: v for k, v in HEADER.items() if k != "writer"} | {"jobs": []},
+    "an unknown field": {**HEADER, "extra": 1, "jobs": []},
+    "generation as text": {**HEADER, "generation": "3", "jobs": []},
+    "attempts below 0": {**HEADER, "jobs": [{**GOOD, "attempts": -1}]},
+    "an unknown status": {**HEADER, "jobs": [{**GOOD, "status": "lost"}]},
+    "an id too long": {**HEADER, "jobs": [{**GOOD, "id": "x" * 257}]},
+    "a time as a number": {**HEADER, "jobs": [{**GOOD, "created_at": 5}]},
+    "a time without zone": {**HEADER, "jobs": [{**GOOD, "created_at": "2026-11-28T10:00:00"}]},
+    "an unknown job field": {**HEADER, "jobs": [{**GOOD, "foo": 1}]},
+    "an id twice": {**HEADER, "jobs": [GOOD, GOOD]},
+    "no jobs": dict(HEADER),
+    "valid": {**HEADER, "jobs": [GOOD]},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("indent", [False, True], ids=["compact", "indented"])
+def test_the_broker_and_every_reader_accept_the_same_documents(shape: str, indent: bool) -> None:
+    # One validation path: what the model (and so every reader) refuses, the broker's
+    # loader refuses too, naming the same field; what the model accepts, it loads.
+    data = orjson.dumps(SHAPES[shape], option=orjson.OPT_INDENT_2 if indent else 0)
+    try:
+        load_document(TopicDocument, "topics/t.json", data)
+    except DocumentInvalid as exc:
+        with pytest.raises(DocumentInvalid) as refused:
+            load_state("t", Limits(), "topics/t.json", data, "etag")
+        assert refused.value.problem == exc.problem
+    else:
+        load_state("t", Limits(), "topics/t.json", data, "etag")
