@@ -193,3 +193,24 @@ def test_resp_answers_err_naming_the_field_not_tryagain(
     assert "topics/bad.json" in str(info.value) and "field jobs" in str(info.value)
     assert (tmp_path / "topics" / "bad.json").read_bytes() == stored
     client.close()
+
+
+async def test_reset_on_s3_keeps_the_bytes_and_starts_empty(
+    daemon_factory: Callable[..., Daemon], moto_server: Any, s3_bucket: str
+) -> None:
+    from common.store.s3 import S3Store
+    from tests.support.moto import REGION
+
+    endpoint = moto_server.endpoint_url
+    data = orjson.dumps({**HEADER, "jobs": {}})
+    async with S3Store(bucket=s3_bucket, endpoint_url=endpoint, region=REGION) as store:
+        await store.put_if("topics/bad.json", data, None)
+        d = daemon_factory("--backend", "s3", "--bucket", s3_bucket, "--s3-endpoint", endpoint)
+        _assert_invalid(d.request("POST", "/topics/bad/enqueue", {"payload": 1}), "field jobs")
+        assert (await store.get("topics/bad.json")).data == data
+
+        status, body = d.request("POST", "/topics/bad/reset-invalid")
+        assert status == 200, body
+        assert (await store.get(body["moved_to"])).data == data
+        assert d.request("POST", "/topics/bad/enqueue", {"id": "n", "payload": 1})[0] == 201
+        assert orjson.loads((await store.get("topics/bad.json")).data)["jobs"][0]["id"] == "n"
