@@ -459,6 +459,7 @@ class GroupCommitter:
         self.state = None  # nothing stale is served, and nothing is written over it
         self._committed = None
         self._stale = True
+        self._loaded.set()  # load() callers waiting on a half-done load get the error
         return error
 
     async def _install(self, stored: Object) -> None:
