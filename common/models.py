@@ -16,11 +16,14 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
 )
+
+from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, beyond_latest_time
 
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
@@ -46,8 +49,16 @@ def _require_timezone(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _latest_if_beyond_year_9999(value: Any) -> Any:
+    # Versions before common.limits stored huge delays as times no datetime can hold
+    # (`31690765-06-04T...`); such a time reads as the latest one there is, so that one
+    # job cannot make its whole document unreadable (README, "HTTP API").
+    return LATEST_TIME_TEXT if beyond_latest_time(value) else value
+
+
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_latest_if_beyond_year_9999),
     AfterValidator(_require_timezone),
     PlainSerializer(format_time, return_type=str),
 ]
@@ -74,7 +85,7 @@ class PayloadEncoding(StrEnum):
 
 
 class Job(_Model):
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     status: JobStatus
     payload: Any = None
     payload_encoding: PayloadEncoding | None = None
