@@ -24,13 +24,15 @@ YEAR_SECONDS = 365 * 24 * 3600
 #: by versions before these limits) is read as this time.
 LATEST_TIME_MS = 253_402_300_799_999
 LATEST_TIME_TEXT = "9999-12-31T23:59:59.999Z"
-_YEAR_OF_FIVE_DIGITS = re.compile(r"\+?\d{5,}-")
+_YEAR_OF_FIVE_DIGITS = re.compile(
+    r"\+?\d{5,}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
+)
 
 
 def beyond_latest_time(value: object) -> bool:
     """Whether a stored time is an ISO 8601 time after the year 9999 (what versions before
     these limits stored for a delay of 1e15 seconds: `31690765-06-04T...`)."""
-    return isinstance(value, str) and _YEAR_OF_FIVE_DIGITS.match(value) is not None
+    return isinstance(value, str) and _YEAR_OF_FIVE_DIGITS.fullmatch(value) is not None
 
 
 class OutOfRange(ValueError):

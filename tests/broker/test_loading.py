@@ -91,3 +91,37 @@ def test_duplicate_ids_are_invalid() -> None:
 def test_document_of_another_topic_is_invalid() -> None:
     with pytest.raises(DocumentInvalid, match="another topic"):
         load(orjson.dumps({**HEADER, "topic": "other", "jobs": []}))
+
+
+FAR = "31690765-06-05T00:45:56.659Z"  # what a delay of 1e15 s was stored as
+LATEST = "9999-12-31T23:59:59.999Z"
+
+
+def test_times_after_the_year_9999_are_repaired_in_a_checkpoint_and_a_head() -> None:
+    """A head over a checkpoint: both the checkpoint's job and the head's job whose times
+    no datetime can hold are loaded, read as the latest time, and carried by the next head
+    (so the repair is stored even though the checkpoint is not rewritten)."""
+    checkpoint = orjson.dumps({**HEADER, "jobs": [job("old", 1, available_at=FAR), job("fine", 2)]})
+    head = orjson.dumps(
+        {
+            **{**HEADER, "format": 2},
+            "checkpoint": {"key": "topics/t/checkpoint-1-x.json", "generation": 1, "jobs": 2},
+            "removed": [],
+            "jobs": [job("new", 3, "dead", completed_at=FAR, attempts=5)],
+        }
+    )
+    state = load_state("t", Limits(), "topics/t.json", head, "etag", checkpoint)
+    assert list(state.jobs) == ["old", "fine", "new"]
+    assert orjson.loads(state.jobs["old"].enc)["available_at"] == LATEST
+    assert orjson.loads(state.jobs["new"].enc)["completed_at"] == LATEST
+    assert state.jobs["fine"].enc == orjson.dumps(job("fine", 2))
+    assert set(state.changed) == {"old", "new"}
+    written = orjson.loads(state.encode_head(4, "w", 0))
+    assert {j["id"] for j in written["jobs"]} == {"old", "new"}
+    assert FAR.encode() not in state.encode(4, "w", 0)
+
+
+def test_a_garbled_time_is_still_an_invalid_document() -> None:
+    data = orjson.dumps({**HEADER, "jobs": [job("a", 1, available_at="31690765-06-05")]})
+    with pytest.raises(DocumentInvalid):
+        load(data)
