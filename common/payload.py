@@ -78,5 +78,5 @@ def check_exact_integers(text: bytes) -> None:
         json.loads(text, parse_int=exact)
     except InexactInteger:
         raise
-    except ValueError:
-        return  # not JSON at all: the caller's parser says so
+    except (ValueError, RecursionError):
+        return  # not JSON, or nested too deep: the caller's parser (orjson) says so

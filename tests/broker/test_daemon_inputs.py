@@ -210,6 +210,8 @@ def test_an_integer_beyond_64_bits_is_refused_not_rounded(daemon: Daemon) -> Non
     assert "send it as a string" in message
     negative = b'{"jobs": [{"payload": [-9223372036854775809]}]}'
     assert "does not fit in 64 bits" in _refused(daemon, "/topics/ints/batch", raw=negative)
+    deep = b'{"payload": %s12345678901234567890123%s}' % (b"[" * 5000, b"]" * 5000)
+    assert "not valid JSON" in _refused(daemon, "/topics/ints/enqueue", raw=deep)
     assert _total(daemon, "ints") == 0
 
 
