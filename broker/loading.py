@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import logging
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 
 from common.documents import validate_head, validate_header
 from common.keys import topic_key
+from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS
 from common.models import (
     DocumentInvalid,
     JobStatus,
@@ -45,11 +47,15 @@ from .records import (
     PENDING,
     JobRecord,
     Segment,
+    TimeBeyondRange,
+    clamp_times,
     compact_dumps,
     now_ms,
     parse_ms,
 )
 from .state import CheckpointRef, Limits, TopicState
+
+log = logging.getLogger("simplequeue.loading")
 
 _JOBS_KEY = b',"jobs":['
 _SPLIT = b'},{"id":'
@@ -268,17 +274,24 @@ class Loading:
         count = 0
         for job, enc, start, stop in jobs:
             seq = state.next_seq
-            rec = _record(job, seq, enc)
+            repaired = False
+            try:
+                rec, done = _record(job, seq, enc)
+            except TimeBeyondRange:
+                job, enc = self._repaired(job)
+                rec, done = _record(job, seq, enc)
+                repaired = True
             if rec.id in state.jobs:
                 raise ValueError("duplicate job id")
-            if rec.status is COMPLETED:
-                done = parse_ms(job.get("completed_at", job["created_at"]))
+            if done is not None:
                 self.completed.append((done, seq, rec))
             state.index(rec, self.now)
             state.next_seq = seq + 1
             count += 1
-            if unloaded and unloaded.pop(rec.id, None) is not None:
-                state.changed[rec.id] = rec  # one of the head's changes, loaded now
+            if (unloaded and unloaded.pop(rec.id, None) is not None) or repaired:
+                # One of the head's changes, loaded now; or a repaired job, which the next
+                # write (a head too) must carry.
+                state.changed[rec.id] = rec
             if rec.seg is not self.segment:
                 self._seal()
                 self.segment, self.run_start, self.mixed = rec.seg, None, False
@@ -292,6 +305,22 @@ class Loading:
             rec.span = (start - self.run_start) << 32 | (stop - start)
             self.last_stop = stop
         return count
+
+    def _repaired(self, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """A job whose times lie beyond the year 9999 (stored by versions that did not
+        limit delays) with those times at the latest one there is, and its new bytes.
+        One job's impossible time must not make its whole topic unreadable: the job is
+        reported, keeps its place, and is stored repaired at the next write."""
+        job, fields = clamp_times(job)
+        log.warning(
+            "job time out of range topic=%s job=%s fields=%s read_as=%s hint=%r",
+            self.state.name,
+            job.get("id"),
+            ",".join(fields),
+            LATEST_TIME_TEXT,
+            "stored so at the next write; delete the job if its delay was a mistake",
+        )
+        return job, compact_dumps(job)
 
     def _seal(self) -> None:
         """The segment's encoding is its run of the document (its jobs joined by commas)."""
@@ -333,10 +362,11 @@ class _Merged:
                 yield job, self.encodings[job["id"]], 0, 0
 
 
-def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
-    """Validate one stored job (cheaply) and build its record."""
+def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord, int | None]:
+    """Validate one stored job (cheaply) and build its record; for a completed job, also
+    when it completed (for retention). TimeBeyondRange for a time after the year 9999."""
     job_id, attempts = job["id"], job.get("attempts", 0)
-    if type(job_id) is not str or not 0 < len(job_id) <= 256:
+    if type(job_id) is not str or not 0 < len(job_id) <= MAX_ID_CHARS:
         raise ValueError("field id: must be text of 1 to 256 characters")
     if type(attempts) is not int or attempts < 0:
         raise ValueError("field attempts: must be a whole number, 0 or more")
@@ -345,7 +375,7 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
     available = parse_ms(job["available_at"]) if "available_at" in job else created
     if status is PENDING and _WAITING_FIELDS.issuperset(job):
         # The bulk of a deep queue: nothing else to check (one set test for six fields).
-        return JobRecord(job_id, status, seq, enc, attempts, available, None, created)
+        return JobRecord(job_id, status, seq, enc, attempts, available, None, created), None
     if not JOB_FIELD_SET.issuperset(job):
         raise ValueError("a job has an unknown field")
     heartbeat = job.get("last_heartbeat", job.get("claimed_at"))
@@ -360,4 +390,5 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
     if job.get("payload_encoding") not in (None, "base64"):
         raise ValueError("field payload_encoding: must be base64 or absent")
     started = parse_ms(heartbeat) if heartbeat is not None else created
-    return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started)
+    done = parse_ms(job.get("completed_at", job["created_at"])) if status is COMPLETED else None
+    return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started), done

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from common.limits import MAX_ATTEMPTS, VISIBILITY_TIMEOUT_SECONDS
 from common.settings import StorageSettings
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
@@ -41,13 +42,20 @@ class BrokerSettings(StorageSettings):
         "written to broker.json; empty: the listen host, or the hostname",
     )
     visibility_timeout: float = Field(
-        default=30.0, gt=0, description="seconds a claim lives without a heartbeat"
+        default=30.0,
+        gt=0,
+        le=VISIBILITY_TIMEOUT_SECONDS.high,
+        allow_inf_nan=False,
+        description="seconds a claim lives without a heartbeat (at most a year)",
     )
     reaper_period: float = Field(
         default=5.0, gt=0, description="seconds between checks for expired claims"
     )
     max_attempts: int = Field(
-        default=5, ge=0, description="claims before a failing job is dead (0 = unlimited)"
+        default=5,
+        ge=MAX_ATTEMPTS.low,
+        le=MAX_ATTEMPTS.high,
+        description="claims before a failing job is dead (0 = unlimited; at most 1000000)",
     )
     completed_retention: int = Field(
         default=1000, ge=0, description="completed jobs kept per topic for inspection"

@@ -23,6 +23,8 @@ from pydantic import (
     ValidationError,
 )
 
+from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, beyond_latest_time
+
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
 HEAD_FORMAT: Literal[2] = 2
@@ -47,17 +49,20 @@ def _require_timezone(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _require_text(value: object) -> object:
+def _stored_time(value: object) -> object:
     # Stored times are ISO 8601 text; pydantic would also take a number as epoch seconds,
     # which the broker's loader (broker/records.py: parse_ms) rightly refuses.
-    if isinstance(value, str | datetime):
-        return value
-    raise ValueError("timestamp must be an ISO 8601 string")
+    if not isinstance(value, str | datetime):
+        raise ValueError("timestamp must be an ISO 8601 string")
+    # Versions before common.limits stored huge delays as times no datetime can hold
+    # (`31690765-06-04T...`); such a time reads as the latest one there is, so that one
+    # job cannot make its whole document unreadable (README, "HTTP API").
+    return LATEST_TIME_TEXT if beyond_latest_time(value) else value
 
 
 Timestamp = Annotated[
     datetime,
-    BeforeValidator(_require_text),
+    BeforeValidator(_stored_time),
     AfterValidator(_require_timezone),
     PlainSerializer(format_time, return_type=str),
 ]
@@ -84,7 +89,7 @@ class PayloadEncoding(StrEnum):
 
 
 class Job(_Model):
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     status: JobStatus
     payload: Any = None
     payload_encoding: PayloadEncoding | None = None

@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from common.client import Client
+from common.payload import InexactInteger, check_exact_integers
 from common.settings import StorageSettings, describe_error
 from common.store import open_store
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
@@ -64,11 +65,14 @@ def read_payload(text: str, *, raw: bool) -> Any:
     if raw:
         return text
     try:
+        check_exact_integers(text.encode())
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise UsageError(
             f"the payload is not valid JSON ({exc}); write text as '\"text\"' or pass --raw"
         ) from None
+    except InexactInteger as exc:
+        raise UsageError(f"the payload is refused: {exc}") from None
 
 
 async def enqueue(client: Client, args: argparse.Namespace) -> Output:

@@ -135,7 +135,16 @@ def test_help_explains_every_flag() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--visibility-timeout", "soon"], ["--addr", "nowhere"], ["--max-attempts", "-1"]],
+    [
+        ["--visibility-timeout", "soon"],
+        ["--addr", "nowhere"],
+        ["--max-attempts", "-1"],
+        # Out of the ranges of common.limits: a year, a million attempts; no inf or nan.
+        ["--visibility-timeout", "1e15"],
+        ["--visibility-timeout", "inf"],
+        ["--visibility-timeout", "nan"],
+        ["--max-attempts", "10000000"],
+    ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
     result = _run("-backend", "memfs", *args)
