@@ -371,8 +371,12 @@ class GroupCommitter:
                 created = await self.store.put_if(key, write.checkpoint, None)
             except PreconditionFailed:
                 # Its key is new (a random token): what is there is this very write, whose
-                # answer was lost and whose retry met it.
-                found = await self.store.get(key)
+                # answer was lost and whose retry met it. Nothing there: a spurious
+                # conflict, handled as one on the head.
+                try:
+                    found = await self.store.get(key)
+                except NotFound:
+                    raise PreconditionFailed(key, None) from None
                 if found.data != write.checkpoint:
                     raise StorageUnavailable(f"{key} exists with other content") from None
                 created = found.etag

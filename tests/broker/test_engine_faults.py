@@ -120,6 +120,15 @@ async def test_spurious_conflicts_duplicate_nothing(store: FaultyStore) -> None:
     assert (doc.counters.enqueued, doc.counters.completed) == (3, 1)
 
 
+async def test_a_spurious_conflict_on_a_new_checkpoint_is_retried(store: FaultyStore) -> None:
+    eng = engine(store, checkpoint_bytes=SMALL_CHECKPOINTS)
+    store.inject(Fault.SPURIOUS_CONFLICT, op="put_if", key=checkpoint_prefix("t"))
+    await eng.topic("t").enqueue_many([NewJob("p" * 100, id=f"j{n:02}") for n in range(40)])
+    assert store.count(Fault.SPURIOUS_CONFLICT) == 1
+    assert len((await stored(store, "t")).jobs) == 40
+    assert len(await store.list(checkpoint_prefix("t"))) == 1  # the one the head names
+
+
 async def test_a_storage_error_fails_the_batch_and_the_next_one_works(store: FaultyStore) -> None:
     topic = engine(store).topic("t")
     await topic.enqueue("kept", id="kept")
