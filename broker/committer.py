@@ -412,9 +412,10 @@ class GroupCommitter:
         returned: the batch is applied again. If it is gone under the head this broker
         wrote last (deleted by hand, or by a lifecycle rule), the state drops it, so
         the write carries the whole topic again (a new checkpoint) rather than a head
-        naming a checkpoint that is missing."""
+        naming a checkpoint that is missing. A topic still loading (whose whole cannot
+        be written yet) is checked once it is loaded."""
         ref = state.checkpoint
-        if ref is None:
+        if ref is None or state.loading is not None:  # half loaded: checked once loaded
             return True
         seen = self._checkpoint_seen
         known = seen.etag if seen is not None and seen.key == ref.key else None
@@ -433,10 +434,6 @@ class GroupCommitter:
             return True
         if await self._read_if_changed():
             return False
-        if state.loading is not None:  # the whole topic cannot be written half loaded
-            raise StorageUnavailable(
-                f"checkpoint {ref.key} is missing; it is written again once the topic is loaded"
-            )
         log.error(
             "checkpoint %s is missing (or was replaced): writing the topic %s whole again",
             ref.key,
