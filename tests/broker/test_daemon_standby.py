@@ -3,7 +3,9 @@ storage before it refuses a request (HTTP and RESP)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -58,3 +60,39 @@ def test_a_job_enqueued_or_claimed_on_the_other_broker_is_found(
     status, body = b.request("GET", "/topics/t/jobs/nobody")
     assert status == 404 and body["code"] == "job_not_found"
     assert [job["status"] for job in stored_jobs(tmp_path, "t")] == ["completed", "pending"]
+
+
+def test_workers_spread_over_brokers_get_no_refusal(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """Each job is claimed through one broker and heartbeated, then acked, through the
+    others (the order rotates), as clients spread over brokers at random would."""
+    flags = ["--backend", "localfs", "--dir", str(tmp_path), "--visibility-timeout", "300"]
+    brokers = [daemon_factory(*flags) for _ in range(3)]
+    jobs = {"jobs": [{"id": f"j{n:03}", "payload": n} for n in range(60)]}
+    assert brokers[0].request("POST", "/topics/t/batch", jobs)[0] == 201
+
+    def work(worker: int) -> tuple[list[str], list[object]]:
+        acked: list[str] = []
+        refused: list[object] = []
+        name = f"w{worker}"
+        for turn in itertools.count(worker):
+            claim_on, beat_on, ack_on = (brokers[(turn + k) % 3] for k in range(3))
+            status, body = claim_on.request("POST", "/topics/t/claim", {"worker_id": name})
+            if status != 200 or not body["jobs"]:
+                return acked, refused  # this broker may not have seen the last jobs: enough
+            lease = {"job_id": body["jobs"][0]["id"], "worker_id": name}
+            for broker, route in ((beat_on, "heartbeat"), (ack_on, "ack")):
+                status, answer = broker.request("POST", f"/topics/t/{route}", lease)
+                if status != 200:
+                    refused.append((route, status, answer))
+            acked.append(lease["job_id"])
+        raise AssertionError("unreachable")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(work, range(6)))
+    assert [r for _, refused in results for r in refused] == []
+    acked = [job_id for done, _ in results for job_id in done]
+    assert len(acked) == len(set(acked)) >= 30
+    completed = {job["id"] for job in stored_jobs(tmp_path, "t") if job["status"] == "completed"}
+    assert completed == set(acked)
