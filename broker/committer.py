@@ -541,10 +541,6 @@ class GroupCommitter:
     async def _install(self, stored: Object) -> None:
         try:
             stored, checkpoint = await self._with_checkpoint(stored)
-            if checkpoint is not None:
-                key = checkpoint_of(stored.data, key=self.key)
-                assert key is not None
-                self._checkpoint_seen = _Seen(key, checkpoint.etag, time.monotonic())
             self.state = load_state(
                 self.name,
                 self.limits,
@@ -554,6 +550,9 @@ class GroupCommitter:
                 None if checkpoint is None else checkpoint.data,
                 first_jobs=LOAD_STEP_JOBS,
             )
+            if checkpoint is not None and self.state.checkpoint is not None:
+                key = self.state.checkpoint.key
+                self._checkpoint_seen = _Seen(key, checkpoint.etag, time.monotonic())
             self._loaded.set()  # wake any load() waiting on a load this one replaces
             if self.state.loading is not None:
                 self._loaded = asyncio.Event()
