@@ -69,3 +69,13 @@ async def test_a_refusal_costs_one_conditional_read_when_nothing_changed(
         await topic.ack("j", worker="other")
     await topic.ack("j", worker="w")
     assert store.calls - before == {"get_if_changed": 2, "put_if": 1}
+
+
+async def test_take_over_of_a_job_claimed_elsewhere(store: FaultyStore) -> None:
+    """XCLAIM skips jobs that are not claimed: a skip is a refusal, decided on storage."""
+    a, b = engine(store).topic("t"), engine(store).topic("t")
+    await a.enqueue("x", id="j")
+    await b.load()  # b's copy: j pending
+    await a.claim("w")
+    moved = await b.take_over(["j"], "w2", min_idle=0)
+    assert [job.claimed_by for job in moved] == ["w2"]  # was [] from b's old copy
