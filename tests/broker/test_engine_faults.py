@@ -10,6 +10,7 @@ from broker.errors import StorageUnavailable
 from broker.mutations import NewJob
 from common.keys import checkpoint_prefix, topic_key
 from common.models import JobStatus, TopicDocument
+from common.store import MemoryStore, PreconditionFailed, StoreUnavailable
 from tests.support.faults import Fault, FaultyStore
 
 from .engine_support import engine, stored
@@ -188,3 +189,22 @@ async def test_a_deleted_checkpoint_is_written_again(
     await again.load()
     assert again.stats().pending == 42
     assert lost not in await store.list(checkpoint_prefix("t"))
+
+
+async def test_fault_rules_follow_their_schedule() -> None:
+    store = FaultyStore(MemoryStore())
+    store.inject(Fault.ERROR, op="put_if", key="a", skip=1, times=2)
+    etag = await store.put_if("a", b"1", None)  # skipped
+    for _ in range(2):
+        with pytest.raises(StoreUnavailable):
+            await store.put_if("a", b"2", etag)
+    etag = await store.put_if("a", b"2", etag)  # spent
+    await store.put_if("b", b"1", None)  # another key
+    store.inject(Fault.LOST_ANSWER, op="put_if")
+    with pytest.raises(PreconditionFailed):
+        await store.put_if("a", b"3456", etag)  # ...and yet it landed
+    store.inject(Fault.TORN_READ, times=None)
+    assert (await store.get("a")).data == b"34"
+    assert store.count(Fault.ERROR) == 2 and store.rules[0].fault is Fault.TORN_READ
+    with pytest.raises(ValueError, match="torn-read cannot hit put_if"):
+        store.inject(Fault.TORN_READ, op="put_if")
