@@ -243,6 +243,14 @@ class Topic:
         rec = state.jobs.get(job_id) if state is not None else None
         return rec.to_job() if rec is not None else None
 
+    async def find_job(self, job_id: str) -> Job:
+        """The job, or JobNotFound decided on the stored state: a job this broker has not
+        seen yet (enqueued through another broker) is looked for in storage."""
+        job = self.get_job(job_id)
+        if job is not None:
+            return job
+        return await self._c.submit(partial(mutations.lookup, job_id=job_id))
+
     def list_jobs(
         self, *, status: JobStatus | None = None, limit: int = 100, after: str | None = None
     ) -> list[Job]:

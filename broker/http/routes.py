@@ -13,7 +13,7 @@ from common.models import Job, JobStatus, TopicStats
 
 from .. import __version__
 from ..engine import NewJob, Topic
-from ..errors import BrokerError, InvalidRequest, JobNotFound
+from ..errors import BrokerError, InvalidRequest
 from .appkeys import ENGINE, HEALTH
 from .body import json_body, query_number
 from .errors import error_response
@@ -165,10 +165,7 @@ async def _loaded_job(request: web.Request) -> tuple[Topic, str]:
 @routes.get("/topics/{topic}/jobs/{job_id}")
 async def get_job(request: web.Request) -> web.Response:
     topic, job_id = await _loaded_job(request)
-    job = topic.get_job(job_id)
-    if job is None:
-        raise JobNotFound(topic.name, job_id)
-    return _json({"job": _job(job)})
+    return _json({"job": _job(await topic.find_job(job_id))})
 
 
 @routes.delete("/topics/{topic}/jobs/{job_id}")
