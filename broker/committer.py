@@ -83,6 +83,9 @@ MAX_CONFLICT_RETRIES = 16
 LOAD_STEP_JOBS = 20_000  # a big topic loads this many jobs at a time (about 0.1 s)
 MAX_CHECKPOINT_READS = 5  # a head that moved on since it was read names a newer checkpoint
 CHECKPOINT_CHECK_SECONDS = 1.0  # a head names a checkpoint seen stored at most this long ago
+# An unusable document is parsed again this often even if its ETag did not change: a read
+# that came back torn (a fault, not the stored bytes) must not refuse the topic for ever.
+BROKEN_RECHECK_SECONDS = 5.0
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
 GATHER_FRACTION = 0.5
@@ -97,6 +100,15 @@ class _Request:
         self.fn = fn
         self.future = future
         self.early = early  # a claim: may run while a big topic is still loading
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """The stored document at `etag` is unusable: `error` answers every request."""
+
+    etag: str
+    error: DocumentUnusable
+    checked_at: float  # monotonic time it was last parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +138,7 @@ class GroupCommitter:
         self._loaded = asyncio.Event()  # set whenever no load is left half done
         # The stored document's ETag and what is wrong with it, while it is unusable: it
         # is never written over, and not read again until its ETag changes.
-        self._broken: tuple[str, DocumentUnusable] | None = None
+        self._broken: _Broken | None = None
         self.limits, self.writer, self.metrics = limits, writer, metrics
         self.reaper_period = reaper_period
         self.state: TopicState | None = None
@@ -179,7 +191,7 @@ class GroupCommitter:
             await self._loaded.wait()
         if self.state is None:
             if self._broken is not None:
-                raise self._broken[1]
+                raise self._broken.error
             raise StorageUnavailable(f"could not load {self.key}; retry")
         return self.state
 
@@ -225,7 +237,7 @@ class GroupCommitter:
                 await self._reload()  # it may have been repaired or removed meanwhile
             if self._broken is None:
                 raise NothingToReset(self.key)
-            etag = self._broken[0]
+            etag = self._broken.etag
             when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = set_aside_key(self.name, when, secrets.token_hex(4))
             try:
@@ -592,23 +604,24 @@ class GroupCommitter:
         await self._install(stored)
 
     async def _read_unless_broken(self) -> Object:
-        """The stored document; while the one found unusable is unchanged, its error
-        (so a broken topic costs each request a conditional read, not a parse)."""
-        if self._broken is None:
+        """The stored document; while the one found unusable is unchanged, its error (so a
+        broken topic costs each request a conditional read, not a parse), except that it
+        is read and parsed again every BROKEN_RECHECK_SECONDS."""
+        broken = self._broken
+        if broken is None or time.monotonic() - broken.checked_at >= BROKEN_RECHECK_SECONDS:
             return await self.store.get(self.key)
-        etag, error = self._broken
-        changed = await self.store.get_if_changed(self.key, etag)
+        changed = await self.store.get_if_changed(self.key, broken.etag)
         if changed is None:
-            raise error
+            raise broken.error
         return changed
 
     def _unusable(self, exc: DocumentInvalid, etag: str) -> DocumentUnusable:
         """Stop serving the topic: its stored document (ETag `etag`) is unusable."""
         where = self.store.description or type(self.store).__name__
         error = DocumentUnusable(self.name, str(exc), where)
-        if self._broken is None or self._broken[0] != etag:
+        if self._broken is None or self._broken.etag != etag:
             log.error("topic unusable topic=%s error=%s", self.name, error.message)
-        self._broken = (etag, error)
+        self._broken = _Broken(etag, error, time.monotonic())
         self.state = None  # nothing stale is served, and nothing is written over it
         self._committed = None
         self._stale = True

@@ -143,7 +143,12 @@ async def test_a_storage_error_fails_the_batch_and_the_next_one_works(store: Fau
     assert statuses(await stored(store, "t")) == {"kept": "claimed", "next": "pending"}
 
 
-async def test_a_torn_read_never_overwrites_the_document(store: FaultyStore) -> None:
+async def test_a_torn_read_never_overwrites_the_document(
+    store: FaultyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A torn read makes the document look unusable; the broker parses it again after
+    # BROKEN_RECHECK_SECONDS even though its ETag did not change (0 here: at once).
+    monkeypatch.setattr(committer, "BROKEN_RECHECK_SECONDS", 0.0)
     first = engine(store).topic("t")
     await first.enqueue_many([NewJob(n, id=f"j{n}") for n in range(5)])
     before = (await store.get(KEY)).data
@@ -156,7 +161,10 @@ async def test_a_torn_read_never_overwrites_the_document(store: FaultyStore) -> 
     assert len((await stored(store, "t")).jobs) == 6
 
 
-async def test_a_torn_read_after_a_conflict_never_overwrites(store: FaultyStore) -> None:
+async def test_a_torn_read_after_a_conflict_never_overwrites(
+    store: FaultyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(committer, "BROKEN_RECHECK_SECONDS", 0.0)
     a, b = engine(store).topic("t"), engine(store).topic("t")
     await a.enqueue("a", id="a")
     await b.load()
