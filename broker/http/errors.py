@@ -22,10 +22,12 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "empty": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "wrong_state": 409,
     "lease_lost": 409,
     "payload_too_large": 413,
     "storage_unavailable": 503,
+    "too_many_connections": 503,  # sent by broker/http/connections.py before any route
     "internal": 500,
 }
 RETRY_AFTER_SECONDS = "1"
