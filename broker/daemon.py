@@ -147,6 +147,12 @@ async def serve(settings: BrokerSettings) -> None:
         await runner.setup()
         http_cap = ConnectionCap(max_connections)
         readiness.add_cap("HTTP", http_cap)
+        engine.metrics.gauge(
+            "sq_http_connections", "open HTTP connections", lambda: [((), float(http_cap.open))]
+        )
+        engine.metrics.gauge(
+            "sq_ready", "1 when /readyz answers 200", lambda: [((), float(not readiness.reasons()))]
+        )
         site = CappedSite(
             runner, host or None, port, http_cap, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
         )

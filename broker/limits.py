@@ -29,6 +29,9 @@ LISTENERS = 2  # HTTP and Redis; both may fill up at once
 # largest HTTP request body, and the most bytes one MULTI may queue.
 MIN_BATCH_BYTES = 16 * 1024 * 1024
 MAX_QUEUED_COMMANDS = 10_000  # commands one MULTI may queue before EXEC
+# Seconds a client may hold a connection without getting anywhere: idle HTTP keep-alive,
+# HTTP headers or body still arriving, a Redis client yet to AUTH (--idle-timeout).
+DEFAULT_IDLE_SECONDS = 30.0
 
 
 def max_batch_bytes(max_payload_bytes: int) -> int:

@@ -10,6 +10,7 @@ from common.settings import StorageSettings
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
 from .engine import EngineSettings
+from .limits import DEFAULT_IDLE_SECONDS
 
 
 def split_addr(value: str) -> tuple[str, int]:
@@ -81,7 +82,7 @@ class BrokerSettings(StorageSettings):
         "descriptors for storage, at most 10000",
     )
     idle_timeout: float = Field(
-        default=30.0,
+        default=DEFAULT_IDLE_SECONDS,
         gt=0,
         le=3600,
         description="seconds an HTTP connection may stay idle or take to send a "

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..engine import Engine
-from ..limits import max_batch_bytes
+from ..limits import DEFAULT_IDLE_SECONDS, max_batch_bytes
 from .appkeys import AUTH_TOKEN, ENGINE, HEALTH, READINESS
 from .errors import Handler, error_middleware, error_response
 from .health import health_routes
@@ -21,7 +21,6 @@ from .routes import routes
 log = logging.getLogger("simplequeue.http")
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes need no token
-DEFAULT_BODY_SECONDS = 30.0
 
 
 @web.middleware
@@ -82,7 +81,7 @@ def make_app(
     health: Callable[[], dict[str, Any]] | None = None,
     readiness: Callable[[], list[str]] | None = None,
     auth_token: str | None = None,
-    body_seconds: float = DEFAULT_BODY_SECONDS,
+    body_seconds: float = DEFAULT_IDLE_SECONDS,
 ) -> web.Application:
     app = web.Application(
         middlewares=[

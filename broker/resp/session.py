@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from broker.limits import (
     DEFAULT_CONNECTION_CAP,
+    DEFAULT_IDLE_SECONDS,
     MAX_QUEUED_COMMANDS,
     ConnectionCap,
     max_batch_bytes,
@@ -30,7 +31,7 @@ class Options:
     auth_token: str | None = None
     max_payload_bytes: int = 1024 * 1024
     max_connections: int = DEFAULT_CONNECTION_CAP
-    auth_timeout: float = 30.0  # seconds to AUTH (with a token) before being closed
+    auth_timeout: float = DEFAULT_IDLE_SECONDS  # to AUTH (with a token), then closed
     max_queued_commands: int = MAX_QUEUED_COMMANDS  # per MULTI
 
     @property

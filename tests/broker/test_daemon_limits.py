@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.broker.daemon_helpers import eventually, stored_jobs
+from tests.broker.daemon_helpers import eventually, metric, stored_jobs
 from tests.support.daemon import Daemon
 from tests.support.resp import encode_command
 
@@ -131,8 +131,9 @@ def test_clients_at_the_cap_are_refused_and_storage_writes_keep_working(
 def test_an_explicit_cap_applies_to_each_listener(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
-    d = daemon_factory("--backend", "memfs", "--max-connections", "3", redis=True)
+    d = daemon_factory("--backend", "memfs", env={"SQ_MAX_CONNECTIONS": "3"}, redis=True)
     assert d.redis_port is not None
+    assert "max_connections=3 " in d.log_text()
     with _sockets() as opened:
         http_held = [_connect(_http_addr(d), opened) for _ in range(3)]
         refused = _read_until_closed(_connect(_http_addr(d), opened))
@@ -143,6 +144,8 @@ def test_an_explicit_cap_applies_to_each_listener(
         assert _read_until_closed(extra) == b"-ERR max number of clients reached\r\n"
         http_held[0].close()
         eventually(lambda: "Redis connections" in str(d.request("GET", "/readyz")[1]))
+        assert metric(d, "sq_ready") == 0
+        assert metric(d, "sq_http_connections") >= 2
 
 
 @pytest.fixture
