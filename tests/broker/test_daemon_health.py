@@ -54,11 +54,21 @@ def test_healthz_answers_and_readyz_says_starting_until_the_broker_has_started(
         version="test",
         state=BrokerState.ACTIVE,
     )
-    with open(fifo, "wb") as writer:  # the registry's read is waiting on the other end
-        writer.write(dump_document(other))
+    # Non-blocking open: it fails instead of hanging while no reader has the FIFO open.
+    writer = eventually(lambda: _open_writer(fifo))
+    os.set_blocking(writer, True)
+    os.write(writer, dump_document(other))
+    os.close(writer)
     eventually(lambda: "listening http=" in d.log_text())
     assert _reasons(d) is None
     assert d.request("GET", "/healthz")[1]["state"] == "standby"
+
+
+def _open_writer(fifo: Path) -> int | None:
+    try:
+        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: the registry is not reading it yet
+        return None
 
 
 def test_readyz_reports_a_failed_storage_write_until_one_lands(
