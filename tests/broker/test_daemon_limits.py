@@ -116,8 +116,8 @@ def test_clients_at_the_cap_are_refused_and_storage_writes_keep_working(
             sock.close()
 
         def not_ready_reasons() -> list[str] | None:
-            status, body = d.request("GET", "/readyz")
-            return body["reasons"] if status == 503 else None
+            status, body = d.request("GET", "/readyz")  # may be refused: the cap is near
+            return body.get("reasons") if status == 503 else None
 
         reasons = eventually(not_ready_reasons)
         assert any("Redis connections at the cap" in reason for reason in reasons), reasons
@@ -142,10 +142,12 @@ def test_an_explicit_cap_applies_to_each_listener(
         assert _resp_call(resp_held[0], "PING") == b"+PONG\r\n"
         extra = _connect(("127.0.0.1", d.redis_port), opened)
         assert _read_until_closed(extra) == b"-ERR max number of clients reached\r\n"
+        # Room for a request or two (the server may not have seen the last one close).
         http_held[0].close()
+        http_held[1].close()
         eventually(lambda: "Redis connections" in str(d.request("GET", "/readyz")[1]))
         assert metric(d, "sq_ready") == 0
-        assert metric(d, "sq_http_connections") >= 2
+        assert metric(d, "sq_http_connections") >= 1
 
 
 @pytest.fixture
