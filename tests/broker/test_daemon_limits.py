@@ -150,6 +150,19 @@ def test_an_explicit_cap_applies_to_each_listener(
         assert metric(d, "sq_http_connections") >= 1
 
 
+def test_the_soft_fd_limit_is_raised_to_the_hard_limit_and_sizes_the_default_cap(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    def soft_below_hard() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (600, 900))
+
+    d = daemon_factory("--backend", "memfs", preexec=soft_below_hard)
+    assert f"max_connections={(900 - 512) // 2} fd_limit=900" in d.log_text()
+    with open(f"/proc/{d.proc.pid}/limits") as limits:
+        line = next(line for line in limits if line.startswith("Max open files"))
+    assert line.split()[3:5] == ["900", "900"]
+
+
 @pytest.fixture
 def quick_timeouts(daemon_factory: Callable[..., Daemon]) -> Daemon:
     return daemon_factory(
