@@ -11,6 +11,7 @@ from common.settings import StorageSettings
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
 from .engine import EngineSettings
+from .limits import DEFAULT_IDLE_SECONDS
 
 
 def split_addr(value: str) -> tuple[str, int]:
@@ -80,6 +81,21 @@ class BrokerSettings(StorageSettings):
         default=30.0,
         gt=0,
         description="seconds after which another broker's heartbeat is stale and taken over",
+    )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="most open connections per listener (HTTP and Redis each); more are "
+        "refused. Default: what the open-file limit allows after keeping "
+        "descriptors for storage, at most 10000",
+    )
+    idle_timeout: float = Field(
+        default=DEFAULT_IDLE_SECONDS,
+        gt=0,
+        le=3600,
+        description="seconds an HTTP connection may stay idle or take to send a "
+        "request's headers and body, and a Redis connection may take to AUTH when "
+        "--auth-token is set; then it is closed",
     )
     auth_token: str | None = Field(
         default=None,

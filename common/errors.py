@@ -97,12 +97,14 @@ CODES: dict[str, Code] = {
     "not_found": Code(404, ResourceNotFound),
     "empty": Code(404, NothingToClaim),
     "method_not_allowed": Code(405, ClientError),
+    "request_timeout": Code(408, ClientError),
     "wrong_state": Code(409, JobConflict),
     "lease_lost": Code(409, LeaseLost),
     "payload_too_large": Code(413, PayloadTooLarge),
     "internal": Code(500, ClientError),
     "storage_unavailable": Code(503, StorageFailed),
     "document_invalid": Code(503, DocumentBroken),
+    "too_many_connections": Code(503, BrokerUnavailable),  # before any route
 }
 
 #: 503 codes that a retry cannot cure (every other 503 is retried by the client).

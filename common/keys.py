@@ -92,6 +92,13 @@ def set_aside_key(name: str, when: str, token: str) -> str:
     return f"{checkpoint_prefix(name)}{_SET_ASIDE_STEM}{when}-{token}{_TOPIC_SUFFIX}"
 
 
+def write_check_key(token: str) -> str:
+    """The object a broker creates and removes at start-up to prove storage is writable:
+    under topics/ (every key stays under broker.json and topics/) but never a topic, as
+    its name does not end in .json."""
+    return f"{TOPICS_PREFIX}write-check-{token}.tmp"
+
+
 def checkpoint_generation(key: str) -> int | None:
     """The generation in a checkpoint key, or None for keys that are not checkpoints."""
     match = _CHECKPOINT_KEY_RE.fullmatch(key)

@@ -170,6 +170,15 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         [304, 404],
     ),
     ("get", "/healthz", "Health and broker registry state", None, 200, {"type": "object"}, []),
+    (
+        "get",
+        "/readyz",
+        "Readiness: {ready, reasons}; the same body with status 503 when not ready",
+        None,
+        200,
+        {"type": "object"},
+        [],
+    ),
     ("get", "/metrics", "Prometheus metrics", None, 200, {"type": "string"}, []),
 ]
 

@@ -14,7 +14,7 @@ from common.models import Job, JobStatus, TopicStats
 from .. import __version__
 from ..engine import NewJob, Topic
 from ..errors import BrokerError, InvalidRequest
-from .appkeys import ENGINE, HEALTH
+from .appkeys import ENGINE
 from .body import json_body, query_number
 from .errors import error_response
 from .openapi import openapi_document
@@ -205,15 +205,6 @@ async def document(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)
     body = await topic.whole_document(data, etag)
     return web.Response(body=body, content_type="application/json", headers=headers)
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    health = {"status": "ok", "version": __version__, **request.app[HEALTH]()}
-    health["visibility_timeout"] = engine.settings.visibility_timeout
-    health["max_attempts"] = engine.settings.max_attempts
-    return _json(health)
 
 
 @routes.get("/metrics")

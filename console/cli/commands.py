@@ -113,7 +113,15 @@ async def topics(client: Client, args: argparse.Namespace) -> Output:
 
 async def health(client: Client, args: argparse.Namespace) -> Output:
     data = await client.health()
-    return Output(data, "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items()))
+    fields = "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items())
+    return Output(data, f"{readiness_line(data)}\n{fields}")
+
+
+def readiness_line(health: dict[str, Any]) -> str:
+    """The headline of `health`: ready, or not ready and why (from /healthz's fields)."""
+    if health.get("ready", True):
+        return "ready"
+    return "NOT READY: " + "; ".join(health.get("reasons") or ["no reason given"])
 
 
 async def jobs(client: Client, args: argparse.Namespace) -> Output:

@@ -377,3 +377,23 @@ async def test_a_broken_topic_is_marked_in_the_list_and_the_others_still_shown(
         bad.write_bytes(dump_document(good))  # repaired: the broker and the console follow
         await until(pilot, lambda: topic_cell(app, "bad", "pending") == "1", what="repaired")
         assert topic_cell(app, "bad", "topic") == "bad"
+
+
+async def test_the_header_shows_a_broker_that_is_not_ready_and_why(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    daemon = daemon_factory(
+        "--backend", "localfs", "--dir", str(tmp_path), "--heartbeat-period", "3600"
+    )  # fmt: skip
+    enqueue(daemon, "j1")
+    app = localfs_console(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+        await until(pilot, lambda: "  ready" in broker_line(app), what="ready")
+        # A file where the topics directory belongs: no topic document can be written.
+        (tmp_path / "topics").rename(tmp_path / "topics-away")
+        (tmp_path / "topics").write_text("")
+        status, _ = daemon.request("POST", "/topics/blocked/enqueue", {"payload": 1})
+        assert status == 503
+        await until(pilot, lambda: "not ready" in broker_line(app), what="not ready")
+        assert "not ready: the last storage write failed: topics/blocked.json" in header_text(app)
