@@ -9,6 +9,26 @@ batch with StorageUnavailable, and the state is reloaded before it is used again
 reaper is a mutation queued by the same loop on a timer. In the steady state there is no
 read before a write: the ETag of the last write is the precondition of the next.
 
+Refusals are decided on the stored state. Another broker may have changed the topic since
+this one last read it, and a refusal (JobNotFound, JobStateConflict: 404 and 409 over
+HTTP, a 0 or an error over RESP) from an old copy would be wrong. A batch that writes
+needs nothing more: its compare-and-set proves that the state it was applied to was the
+stored one. A batch that writes nothing and refused something first asks storage whether
+the document moved on (`get_if_changed` with the committed ETag: a stat on localfs, a 304
+on S3); if it did, the new document is installed (so `/document` serves it too) and the
+batch is applied again. Batches that refuse nothing never read; reads of status may lag.
+
+A lost answer is not a conflict. When a write lands but its answer is lost, the client's
+retry meets the write itself and reports PreconditionFailed. So after PreconditionFailed
+the committer reads the head: if it holds the very bytes this commit wrote (a head carries
+generation, writer and the time in ms, so equal bytes are this write's), the write landed
+and the batch is answered with the results computed for it; otherwise the head read is
+someone else's, installed before the batch is applied again. The same holds for a new
+checkpoint's create-only write (its key carries a random token, so an object already
+there with the same bytes is this write) and for a topic's first, create-only write.
+Only a write already overwritten by another broker when the head is read cannot be told
+apart from a lost race; the retry and that read follow the write at once.
+
 Reads between a batch being applied and its write landing see the applied state; a write
 that fails is undone by reloading, so reads may briefly show a change that never landed.
 `committed()` returns only bytes that landed.
@@ -16,6 +36,10 @@ that fails is undone by reloading, so reads may briefly show a change that never
 Big topics are written as a head over a checkpoint (broker/checkpoints.py): a commit then
 creates the checkpoint first, when there is a new one, and the head is still the one
 `put_if(etag)`; checkpoints no head refers to any more are deleted after the head landed.
+A head is written over a checkpoint seen stored at most CHECKPOINT_CHECK_SECONDS earlier;
+if it is gone under the head this broker wrote last (deleted by hand, a lifecycle rule),
+the commit writes the whole topic again, as a new checkpoint, instead of acknowledging
+heads that could not be read after a restart.
 """
 
 from __future__ import annotations
@@ -24,17 +48,26 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from common.documents import checkpoint_of
-from common.keys import checkpoint_prefix
+from common.documents import HeadInvalid, checkpoint_of
+from common.keys import checkpoint_prefix, set_aside_key
 from common.models import DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES, Write, plan_write, stale_checkpoints
-from .errors import BrokerError, StorageUnavailable
+from .errors import (
+    BrokerError,
+    DocumentUnusable,
+    JobNotFound,
+    JobStateConflict,
+    NothingToReset,
+    StorageUnavailable,
+)
 from .loading import load_state
 from .metrics import Metrics
 from .mutations import reap, trim
@@ -49,6 +82,10 @@ Mutation = Callable[[TopicState, int], Any]
 MAX_CONFLICT_RETRIES = 16
 LOAD_STEP_JOBS = 20_000  # a big topic loads this many jobs at a time (about 0.1 s)
 MAX_CHECKPOINT_READS = 5  # a head that moved on since it was read names a newer checkpoint
+CHECKPOINT_CHECK_SECONDS = 1.0  # a head names a checkpoint seen stored at most this long ago
+# An unusable document is parsed again this often even if its ETag did not change: a read
+# that came back torn (a fault, not the stored bytes) must not refuse the topic for ever.
+BROKEN_RECHECK_SECONDS = 5.0
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
 GATHER_FRACTION = 0.5
@@ -63,6 +100,24 @@ class _Request:
         self.fn = fn
         self.future = future
         self.early = early  # a claim: may run while a big topic is still loading
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """The stored document at `etag` is unusable: `error` answers every request."""
+
+    etag: str
+    error: DocumentUnusable
+    checked_at: float  # monotonic time it was last parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A checkpoint seen stored: its key, its ETag and when (time.monotonic())."""
+
+    key: str
+    etag: str
+    at: float
 
 
 class GroupCommitter:
@@ -81,13 +136,16 @@ class GroupCommitter:
         self.checkpoint_bytes = checkpoint_bytes
         self._cleanups: set[asyncio.Task[None]] = set()
         self._loaded = asyncio.Event()  # set whenever no load is left half done
-        self._load_error = ""
+        # The stored document's ETag and what is wrong with it, while it is unusable: it
+        # is never written over, and not read again until its ETag changes.
+        self._broken: _Broken | None = None
         self.limits, self.writer, self.metrics = limits, writer, metrics
         self.reaper_period = reaper_period
         self.state: TopicState | None = None
         self._stale = True  # the in-memory state must be (re)loaded before use
         self._refresh = False  # check storage for another broker's write, if cheap
         self._committed: Object | None = None
+        self._checkpoint_seen: _Seen | None = None  # the checkpoint last seen stored
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._gathered = asyncio.Event()  # enough requests queued to end a _gather
@@ -132,7 +190,9 @@ class GroupCommitter:
             self.start()  # the loop loads the rest
             await self._loaded.wait()
         if self.state is None:
-            raise StorageUnavailable(self._load_error or f"could not load {self.key}; retry")
+            if self._broken is not None:
+                raise self._broken.error
+            raise StorageUnavailable(f"could not load {self.key}; retry")
         return self.state
 
     @property
@@ -164,6 +224,45 @@ class GroupCommitter:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._loaded.set()  # load() callers see the shutdown rather than wait for ever
         self._notify()  # long polls wake now and get StorageUnavailable, not a hang
+
+    async def reset_invalid(self) -> str:
+        """Move the topic's unusable document aside (its bytes kept at `set_aside_key`)
+        so that the topic starts empty; returns the key it was moved to. Refused unless
+        the stored document is still the one found unusable."""
+        self.check_open()
+        async with self._lock:
+            if self.state is not None:
+                raise NothingToReset(self.key)  # loaded and valid here
+            with contextlib.suppress(DocumentUnusable):
+                await self._reload()  # it may have been repaired or removed meanwhile
+            if self._broken is None:
+                raise NothingToReset(self.key)
+            etag = self._broken.etag
+            when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = set_aside_key(self.name, when, secrets.token_hex(4))
+            try:
+                await self._move_aside(aside, etag)
+            except BrokerError:
+                raise
+            except Exception as exc:
+                raise StorageUnavailable(f"could not reset {self.key}: {exc}; retry") from exc
+            log.warning("topic reset topic=%s invalid_document=%s", self.name, aside)
+            self._broken = None  # the next request finds no document: an empty topic
+            return aside
+
+    async def _move_aside(self, aside: str, etag: str) -> None:
+        """Copy the document at `etag` to `aside`, then delete it if still at `etag`."""
+        stored = await self.store.get(self.key)
+        if stored.etag == etag:
+            await self.store.put_if(aside, stored.data, None)
+            try:
+                await self.store.delete(self.key, etag)
+                return
+            except PreconditionFailed:
+                await self.store.delete(aside)
+        raise StorageUnavailable(
+            f"{self.key} changed while being reset, so nothing was reset: look at it again"
+        )
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -213,9 +312,10 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[_Request]) -> None:
         started = time.monotonic()
+        fresh = False  # storage was read during this commit: the batch's refusals stand
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
-                await self._freshen()
+                fresh |= await self._freshen()
             except StorageUnavailable as exc:
                 _fail(batch, exc)
                 return
@@ -229,20 +329,42 @@ class GroupCommitter:
                 continue  # a mutation crashed: reloaded state, batch without it
             if state.loading is None:  # retention counts every job
                 trim(state)
-            if not state.dirty:
-                _resolve(batch, outcomes)
+            try:
+                if not state.dirty:
+                    # No write will prove this state current: a refusal is first checked
+                    # against storage (one conditional read), and decided again if it moved.
+                    if state.refused and not fresh:
+                        fresh = True
+                        if await self._read_if_changed():
+                            continue
+                    _resolve(batch, outcomes)
+                    return
+                if not await self._check_checkpoint(state):
+                    fresh = True
+                    continue  # another broker's head names another checkpoint: re-apply
+            except StorageUnavailable as exc:
+                self._stale = self._stale or state.dirty  # undo the applied batch
+                _fail(batch, exc)
                 return
             generation = state.generation + 1
             write = plan_write(state, generation, self.writer, now, self.checkpoint_bytes)
             try:
                 etag = await self._write(write, state.etag)
             except PreconditionFailed:
-                if write.checkpoint is not None and write.ref is not None:
-                    self._clean([write.ref.key])  # nobody will refer to it
-                self.metrics.conflicts.inc()
-                self._stale = True
-                await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
-                continue
+                try:
+                    landed = await self._own_write(write, state.etag)
+                except StorageUnavailable as exc:
+                    self._stale = True
+                    _fail(batch, exc)
+                    return
+                if landed is None:  # another broker wrote first (or a spurious conflict)
+                    if write.checkpoint is not None and write.ref is not None:
+                        self._clean([write.ref.key])  # nobody will refer to it
+                    self.metrics.conflicts.inc()
+                    fresh = True  # the next try applies the batch to what storage holds
+                    await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
+                    continue
+                etag = landed
             except Exception as exc:
                 self.metrics.store_errors.inc()
                 self._stale = True
@@ -292,11 +414,10 @@ class GroupCommitter:
         try:
             done = state.loading.step(LOAD_STEP_JOBS)
         except Exception as exc:  # DocumentInvalid, or a bug: the loop must go on
-            self._load_error = f"{exc}: fix or remove the document"
-            log.error("load failed topic=%s error=%s", self.name, exc)
-            self.state = None  # every request now fails until the document is fixed
-            self._stale = True
-            _fail(self._queue, StorageUnavailable(self._load_error))
+            if not isinstance(exc, DocumentInvalid):
+                exc = DocumentInvalid(self.key, f"could not be loaded: {exc!r}")
+            error = self._unusable(exc, state.etag or "")  # every request fails until it changes
+            _fail(self._queue, error)
             self._queue = []
             done = True
         if done:
@@ -307,9 +428,81 @@ class GroupCommitter:
     async def _write(self, write: Write, etag: str | None) -> str:
         """Create the new checkpoint, if any, then compare-and-set the head."""
         if write.checkpoint is not None and write.ref is not None:
-            await self.store.put_if(write.ref.key, write.checkpoint, None)
+            key = write.ref.key
+            try:
+                created = await self.store.put_if(key, write.checkpoint, None)
+            except PreconditionFailed:
+                # Its key is new (a random token): what is there is this very write, whose
+                # answer was lost and whose retry met it. Nothing there: a spurious
+                # conflict, handled as one on the head.
+                try:
+                    found = await self.store.get(key)
+                except NotFound:
+                    raise PreconditionFailed(key, None) from None
+                if found.data != write.checkpoint:
+                    raise StorageUnavailable(f"{key} exists with other content") from None
+                created = found.etag
+            self._checkpoint_seen = _Seen(key, created, time.monotonic())
             self.metrics.checkpoints.inc()
         return await self.store.put_if(self.key, write.head, etag)
+
+    async def _own_write(self, write: Write, etag: str | None) -> str | None:
+        """After PreconditionFailed on the head: its ETag if the head that is stored now is
+        the one this commit wrote (the write landed, its answer was lost and the client's
+        retry met it), else None with the stored head installed or the state marked stale.
+        Heads carry generation, writer and time, so equal bytes are this write's."""
+        self._stale = True  # the state holds the applied batch: never re-apply on it
+        try:
+            current = await self.store.get_if_changed(self.key, etag)
+        except NotFound:
+            return None
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
+        if current is None:
+            return None  # unchanged: a spurious conflict
+        if current.data == write.head:
+            self._stale = False
+            return current.etag
+        await self._install(current)  # another broker's write: the next try applies to it
+        return None
+
+    async def _check_checkpoint(self, state: TopicState) -> bool:
+        """Before a head is written over the state's checkpoint: is that checkpoint still
+        stored? Looked at (a conditional read) at most every CHECKPOINT_CHECK_SECONDS.
+
+        If it is gone and storage holds a newer head, that head is installed and False
+        returned: the batch is applied again. If it is gone under the head this broker
+        wrote last (deleted by hand, or by a lifecycle rule), the state drops it, so
+        the write carries the whole topic again (a new checkpoint) rather than a head
+        naming a checkpoint that is missing. A topic still loading (whose whole cannot
+        be written yet) is checked once it is loaded."""
+        ref = state.checkpoint
+        if ref is None or state.loading is not None:  # half loaded: checked once loaded
+            return True
+        seen = self._checkpoint_seen
+        known = seen.etag if seen is not None and seen.key == ref.key else None
+        recent = seen is not None and time.monotonic() - seen.at < CHECKPOINT_CHECK_SECONDS
+        if known is not None and recent:
+            return True
+        try:
+            found = await self.store.get_if_changed(ref.key, known)
+            current = known if found is None else found.etag
+        except NotFound:
+            current = None
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read checkpoint {ref.key}: {exc}; retry") from exc
+        if current is not None and known in (None, current):
+            self._checkpoint_seen = _Seen(ref.key, current, time.monotonic())
+            return True
+        if await self._read_if_changed():
+            return False
+        log.error(
+            "checkpoint %s is missing (or was replaced): writing the topic %s whole again",
+            ref.key,
+            self.name,
+        )
+        state.checkpoint = None
+        return True
 
     def _clean_before(self, generation: int, ref: CheckpointRef | None) -> None:
         """Delete the checkpoints a head of `generation` referring to `ref` made stale."""
@@ -342,7 +535,7 @@ class GroupCommitter:
     def _apply(
         self, state: TopicState, now: int, batch: list[_Request]
     ) -> list[tuple[bool, Any]] | None:
-        state.dirty = False
+        state.dirty = state.refused = False
         outcomes: list[tuple[bool, Any]] = []
         for request in batch:
             if request.future is not None and request.future.done():
@@ -350,6 +543,9 @@ class GroupCommitter:
                 continue
             try:
                 outcomes.append((True, request.fn(state, now)))
+            except (JobNotFound, JobStateConflict) as exc:  # a refusal (404, 409)
+                state.refused = True
+                outcomes.append((False, exc))
             except BrokerError as exc:
                 outcomes.append((False, exc))
             except Exception:
@@ -362,35 +558,75 @@ class GroupCommitter:
 
     # --- loading ------------------------------------------------------------------------
 
-    async def _freshen(self) -> None:
+    async def _freshen(self) -> bool:
+        """Load the state if it must be; True if storage was read."""
         if self.state is None or self._stale:
             async with self._lock:
                 if self.state is None or self._stale:  # else a load() finished meanwhile
                     await self._reload()
+                    return True
         elif self._refresh:
-            self._refresh = False
-            try:
-                changed = await self.store.get_if_changed(self.key, self.state.etag)
-            except NotFound:
-                return
-            except Exception as exc:
-                raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
-            if changed is not None:
-                await self._install(changed)
+            await self._read_if_changed()
+            return True
+        return False
+
+    async def _read_if_changed(self) -> bool:
+        """Install the stored document if it is not the state's any more (a conditional
+        read: cheap when nothing changed); True if it was installed."""
+        self._refresh = False
+        assert self.state is not None
+        try:
+            changed = await self.store.get_if_changed(self.key, self.state.etag)
+        except NotFound:
+            return False
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
+        if changed is None:
+            return False
+        await self._install(changed)
+        return True
 
     async def _reload(self) -> None:
         self._refresh = False  # a full read answers any pending refresh
         try:
-            stored = await self.store.get(self.key)
+            stored = await self._read_unless_broken()
         except NotFound:
             self.state = TopicState(self.name, self.limits)
             self._committed = None
+            self._broken = None
             self._stale = False
             self._notify()
             return
+        except StorageUnavailable:
+            raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         await self._install(stored)
+
+    async def _read_unless_broken(self) -> Object:
+        """The stored document; while the one found unusable is unchanged, its error (so a
+        broken topic costs each request a conditional read, not a parse), except that it
+        is read and parsed again every BROKEN_RECHECK_SECONDS."""
+        broken = self._broken
+        if broken is None or time.monotonic() - broken.checked_at >= BROKEN_RECHECK_SECONDS:
+            return await self.store.get(self.key)
+        changed = await self.store.get_if_changed(self.key, broken.etag)
+        if changed is None:
+            raise broken.error
+        return changed
+
+    def _unusable(self, exc: DocumentInvalid, etag: str) -> DocumentUnusable:
+        """Stop serving the topic: its stored document (ETag `etag`) is unusable."""
+        where = self.store.description or type(self.store).__name__
+        error = DocumentUnusable(self.name, str(exc), where)
+        if self._broken is None or self._broken.etag != etag:
+            log.error("topic unusable topic=%s error=%s", self.name, error.message)
+        self._broken = _Broken(etag, error, time.monotonic())
+        self.state = None  # nothing stale is served, and nothing is written over it
+        self._committed = None
+        self._stale = True
+        self._loaded.set()  # load() callers waiting on a half-done load get the error
+        return error
 
     async def _install(self, stored: Object) -> None:
         try:
@@ -404,32 +640,47 @@ class GroupCommitter:
                 None if checkpoint is None else checkpoint.data,
                 first_jobs=LOAD_STEP_JOBS,
             )
+            if checkpoint is not None and self.state.checkpoint is not None:
+                key = self.state.checkpoint.key
+                self._checkpoint_seen = _Seen(key, checkpoint.etag, time.monotonic())
             self._loaded.set()  # wake any load() waiting on a load this one replaces
             if self.state.loading is not None:
                 self._loaded = asyncio.Event()
+        except HeadInvalid as exc:  # carries the ETag of the head it is about
+            raise self._unusable(exc, exc.etag) from None
         except DocumentInvalid as exc:
-            raise StorageUnavailable(f"{exc}: fix or remove the document") from exc
+            raise self._unusable(exc, stored.etag) from None
         except StorageUnavailable:
             raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         self._committed = stored
+        self._broken = None
         self._stale = False
         self._notify()
 
     async def _with_checkpoint(self, stored: Object) -> tuple[Object, Object | None]:
-        """The head and the checkpoint it refers to (None for a whole document)."""
+        """The head and the checkpoint it refers to (None for a whole document).
+        Raises HeadInvalid for a head that is invalid or names a checkpoint that is gone."""
         for _ in range(MAX_CHECKPOINT_READS):
-            key = checkpoint_of(stored.data, key=self.key)
+            try:
+                key = checkpoint_of(stored.data, key=self.key)
+            except DocumentInvalid as exc:
+                raise HeadInvalid(exc.key, exc.problem, stored.etag) from None
             if key is None:
                 return stored, None
             try:
                 return stored, await self.store.get(key)
             except NotFound:
-                stored = await self.store.get(self.key)  # replaced since: read the new one
+                # Deleted after a newer head landed, or deleted by hand: read the head again.
+                current = await self.store.get(self.key)
+                if current.etag == stored.etag:
+                    problem = f"names checkpoint {key}, which does not exist (it was deleted)"
+                    raise HeadInvalid(self.key, problem, stored.etag) from None
+                stored = current
         raise StorageUnavailable(
-            f"{self.key} keeps naming checkpoints that are gone (another broker is "
-            "writing it quickly); retry"
+            f"{self.key} was replaced {MAX_CHECKPOINT_READS} times while its checkpoint was "
+            "being read (other brokers write it very often); retry"
         )
 
     async def _try_reload(self) -> None:

@@ -103,12 +103,18 @@ class Engine:
 
     async def _load_existing(self) -> None:
         try:
-            for name in await self.topic_names():
-                committer = self._committers.get(name) or self.topic(name)._c
-                await committer.load()
-                committer.start()
+            names = await self.topic_names()
         except Exception as exc:  # storage may be down at start; topics then load lazily
             log.warning("could not preload topics error=%r", exc)
+            return
+        for name in names:
+            committer = self._committers.get(name) or self.topic(name)._c
+            try:
+                await committer.load()
+            except StorageUnavailable as exc:  # one broken topic must not stop the others
+                log.warning("could not preload topic=%s error=%s", name, exc.message)
+                continue
+            committer.start()
 
     def _depths(self) -> list[tuple[LabelKey, float]]:
         out: list[tuple[LabelKey, float]] = []

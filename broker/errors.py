@@ -77,3 +77,30 @@ class StorageUnavailable(BrokerError):
     """The write could not be made durable; nothing was acknowledged. Safe to retry."""
 
     code = "storage_unavailable"
+
+
+class DocumentUnusable(StorageUnavailable):
+    """A stored document of the topic is invalid, or names a checkpoint that is gone.
+
+    The broker neither serves nor writes the topic until the document changes (repaired
+    by hand) or an operator resets the topic: a write would destroy what is there."""
+
+    code = "document_invalid"
+
+    def __init__(self, topic: str, problem: str, where: str) -> None:
+        self.topic = topic
+        self.problem = problem
+        super().__init__(
+            f"{problem} (in {where}): the broker will not write over it; repair it, or "
+            f"move it aside and start the topic empty with `simplequeue -topic {topic} "
+            "reset-invalid`"
+        )
+
+
+class NothingToReset(BrokerError):
+    """`reset-invalid` of a topic whose document is valid or absent."""
+
+    code = "wrong_state"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} is valid or absent: there is nothing to reset")

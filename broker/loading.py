@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import logging
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -28,14 +29,15 @@ from typing import Any, NoReturn
 import orjson
 from pydantic import BaseModel
 
+from common.documents import validate_head, validate_header
+from common.keys import topic_key
+from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS
 from common.models import (
-    FORMAT_VERSION,
-    HEAD_FORMAT,
-    Counters,
     DocumentInvalid,
     JobStatus,
     TopicDocument,
     TopicHead,
+    parse_json,
 )
 from common.models import load_document as load_model
 
@@ -45,15 +47,18 @@ from .records import (
     PENDING,
     JobRecord,
     Segment,
+    TimeBeyondRange,
+    clamp_times,
     compact_dumps,
     now_ms,
     parse_ms,
 )
 from .state import CheckpointRef, Limits, TopicState
 
+log = logging.getLogger("simplequeue.loading")
+
 _JOBS_KEY = b',"jobs":['
 _SPLIT = b'},{"id":'
-_HEADER_FIELDS = frozenset({"format", "topic", "generation", "writer", "updated_at", "counters"})
 _STATUSES = {status.value: status for status in JobStatus}
 # The fields of a pending job that was never claimed and carries text or JSON.
 _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available_at", "attempts"})
@@ -100,8 +105,10 @@ def _no_gc() -> Iterator[None]:
 def _load_whole(state: TopicState, key: str, data: bytes) -> None:
     try:
         header, pieces = _document(data, state.name)
-        _header(state, header, FORMAT_VERSION)
+        _header(state, validate_header(key, header))
         Loading(state, pieces, data, TopicDocument, key).step(None)
+    except DocumentInvalid:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _invalid(TopicDocument, key, data, exc)
 
@@ -109,33 +116,25 @@ def _load_whole(state: TopicState, key: str, data: bytes) -> None:
 def _load_head(
     state: TopicState, key: str, data: bytes, checkpoint: bytes, first_jobs: int | None
 ) -> None:
-    try:
-        head = orjson.loads(data)
-        jobs, removed, ref = head.pop("jobs"), head.pop("removed"), head.pop("checkpoint")
-        _header(state, head, HEAD_FORMAT)  # its other fields are popped above
-        if not isinstance(jobs, list) or not isinstance(removed, list):
-            raise ValueError("jobs and removed must be lists")
-        ref_key, ref_generation, ref_jobs = ref["key"], ref["generation"], ref["jobs"]
-        if not isinstance(ref_key, str) or not isinstance(ref_generation, int):
-            raise ValueError("bad checkpoint reference")
-        removed_ids = set(removed)
-        encodings = {job["id"]: compact_dumps(job) for job in jobs}
-        if len(encodings) != len(jobs):
-            raise ValueError("field jobs: a job id appears twice")  # as common/documents.py
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _invalid(TopicHead, key, data, exc)
-    state.checkpoint = CheckpointRef(ref_key, ref_generation, ref_jobs, len(checkpoint))
+    raw = parse_json(key, data)
+    # A head is small: the model validates all of it, exactly as readers do.
+    head = validate_head(key, raw)
+    _header(state, head)
+    jobs, ref = raw.get("jobs", []), head.checkpoint
+    removed_ids = set(head.removed)
+    state.checkpoint = CheckpointRef(ref.key, ref.generation, ref.jobs, len(checkpoint))
     state.removed = removed_ids
-    state.unloaded = encodings
+    state.unloaded = {job["id"]: compact_dumps(job) for job in jobs}
     try:
         ck_header, pieces = _document(checkpoint, state.name)
-        if ck_header["format"] != FORMAT_VERSION or not _HEADER_FIELDS.issuperset(ck_header):
-            raise ValueError("a checkpoint is a format-1 document")
+        validate_header(ref.key, ck_header)
         merged = _Merged(pieces, removed_ids, jobs, state.unloaded)
-        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref_key, merged)
+        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref.key, merged)
         loading.step(first_jobs)
+    except DocumentInvalid:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _invalid(TopicDocument, ref_key, checkpoint, exc)
+        _invalid(TopicDocument, ref.key, checkpoint, exc)
 
 
 def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
@@ -144,6 +143,8 @@ def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
     if split is None:
         raw = orjson.loads(data)
         jobs = raw.pop("jobs", [])
+        if not isinstance(jobs, list):  # `{}` or `""` would iterate as no jobs at all
+            raise ValueError("field jobs: not a list")
         split = raw, _parsed_jobs(jobs)
     if split[0]["topic"] != name:
         raise ValueError(f"document belongs to another topic than {name!r}")
@@ -151,8 +152,9 @@ def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
 
 
 def _invalid(model: type[BaseModel], key: str, data: bytes, exc: Exception) -> NoReturn:
-    # The fast path only says "something is wrong"; the model says what, unless the
-    # problem is one the model cannot see (duplicate ids, another topic's document).
+    # The fast path only says "something is wrong"; the model (the rules every reader
+    # applies) says what, unless it accepts what the fast path's stricter types refuse
+    # (`"attempts": 1.0`) or cannot see the problem (another topic's document).
     load_model(model, key, data)
     raise DocumentInvalid(key, str(exc) or "malformed topic document") from None
 
@@ -204,17 +206,15 @@ def _parsed_jobs(jobs: list[Any]) -> Iterator[Piece]:
         yield job, compact_dumps(job), 0, 0
 
 
-def _header(state: TopicState, header: dict[str, Any], format: int) -> None:
-    if header["format"] != format or header["topic"] != state.name:
-        raise ValueError(f"not a format-{format} document of topic {state.name!r}")
-    generation, writer = header["generation"], header["writer"]
-    if not isinstance(generation, int) or generation < 0 or not isinstance(writer, str):
-        raise ValueError("bad header")
-    if not _HEADER_FIELDS.issuperset(header):
-        raise ValueError("unknown field")
-    state.generation = generation
-    state.updated_at = parse_ms(header["updated_at"])
-    state.counters.update(Counters.model_validate(header.get("counters", {})).model_dump())
+def _header(state: TopicState, header: TopicDocument | TopicHead) -> None:
+    """The state's generation, time and counters from a header the model validated."""
+    if header.topic != state.name:
+        raise DocumentInvalid(
+            topic_key(state.name), f"field topic: {header.topic!r}, not {state.name!r}"
+        )
+    state.generation = header.generation
+    state.updated_at = round(header.updated_at.timestamp() * 1000)
+    state.counters.update(header.counters.model_dump())
 
 
 class Loading:
@@ -274,17 +274,24 @@ class Loading:
         count = 0
         for job, enc, start, stop in jobs:
             seq = state.next_seq
-            rec = _record(job, seq, enc)
+            repaired = False
+            try:
+                rec, done = _record(job, seq, enc)
+            except TimeBeyondRange:
+                job, enc = self._repaired(job)
+                rec, done = _record(job, seq, enc)
+                repaired = True
             if rec.id in state.jobs:
                 raise ValueError("duplicate job id")
-            if rec.status is COMPLETED:
-                done = parse_ms(job.get("completed_at", job["created_at"]))
+            if done is not None:
                 self.completed.append((done, seq, rec))
             state.index(rec, self.now)
             state.next_seq = seq + 1
             count += 1
-            if unloaded and unloaded.pop(rec.id, None) is not None:
-                state.changed[rec.id] = rec  # one of the head's changes, loaded now
+            if (unloaded and unloaded.pop(rec.id, None) is not None) or repaired:
+                # One of the head's changes, loaded now; or a repaired job, which the next
+                # write (a head too) must carry.
+                state.changed[rec.id] = rec
             if rec.seg is not self.segment:
                 self._seal()
                 self.segment, self.run_start, self.mixed = rec.seg, None, False
@@ -298,6 +305,22 @@ class Loading:
             rec.span = (start - self.run_start) << 32 | (stop - start)
             self.last_stop = stop
         return count
+
+    def _repaired(self, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """A job whose times lie beyond the year 9999 (stored by versions that did not
+        limit delays) with those times at the latest one there is, and its new bytes.
+        One job's impossible time must not make its whole topic unreadable: the job is
+        reported, keeps its place, and is stored repaired at the next write."""
+        job, fields = clamp_times(job)
+        log.warning(
+            "job time out of range topic=%s job=%s fields=%s read_as=%s hint=%r",
+            self.state.name,
+            job.get("id"),
+            ",".join(fields),
+            LATEST_TIME_TEXT,
+            "stored so at the next write; delete the job if its delay was a mistake",
+        )
+        return job, compact_dumps(job)
 
     def _seal(self) -> None:
         """The segment's encoding is its run of the document (its jobs joined by commas)."""
@@ -339,21 +362,22 @@ class _Merged:
                 yield job, self.encodings[job["id"]], 0, 0
 
 
-def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
-    """Validate one stored job (cheaply) and build its record."""
+def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord, int | None]:
+    """Validate one stored job (cheaply) and build its record; for a completed job, also
+    when it completed (for retention). TimeBeyondRange for a time after the year 9999."""
     job_id, attempts = job["id"], job.get("attempts", 0)
-    if type(job_id) is not str or not 0 < len(job_id) <= 256:
-        raise ValueError("bad id")
+    if type(job_id) is not str or not 0 < len(job_id) <= MAX_ID_CHARS:
+        raise ValueError("field id: must be text of 1 to 256 characters")
     if type(attempts) is not int or attempts < 0:
-        raise ValueError("bad attempts")
+        raise ValueError("field attempts: must be a whole number, 0 or more")
     status = _STATUSES[job["status"]]
     created = parse_ms(job["created_at"])
     available = parse_ms(job["available_at"]) if "available_at" in job else created
     if status is PENDING and _WAITING_FIELDS.issuperset(job):
         # The bulk of a deep queue: nothing else to check (one set test for six fields).
-        return JobRecord(job_id, status, seq, enc, attempts, available, None, created)
+        return JobRecord(job_id, status, seq, enc, attempts, available, None, created), None
     if not JOB_FIELD_SET.issuperset(job):
-        raise ValueError("unknown job field")
+        raise ValueError("a job has an unknown field")
     heartbeat = job.get("last_heartbeat", job.get("claimed_at"))
     if status is not PENDING:  # times that pending jobs do not carry
         for field in ("claimed_at", "completed_at"):
@@ -362,8 +386,9 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> JobRecord:
     claimed_by = job.get("claimed_by")
     for text in (claimed_by, job.get("last_error")):
         if text is not None and not isinstance(text, str):
-            raise ValueError("bad text field")
+            raise ValueError("field claimed_by or last_error: must be text")
     if job.get("payload_encoding") not in (None, "base64"):
-        raise ValueError("bad payload_encoding")
+        raise ValueError("field payload_encoding: must be base64 or absent")
     started = parse_ms(heartbeat) if heartbeat is not None else created
-    return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started)
+    done = parse_ms(job.get("completed_at", job["created_at"])) if status is COMPLETED else None
+    return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started), done

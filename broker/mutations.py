@@ -98,6 +98,11 @@ def find(state: TopicState, job_id: str) -> JobRecord:
     return rec
 
 
+def lookup(state: TopicState, now: int, job_id: str) -> Job:
+    """The job, changing nothing (run by the committer to decide a 404 on stored state)."""
+    return find(state, job_id).to_job()
+
+
 def check_lease(rec: JobRecord, worker: str | None) -> None:
     """The job must be claimed, and by `worker` when one is named."""
     if rec.status is not CLAIMED:
@@ -204,6 +209,7 @@ def take_over(
     for job_id in job_ids:
         rec = state.jobs.get(job_id)
         if rec is None or rec.status is not CLAIMED:
+            state.refused = True  # maybe claimed through another broker since this state
             continue
         if now - (rec.last_heartbeat or 0) < min_idle_ms:
             continue

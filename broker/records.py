@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from common.limits import LATEST_TIME_TEXT, beyond_latest_time
 from common.models import Job, JobStatus
 
 PENDING = JobStatus.PENDING
@@ -71,6 +72,17 @@ def format_ms(ms: int) -> str:
 _last_parsed: tuple[str, int] = ("", 0)
 
 
+class TimeBeyondRange(ValueError):
+    """A stored time after the year 9999, which no datetime can hold (common.limits)."""
+
+
+def clamp_times(job: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The job with every time beyond the year 9999 set to the latest time there is, and
+    the names of the fields that changed."""
+    beyond = [name for name in TIME_FIELDS if beyond_latest_time(job.get(name))]
+    return {**job, **dict.fromkeys(beyond, LATEST_TIME_TEXT)}, beyond
+
+
 def parse_ms(value: object) -> int:
     """Milliseconds of an ISO 8601 timestamp with a timezone; ValueError otherwise."""
     global _last_parsed
@@ -80,7 +92,12 @@ def parse_ms(value: object) -> int:
         return _last_parsed[1]
     if not isinstance(value, str):
         raise ValueError("timestamp must be a string")
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        if beyond_latest_time(value):
+            raise TimeBeyondRange(f"time {value!r} is after the year 9999") from None
+        raise
     if parsed.tzinfo is None:
         raise ValueError("timestamp must carry a timezone")
     ms = round(parsed.timestamp() * 1000)

@@ -54,6 +54,7 @@ class Registry:
         self.started_at = utc_now()
         self.state = STANDBY
         self.active: BrokerRecord | None = None  # the record last read or written
+        self.last_error: str | None = None  # why the last check failed; None if it worked
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -96,7 +97,16 @@ class Registry:
             else:
                 self._observe(record)
         except Exception as exc:
+            self.last_error = str(exc) or repr(exc)
             log.warning("registry heartbeat failed error=%r", exc)
+        else:
+            self.last_error = None
+
+    def problem(self) -> str | None:
+        """For readiness: why the last heartbeat failed, or None."""
+        if self.last_error is None:
+            return None
+        return f"the last registry heartbeat failed: {self.last_error}"
 
     def _may_take(self, record: BrokerRecord) -> bool:
         if record.broker_id == self.broker_id or record.state is BrokerState.STOPPING:

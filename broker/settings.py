@@ -6,10 +6,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from common.limits import MAX_ATTEMPTS, VISIBILITY_TIMEOUT_SECONDS
 from common.settings import StorageSettings
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
 from .engine import EngineSettings
+from .limits import DEFAULT_IDLE_SECONDS
 
 
 def split_addr(value: str) -> tuple[str, int]:
@@ -41,13 +43,20 @@ class BrokerSettings(StorageSettings):
         "written to broker.json; empty: the listen host, or the hostname",
     )
     visibility_timeout: float = Field(
-        default=30.0, gt=0, description="seconds a claim lives without a heartbeat"
+        default=30.0,
+        gt=0,
+        le=VISIBILITY_TIMEOUT_SECONDS.high,
+        allow_inf_nan=False,
+        description="seconds a claim lives without a heartbeat (at most a year)",
     )
     reaper_period: float = Field(
         default=5.0, gt=0, description="seconds between checks for expired claims"
     )
     max_attempts: int = Field(
-        default=5, ge=0, description="claims before a failing job is dead (0 = unlimited)"
+        default=5,
+        ge=MAX_ATTEMPTS.low,
+        le=MAX_ATTEMPTS.high,
+        description="claims before a failing job is dead (0 = unlimited; at most 1000000)",
     )
     completed_retention: int = Field(
         default=1000, ge=0, description="completed jobs kept per topic for inspection"
@@ -72,6 +81,21 @@ class BrokerSettings(StorageSettings):
         default=30.0,
         gt=0,
         description="seconds after which another broker's heartbeat is stale and taken over",
+    )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="most open connections per listener (HTTP and Redis each); more are "
+        "refused. Default: what the open-file limit allows after keeping "
+        "descriptors for storage, at most 10000",
+    )
+    idle_timeout: float = Field(
+        default=DEFAULT_IDLE_SECONDS,
+        gt=0,
+        le=3600,
+        description="seconds an HTTP connection may stay idle or take to send a "
+        "request's headers and body, and a Redis connection may take to AUTH when "
+        "--auth-token is set; then it is closed",
     )
     auth_token: str | None = Field(
         default=None,

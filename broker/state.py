@@ -91,6 +91,7 @@ class TopicState:
         self.dead_order: deque[JobRecord] = deque()
         self.next_seq = 0
         self.dirty = False  # set by any change that must be written
+        self.refused = False  # set by a mutation that refused a job this state may not know
         self.checkpoint: CheckpointRef | None = None
         self.checkpoint_seqs = 0  # records with a lower seq came from the checkpoint
         self.changed: dict[str, JobRecord] = {}

@@ -9,13 +9,20 @@ a batch.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 from functools import partial
 from typing import Any
 
 from common.documents import DocumentReader
+from common.limits import (
+    CLAIM_COUNT,
+    DELAY_SECONDS,
+    MAX_ID_CHARS,
+    WAIT_SECONDS,
+    Limit,
+    OutOfRange,
+)
 from common.models import DocumentInvalid, Job, JobStatus, TopicStats
 from common.payload import payload_to_bytes
 from common.store import NotFound, Object
@@ -26,8 +33,6 @@ from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
 from .records import api_json, job_from_json, now_ms
 
-MAX_ID_LENGTH = 256
-MAX_CLAIM_COUNT = 1000
 REFRESH_INTERVAL = 1.0  # at most one storage check per second for empty claims
 
 
@@ -42,12 +47,11 @@ def new_job_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequest(f"{name} must be a number of seconds")
-    if value < 0:
-        raise InvalidRequest(f"{name} must not be negative")
-    return float(value)
+def _in_range(limit: Limit, name: str, value: Any) -> Any:
+    try:
+        return limit.check(name, value)
+    except OutOfRange as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def _text(name: str, value: Any, *, optional: bool = False) -> str | None:
@@ -55,15 +59,9 @@ def _text(name: str, value: Any, *, optional: bool = False) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"{name} must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidRequest(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidRequest(f"{name} must be at most {MAX_ID_CHARS} characters")
     return value
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest("count must be a positive integer")
-    return min(value, MAX_CLAIM_COUNT)
 
 
 class Topic:
@@ -84,7 +82,7 @@ class Topic:
     def _checked(self, job: NewJob) -> tuple[str, NewJob]:
         job_id = new_job_id() if job.id is None else _text("id", job.id)
         assert job_id is not None
-        _seconds("delay", job.delay)
+        _in_range(DELAY_SECONDS, "delay", job.delay)
         if job.payload_encoding not in (None, "base64"):
             raise InvalidRequest("payload_encoding must be base64 or absent")
         try:
@@ -127,12 +125,12 @@ class Topic:
 
     async def _claim(self, worker: str, count: int, wait: float) -> list[bytes]:
         _text("worker", worker)
-        fn = partial(mutations.claim, worker=worker, count=_count(count))
-        return await self._take(fn, _seconds("wait", wait))
+        fn = partial(mutations.claim, worker=worker, count=_in_range(CLAIM_COUNT, "count", count))
+        return await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
 
     async def pop(self, *, count: int = 1, wait: float = 0.0) -> list[Job]:
-        fn = partial(mutations.pop, count=_count(count))
-        return await self._take(fn, _seconds("wait", wait))
+        fn = partial(mutations.pop, count=_in_range(CLAIM_COUNT, "count", count))
+        return await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
 
     async def _take(self, fn: Any, wait: float) -> list[Any]:
         """Run a claim-like mutation; with `wait`, long-poll until a commit offers jobs."""
@@ -199,7 +197,7 @@ class Topic:
         self, job_id: str, delay: float, error: str | None, worker: str | None
     ) -> bytes:
         _text("job_id", job_id)
-        delay = _seconds("delay", delay)
+        delay = _in_range(DELAY_SECONDS, "delay", delay)
         if error is not None and not isinstance(error, str):
             raise InvalidRequest("error must be a string")
         fn = partial(mutations.nack, job_id=job_id, worker=worker, delay=delay, error=error)
@@ -215,9 +213,16 @@ class Topic:
 
     async def take_over(self, job_ids: list[str], worker: str, *, min_idle: float) -> list[Job]:
         _text("worker", worker)
-        idle_ms = round(_seconds("min_idle", min_idle) * 1000)
+        if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or min_idle < 0:
+            raise InvalidRequest("min_idle must be a number of seconds, 0 or more")
+        idle_ms = round(min_idle * 1000)
         fn = partial(mutations.take_over, job_ids=job_ids, worker=worker, min_idle_ms=idle_ms)
         return await self._c.submit(fn)
+
+    async def reset_invalid(self) -> str:
+        """Move an invalid stored document aside and start the topic empty; returns the
+        key the document was moved to (GroupCommitter.reset_invalid)."""
+        return await self._c.reset_invalid()
 
     # --- reads --------------------------------------------------------------------------
 
@@ -237,6 +242,14 @@ class Topic:
         state = self._c.state
         rec = state.jobs.get(job_id) if state is not None else None
         return rec.to_job() if rec is not None else None
+
+    async def find_job(self, job_id: str) -> Job:
+        """The job, or JobNotFound decided on the stored state: a job this broker has not
+        seen yet (enqueued through another broker) is looked for in storage."""
+        job = self.get_job(job_id)
+        if job is not None:
+            return job
+        return await self._c.submit(partial(mutations.lookup, job_id=job_id))
 
     def list_jobs(
         self, *, status: JobStatus | None = None, limit: int = 100, after: str | None = None
@@ -291,7 +304,11 @@ class Topic:
             # Replaced by a newer head since `data` was read: merge that one.
             current = self.document()
             if current is None or current[0] is data:
-                raise StorageUnavailable(f"checkpoint {exc.key} is gone; retry") from None
+                where = self._c.store.description or "the store"
+                raise StorageUnavailable(
+                    f"checkpoint {exc.key} named by {self._c.key} does not exist in {where}"
+                    " (deleted outside the broker?): restore it, or reset the topic"
+                ) from None
             return await self.whole_document(*current)
         except DocumentInvalid:
             raise

@@ -6,7 +6,8 @@ raises a named ClientError subclass chosen by the reply's JSON `code`.
 Retries: only failures that cannot have changed anything, or whose repetition is harmless,
 are retried, with exponential backoff and jitter:
 - a connection that could not be opened (the broker never saw the request), or 503
-  `storage_unavailable` (the broker's write failed and nothing changed): every call;
+  `storage_unavailable` (the broker's write failed and nothing changed): every call
+  (not 503 `document_invalid`: a broken document stays broken until an operator acts);
 - a connection lost mid-request or a timeout (the broker may have acted): only idempotent
   calls - reads, heartbeat, and enqueue, which always carries a job id (generated here when
   the caller gave none) so that a repeated enqueue cannot add the job twice.
@@ -33,6 +34,24 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
+from common.discovery import BrokerLocator
+from common.errors import (
+    CODE_BY_STATUS,
+    CODES,
+    NOT_RETRIED,
+    BadRequest,
+    BrokerUnavailable,
+    ClientError,
+    DocumentBroken,
+    JobConflict,
+    JobNotFound,
+    LeaseLost,
+    NothingToClaim,
+    PayloadTooLarge,
+    ResourceNotFound,
+    StorageFailed,
+    Unauthorized,
+)
 from common.keys import InvalidTopicName, validate_topic
 from common.models import Job, JobStatus, TopicStats
 from common.store.base import Object
@@ -40,93 +59,31 @@ from common.store.base import Object
 if TYPE_CHECKING:
     from common.store.base import ObjectStore
 
+# The errors are part of this module's API: `from common.client import LeaseLost` works.
+__all__ = [
+    "BadRequest",
+    "BrokerUnavailable",
+    "Client",
+    "ClientError",
+    "DocumentBroken",
+    "Enqueued",
+    "JobConflict",
+    "JobNotFound",
+    "LeaseLost",
+    "NothingToClaim",
+    "PayloadTooLarge",
+    "ResourceNotFound",
+    "StorageFailed",
+    "Unauthorized",
+    "error_from_reply",
+]
+
 log = logging.getLogger("simplequeue.client")
 
 USER_AGENT = "simplequeue-client/0.1"
 
 
-# --- errors -----------------------------------------------------------------------------
-
-
-class ClientError(Exception):
-    """A request the broker refused, or could not be asked. `code` is the JSON code."""
-
-    default_code = "error"
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.status = status
-
-
-class BadRequest(ClientError):
-    default_code = "bad_request"  # also invalid_topic
-
-
-class Unauthorized(ClientError):
-    default_code = "unauthorized"
-
-
-class ResourceNotFound(ClientError):
-    """An unknown route, or a topic without a document (code `not_found`)."""
-
-    default_code = "not_found"
-
-
-class JobNotFound(ResourceNotFound):
-    default_code = "job_not_found"
-
-
-class NothingToClaim(ClientError):
-    """Only raised by claim_one(); claim() returns an empty list."""
-
-    default_code = "empty"
-
-
-class JobConflict(ClientError):
-    """The job is not in a state that allows the operation (code `wrong_state`)."""
-
-    default_code = "wrong_state"
-
-
-class LeaseLost(JobConflict):
-    """The job was reaped or claimed by another worker (code `lease_lost`)."""
-
-    default_code = "lease_lost"
-
-
-class PayloadTooLarge(ClientError):
-    default_code = "payload_too_large"
-
-
-class BrokerUnavailable(ClientError):
-    """Connection refused, timeout, or 503 after the retries allowed for the call."""
-
-    default_code = "unavailable"
-
-
-_BY_CODE: dict[str, type[ClientError]] = {
-    "bad_request": BadRequest,
-    "invalid_topic": BadRequest,
-    "unauthorized": Unauthorized,
-    "not_found": ResourceNotFound,
-    "job_not_found": JobNotFound,
-    "empty": NothingToClaim,
-    "wrong_state": JobConflict,
-    "lease_lost": LeaseLost,
-    "payload_too_large": PayloadTooLarge,
-    "storage_unavailable": BrokerUnavailable,
-}
-# For replies without a JSON error body (a proxy in between, say).
-_CODE_BY_STATUS = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    409: "wrong_state",
-    413: "payload_too_large",
-    503: "storage_unavailable",
-}
+# --- errors (the classes and the table live in common.errors) ------------------------
 
 
 def error_from_reply(status: int, body: bytes) -> ClientError:
@@ -139,11 +96,12 @@ def error_from_reply(status: int, body: bytes) -> ClientError:
     if isinstance(data, dict):
         message = " ".join(str(data.get("error") or "").split())
         code = str(data["code"]) if data.get("code") else None
-    code = code or _CODE_BY_STATUS.get(status, "http_error")
+    code = code or CODE_BY_STATUS.get(status, "http_error")
     if not message:
         text = body.decode("utf-8", "replace").strip().splitlines()
         message = f"broker replied HTTP {status}" + (f": {text[0][:200]}" if text else "")
-    return _BY_CODE.get(code, ClientError)(message, code=code, status=status)
+    known = CODES.get(code)
+    return (known.error if known else ClientError)(message, code=code, status=status)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -231,8 +189,6 @@ class Client:
         """A client of the broker registered in `store`'s broker.json, which follows the
         registry to another broker when this one stops answering. The store stays the
         caller's to close, and must stay open while the client is used."""
-        from common.discovery import BrokerLocator
-
         locator = BrokerLocator(store, max_age=max_age, failover_timeout=failover_timeout)
         record = await locator.current()
         return cls(record.http_addr, locator=locator, **kw)
@@ -345,6 +301,8 @@ class Client:
                 if reply.status != 503:
                     return reply
                 error = error_from_reply(reply.status, reply.body)
+                if error.code in NOT_RETRIED:
+                    raise error
                 retry_after = _retry_after(reply)
             failures += 1
             if failures > self.retries:
@@ -536,6 +494,14 @@ class Client:
 
     async def delete(self, topic: str, job_id: str) -> Job:
         return await self._job("DELETE", self._job_path(topic, job_id), idempotent=False)
+
+    async def reset_invalid(self, topic: str) -> str:
+        """Move the topic's invalid document aside and start the topic empty; returns the
+        key the document was kept under. JobConflict (`wrong_state`) when it is valid."""
+        path = f"/topics/{_topic(topic)}/reset-invalid"
+        data = await self._json("POST", path, idempotent=False)
+        moved_to: str = self._model(lambda: str(data["moved_to"]), path)
+        return moved_to
 
     async def document(
         self, topic: str, *, etag: str | None = None, wait: float | None = None

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from common.client import BrokerUnavailable
+from common.errors import BrokerUnavailable
 from common.keys import BROKER_KEY
 from common.models import BrokerRecord, BrokerState, DocumentInvalid, load_document, utc_now
 from common.store.base import NotFound, ObjectStore, StoreError

@@ -26,6 +26,7 @@ from common.models import (
     HEAD_FORMAT,
     CheckpointRef,
     DocumentInvalid,
+    TopicDocument,
     TopicHead,
     parse_json,
     validate_document,
@@ -60,8 +61,9 @@ def _format(key: str, raw: Any) -> int:
     return int(found)
 
 
-def _head(key: str, raw: Any) -> TopicHead:
-    """Validate a format-2 head (heads are small) and the checkpoint key it names."""
+def validate_head(key: str, raw: Any) -> TopicHead:
+    """Validate a parsed format-2 head (heads are small) and the checkpoint key it names.
+    The broker's loader and every reader validate heads here."""
     head = validate_document(TopicHead, key, raw)
     ref = head.checkpoint
     if (
@@ -76,6 +78,12 @@ def _head(key: str, raw: Any) -> TopicHead:
     return head
 
 
+def validate_header(key: str, header: dict[str, Any]) -> TopicDocument:
+    """Validate the fields of a format-1 document other than its jobs (a checkpoint's
+    jobs may be a million: the broker's loader checks them one at a time as it goes)."""
+    return validate_document(TopicDocument, key, {**header, "jobs": []})
+
+
 _WHOLE_PREFIX = b'{"format":1,'  # how every format-1 document a broker writes begins
 
 
@@ -85,7 +93,7 @@ def _checkpoint_ref(key: str, data: bytes) -> CheckpointRef | None:
     raw = parse_json(key, data)
     if _format(key, raw) == FORMAT_VERSION:
         return None
-    return _head(key, raw).checkpoint
+    return validate_head(key, raw).checkpoint
 
 
 def checkpoint_of(head: bytes, *, key: str = "topic head") -> str | None:
@@ -106,7 +114,7 @@ def merge_document(key: str, head: bytes, checkpoint: bytes) -> bytes:
     raw = parse_json(key, head)
     if _format(key, raw) == FORMAT_VERSION:
         return head
-    head_model = _head(key, raw)
+    head_model = validate_head(key, raw)
     # Problems of the checkpoint name the checkpoint's key: that is the object to look at.
     ref = head_model.checkpoint.key
     base = parse_json(ref, checkpoint)
@@ -116,14 +124,13 @@ def merge_document(key: str, head: bytes, checkpoint: bytes) -> bytes:
         raise DocumentInvalid(
             ref, f"of topic {base.get('topic')!r}, not {head_model.topic!r} (named by {key})"
         )
+    validate_header(ref, base)
     base_jobs = base.get("jobs", [])
     if not isinstance(base_jobs, list):
-        raise DocumentInvalid(ref, "field jobs: not a list")
+        raise DocumentInvalid(ref, "field jobs: Input should be a valid list")
 
     changes: list[dict[str, Any]] = raw.get("jobs", [])
-    changed = {job["id"]: job for job in changes}
-    if len(changed) != len(changes):
-        raise DocumentInvalid(key, "field jobs: a job id appears twice")
+    changed = {job["id"]: job for job in changes}  # unique: validate_head checked them
     removed = set(raw.get("removed", []))
     jobs: list[Any] = []
     taken: set[str] = set()

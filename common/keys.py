@@ -6,6 +6,9 @@ Layout (DESIGN.md, "Storage layout"; checkpoints: the "format 2" spec):
     topics/<topic>/checkpoint-<generation>-<token>.json
                                                       an immutable checkpoint of a big
                                                       topic (generation: 12 digits)
+    topics/<topic>/invalid-<time>-<token>.json        an invalid document set aside by
+                                                      `reset-invalid` (time: UTC, basic
+                                                      ISO 8601), kept for the operator
 
 Checkpoints live one level down, so listing `topics/` and keeping what `topic_from_key`
 accepts never mistakes a checkpoint for a topic.
@@ -19,6 +22,7 @@ BROKER_KEY = "broker.json"
 TOPICS_PREFIX = "topics/"
 _TOPIC_SUFFIX = ".json"
 _CHECKPOINT_STEM = "checkpoint-"
+_SET_ASIDE_STEM = "invalid-"
 
 # Only these characters can reach a key: no "/", no "..", no dots at all, so a topic
 # name can neither escape topics/ nor collide with broker.json.
@@ -79,6 +83,20 @@ def checkpoint_key(name: str, generation: int, token: str) -> str:
     if generation < 0:
         raise ValueError(f"checkpoint generation {generation}: must be 0 or more")
     return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}{generation:012d}-{token}{_TOPIC_SUFFIX}"
+
+
+def set_aside_key(name: str, when: str, token: str) -> str:
+    """Where an invalid document of topic `name` is kept when an operator resets the topic:
+    beside its checkpoints, so that it is neither a topic nor a checkpoint. `when` is
+    the UTC time as `20261201T230000Z`, `token` 8 random hex characters."""
+    return f"{checkpoint_prefix(name)}{_SET_ASIDE_STEM}{when}-{token}{_TOPIC_SUFFIX}"
+
+
+def write_check_key(token: str) -> str:
+    """The object a broker creates and removes at start-up to prove storage is writable:
+    under topics/ (every key stays under broker.json and topics/) but never a topic, as
+    its name does not end in .json."""
+    return f"{TOPICS_PREFIX}write-check-{token}.tmp"
 
 
 def checkpoint_generation(key: str) -> int | None:

@@ -16,11 +16,14 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
 )
+
+from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, beyond_latest_time
 
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
@@ -46,8 +49,20 @@ def _require_timezone(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _stored_time(value: object) -> object:
+    # Stored times are ISO 8601 text; pydantic would also take a number as epoch seconds,
+    # which the broker's loader (broker/records.py: parse_ms) rightly refuses.
+    if not isinstance(value, str | datetime):
+        raise ValueError("timestamp must be an ISO 8601 string")
+    # Versions before common.limits stored huge delays as times no datetime can hold
+    # (`31690765-06-04T...`); such a time reads as the latest one there is, so that one
+    # job cannot make its whole document unreadable (README, "HTTP API").
+    return LATEST_TIME_TEXT if beyond_latest_time(value) else value
+
+
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_stored_time),
     AfterValidator(_require_timezone),
     PlainSerializer(format_time, return_type=str),
 ]
@@ -74,7 +89,7 @@ class PayloadEncoding(StrEnum):
 
 
 class Job(_Model):
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     status: JobStatus
     payload: Any = None
     payload_encoding: PayloadEncoding | None = None
@@ -86,6 +101,19 @@ class Job(_Model):
     last_heartbeat: Timestamp | None = None
     completed_at: Timestamp | None = None
     last_error: str | None = None
+
+
+def _unique_ids(jobs: list[Job]) -> list[Job]:
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise ValueError(f"job id {job.id!r} appears twice")
+        seen.add(job.id)
+    return jobs
+
+
+#: A document's jobs: each id once (a job's id is its identity in every operation).
+Jobs = Annotated[list[Job], AfterValidator(_unique_ids)]
 
 
 class Counters(_Model):
@@ -105,7 +133,7 @@ class TopicDocument(_Model):
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
-    jobs: list[Job] = Field(default_factory=list)
+    jobs: Jobs = Field(default_factory=list)
 
 
 class CheckpointRef(_Model):
@@ -134,7 +162,7 @@ class TopicHead(_Model):
     counters: Counters = Field(default_factory=Counters)
     checkpoint: CheckpointRef
     removed: list[str] = Field(default_factory=list)
-    jobs: list[Job] = Field(default_factory=list)
+    jobs: Jobs = Field(default_factory=list)
 
 
 class TopicStats(_Model):
@@ -154,6 +182,9 @@ class TopicStats(_Model):
     generation: int = 0
     updated_at: Timestamp | None = None
     counters: Counters = Field(default_factory=Counters)
+    # Only in `GET /topics`, for a topic that could not be loaded: what is wrong and where
+    # (its counts are then 0). Absent for a healthy topic.
+    error: str | None = None
 
 
 # --- broker registry --------------------------------------------------------------------

@@ -9,15 +9,13 @@ the tables change only when the document does. No Textual here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from common.client import Client
-
-MAX_ID_CHARS = 256  # as common.models.Job.id
+from common.limits import DELAY_SECONDS, MAX_ID_CHARS, OutOfRange
 
 
 class ActionFailed(Exception):
@@ -113,9 +111,7 @@ def enqueue_from_form(topic: str, payload: str, job_id: str, delay: str) -> Enqu
     seconds: float | None = None
     if delay.strip():
         try:
-            seconds = float(delay)
-        except ValueError:
-            raise FormInvalid(f"delay: {delay.strip()!r} is not a number of seconds") from None
-        if not math.isfinite(seconds) or seconds < 0:
-            raise FormInvalid("delay: use a number of seconds, 0 or more")
+            seconds = DELAY_SECONDS.parse("delay", delay.strip())
+        except OutOfRange as exc:
+            raise FormInvalid(str(exc)) from None
     return Enqueue(topic, value, job_id or None, seconds or None)

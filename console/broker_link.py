@@ -1,8 +1,9 @@
 """Which broker the console talks to, and whether it answers.
 
 `BrokerLink.check()` is called every poll interval. It reads broker.json (when the console
-reads storage) to learn the active broker and its heartbeat, asks that broker's `/healthz`,
-and returns a `BrokerStatus` for the header. When the registered address changes (a
+reads storage) to learn the active broker and its heartbeat, asks that broker's `/healthz`
+(which also says whether it is ready, and why not), and returns a `BrokerStatus` for the
+header. When the registered address changes (a
 failover, a restart on another port) the link moves to the new broker by itself; a broker
 that answers as standby points at the active one, which the next check follows. A broker
 given with `--broker` is pinned: it is never swapped for another. No Textual here.
@@ -47,6 +48,7 @@ class BrokerStatus:
     heartbeat: datetime | None = None  # the active broker's last registry heartbeat
     visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
     max_attempts: int | None = None
+    ready: bool | None = None  # the broker's readiness (/healthz "ready"); None: unknown
 
     @property
     def usable(self) -> bool:
@@ -157,16 +159,24 @@ class BrokerLink:
                 health.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)
             ),
             "max_attempts": health.get("max_attempts"),
+            "ready": health.get("ready"),
         }
+        # A broker that is not ready still answers; the header says why it may fail.
+        not_ready = "" if health.get("ready", True) else _not_ready(health)
         if health.get("active"):
-            return BrokerStatus(LinkState.CONNECTED, "", **common)
+            return BrokerStatus(LinkState.CONNECTED, not_ready, **common)
         other = active_record.get("http_addr")
         if other and other.rstrip("/") != url.rstrip("/") and not self.pinned:
             self._follow = other
         where = f"; active broker is {other}" if other else ""
-        return BrokerStatus(LinkState.STANDBY, f"{url} answers as standby{where}", **common)
+        message = "; ".join(m for m in (f"{url} answers as standby{where}", not_ready) if m)
+        return BrokerStatus(LinkState.STANDBY, message, **common)
 
     async def close(self) -> None:
         if self.client is not None:
             await self.client.close()
             self.client = None
+
+
+def _not_ready(health: dict[str, Any]) -> str:
+    return "not ready: " + "; ".join(health.get("reasons") or ["no reason given"])

@@ -252,11 +252,12 @@ class BrokerTail(Tail):
 
     async def _list_topics(self) -> None:
         ok: bool | None = None
+        reported: dict[str, str] = {}  # topic -> the error last reported for it
         while True:
             client = self._client()
             if client is not None:
                 try:
-                    names = {stats.topic for stats in await client.topics()}
+                    listed = await client.topics()
                 except Exception as exc:  # unreachable broker and the like: try again later
                     if ok is not False:
                         ok = False
@@ -265,6 +266,13 @@ class BrokerTail(Tail):
                     if ok is not True:
                         ok = True
                         await self._queue.put(SourceState(True))
+                    # A topic the broker cannot load is listed with its error: say so once.
+                    errors = {stats.topic: stats.error for stats in listed if stats.error}
+                    for name, error in errors.items():
+                        if reported.get(name) != error:
+                            await self._queue.put(TopicInvalid(name, error))
+                    reported = errors
+                    names = {stats.topic for stats in listed}
                     for name in names - set(self._followers):
                         self._followers[name] = asyncio.create_task(self._follow(name))
             await asyncio.sleep(self.interval)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ..engine import Engine
-from .appkeys import AUTH_TOKEN, ENGINE, HEALTH
+from ..limits import DEFAULT_IDLE_SECONDS, max_batch_bytes
+from .appkeys import AUTH_TOKEN, ENGINE, HEALTH, READINESS
 from .errors import Handler, error_middleware, error_response
+from .health import health_routes
 from .routes import routes
 
 log = logging.getLogger("simplequeue.http")
 
-# Batch enqueues carry many payloads; each payload is still checked against the limit.
-MIN_BODY_BYTES = 16 * 1024 * 1024
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes need no token
 
 
 @web.middleware
@@ -46,20 +48,56 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
+def body_deadline(seconds: float) -> Middleware:
+    """Read the request body within `seconds` (handlers then get it from aiohttp's cache),
+    so a client that sends headers and then stalls does not hold a handler forever."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()
+            except TimeoutError:
+                log.warning(
+                    "request body timeout method=%s path=%s seconds=%g",
+                    request.method,
+                    request.path,
+                    seconds,
+                )
+                return error_response(
+                    "request_timeout",
+                    f"the request body did not arrive within {seconds:g} seconds "
+                    "(--idle-timeout): send it whole",
+                )
+        return await handler(request)
+
+    return middleware
+
+
 def make_app(
     engine: Engine,
     *,
     health: Callable[[], dict[str, Any]] | None = None,
+    readiness: Callable[[], list[str]] | None = None,
     auth_token: str | None = None,
+    body_seconds: float = DEFAULT_IDLE_SECONDS,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, auth_middleware],
-        client_max_size=max(MIN_BODY_BYTES, 4 * engine.settings.max_payload_bytes),
+        middlewares=[
+            metrics_middleware,
+            error_middleware,
+            auth_middleware,
+            body_deadline(body_seconds),
+        ],
+        client_max_size=max_batch_bytes(engine.settings.max_payload_bytes),
     )
     app[ENGINE] = engine
     app[HEALTH] = health or _standalone_health
+    app[READINESS] = readiness or list
     app[AUTH_TOKEN] = auth_token or ""
     app.add_routes(routes)
+    app.add_routes(health_routes)
     return app
 
 

@@ -13,4 +13,7 @@ ENGINE = web.AppKey("engine", Engine)
 # Returns the registry's view for /healthz: broker_id, active, state, active_broker.
 HealthProvider = Callable[[], dict[str, Any]]
 HEALTH: web.AppKey[HealthProvider] = web.AppKey("health")
+# Returns why the broker is not ready (empty: ready), for /readyz and /healthz.
+ReadinessProvider = Callable[[], list[str]]
+READINESS: web.AppKey[ReadinessProvider] = web.AppKey("readiness")
 AUTH_TOKEN = web.AppKey("auth_token", str)

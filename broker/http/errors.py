@@ -1,5 +1,6 @@
-"""JSON errors `{"error", "code"}`: one table from code to status, and the middleware
-that turns engine errors, bad topic names and aiohttp's own errors into them."""
+"""JSON errors `{"error", "code"}` with the status of their code (common/errors.py: one
+table for broker and client), and the middleware that turns engine errors, bad topic
+names and aiohttp's own errors into them."""
 
 from __future__ import annotations
 
@@ -8,33 +9,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from common.errors import CODES
 from common.keys import InvalidTopicName
 
 from ..errors import BrokerError
 
 log = logging.getLogger("simplequeue.http")
 
-STATUS_BY_CODE = {
-    "bad_request": 400,
-    "invalid_topic": 400,
-    "unauthorized": 401,
-    "job_not_found": 404,
-    "not_found": 404,
-    "empty": 404,
-    "method_not_allowed": 405,
-    "wrong_state": 409,
-    "lease_lost": 409,
-    "payload_too_large": 413,
-    "storage_unavailable": 503,
-    "internal": 500,
-}
 RETRY_AFTER_SECONDS = "1"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(code: str, message: str) -> web.Response:
-    response = web.json_response({"error": message, "code": code}, status=STATUS_BY_CODE[code])
+    response = web.json_response({"error": message, "code": code}, status=CODES[code].status)
     if code == "storage_unavailable":
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response

@@ -1,13 +1,38 @@
-"""The OpenAPI 3 document served at /openapi.json, built from one table of routes."""
+"""The OpenAPI 3.1 document served at /openapi.json, built from one table of routes.
+
+Request bodies are the schemas of the very models that validate them
+(broker/http/requests.py); every schema pydantic makes, with the models it refers to
+(`JobStatus`, `Counters`, ...), lands in `components/schemas`, where its `$ref`s point.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from common.models import Job, TopicStats
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from common.limits import PAGE_LIMIT, WAIT_SECONDS, Limit
+from common.models import Job, JobStatus, TopicStats
+
+from .requests import (
+    REQUEST_MODELS,
+    BatchRequest,
+    ClaimRequest,
+    EnqueueRequest,
+    JobRequest,
+    NackRequest,
+)
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type) -> dict[str, Any]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_JOB = {"$ref": "#/components/schemas/Job"}
+_JOB = _ref(Job)
 _JOB_RESULT = {"type": "object", "properties": {"job": _JOB}}
 
 
@@ -18,9 +43,7 @@ def _obj(required: list[str], **props: Any) -> dict[str, Any]:
     return schema
 
 
-_STR, _NUM, _INT = {"type": "string"}, {"type": "number"}, {"type": "integer"}
-_NEW_JOB = _obj(["payload"], payload={}, id=_STR, delay_seconds=_NUM)
-_JOB_REF = _obj(["job_id"], job_id=_STR, worker_id=_STR)
+_STR = {"type": "string"}
 
 # (method, path, summary, request body schema, success status, success schema, error codes)
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], list[int]]] = [
@@ -28,7 +51,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/enqueue",
         "Enqueue a job (idempotent on id)",
-        _NEW_JOB,
+        _ref(EnqueueRequest),
         201,
         _obj([], id=_STR, created={"type": "boolean"}),
         [400, 413, 503],
@@ -37,7 +60,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/batch",
         "Enqueue many jobs in one write",
-        _obj(["jobs"], jobs={"type": "array", "items": _NEW_JOB}),
+        _ref(BatchRequest),
         201,
         _obj(
             [],
@@ -50,7 +73,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/claim",
         "Claim the oldest available jobs (long poll with wait)",
-        _obj(["worker_id"], worker_id=_STR, count=_INT, wait_seconds=_NUM),
+        _ref(ClaimRequest),
         200,
         _obj([], job=_JOB, jobs={"type": "array", "items": _JOB}),
         [400, 404, 503],
@@ -59,7 +82,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/ack",
         "Complete a claimed job",
-        _JOB_REF,
+        _ref(JobRequest),
         200,
         _JOB_RESULT,
         [400, 404, 409, 503],
@@ -68,7 +91,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/nack",
         "Return a claimed job (or bury it at max attempts)",
-        _obj(["job_id"], job_id=_STR, worker_id=_STR, delay_seconds=_NUM, error=_STR),
+        _ref(NackRequest),
         200,
         _JOB_RESULT,
         [400, 404, 409, 503],
@@ -77,7 +100,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "post",
         "/topics/{topic}/heartbeat",
         "Extend a claim's lease",
-        _JOB_REF,
+        _ref(JobRequest),
         200,
         _JOB_RESULT,
         [400, 404, 409, 503],
@@ -88,7 +111,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "Topic statistics",
         None,
         200,
-        {"$ref": "#/components/schemas/TopicStats"},
+        _ref(TopicStats),
         [400],
     ),
     (
@@ -97,8 +120,17 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "All topics with statistics",
         None,
         200,
-        _obj([], topics={"type": "array", "items": {"$ref": "#/components/schemas/TopicStats"}}),
+        _obj([], topics={"type": "array", "items": _ref(TopicStats)}),
         [503],
+    ),
+    (
+        "post",
+        "/topics/{topic}/reset-invalid",
+        "Move an invalid topic document aside (kept under topics/<topic>/), start empty",
+        None,
+        200,
+        _obj([], moved_to=_STR),
+        [400, 409, 503],
     ),
     (
         "get",
@@ -106,7 +138,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         "List jobs in enqueue order (?status=&limit=&after=)",
         None,
         200,
-        _obj([], jobs={"type": "array", "items": _JOB}, next=_STR),
+        _obj([], jobs={"type": "array", "items": _JOB}, next={"type": ["string", "null"]}),
         [400],
     ),
     ("get", "/topics/{topic}/jobs/{job_id}", "One job", None, 200, _JOB_RESULT, [404]),
@@ -138,8 +170,65 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         [304, 404],
     ),
     ("get", "/healthz", "Health and broker registry state", None, 200, {"type": "object"}, []),
+    (
+        "get",
+        "/readyz",
+        "Readiness: {ready, reasons}; the same body with status 503 when not ready",
+        None,
+        200,
+        {"type": "object"},
+        [],
+    ),
     ("get", "/metrics", "Prometheus metrics", None, 200, {"type": "string"}, []),
 ]
+
+
+def _number_query(name: str, limit: Limit, description: str) -> dict[str, Any]:
+    kind = "integer" if limit.integer else "number"
+    schema = {"type": kind, "minimum": limit.low, "maximum": limit.high}
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+# Query parameters of the routes that take some.
+QUERIES: dict[str, list[dict[str, Any]]] = {
+    "/topics/{topic}/jobs": [
+        {"name": "status", "in": "query", "schema": _ref(JobStatus)},
+        _number_query("limit", PAGE_LIMIT, "at most this many jobs (default 100)"),
+        {"name": "after", "in": "query", "schema": _STR, "description": "the `next` cursor"},
+    ],
+    "/topics/{topic}/document": [
+        _number_query("wait", WAIT_SECONDS, "with If-None-Match: long-poll this many seconds"),
+    ],
+}
+
+
+def _responses(status: int, success: dict[str, Any], errors: list[int]) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        str(status): {
+            "description": "success",
+            "content": {"application/json": {"schema": success}},
+        }
+    }
+    for code in errors:
+        if code == 304:
+            responses[str(code)] = {"description": "unchanged"}
+        else:
+            content = {"application/json": {"schema": _ERROR}}
+            responses[str(code)] = {"description": "error", "content": content}
+    return responses
+
+
+def _schemas() -> dict[str, Any]:
+    """Every model's schema and the schemas they refer to, keyed by model name."""
+    models: list[tuple[type[BaseModel], Any]] = [
+        (Job, "serialization"),
+        (TopicStats, "serialization"),
+    ]
+    models += [(model, "validation") for model in REQUEST_MODELS]
+    _, top = models_json_schema(models, ref_template=_REF)
+    schemas: dict[str, Any] = top["$defs"]
+    schemas["Error"] = _obj(["error", "code"], error=_STR, code=_STR)
+    return schemas
 
 
 def openapi_document(version: str) -> dict[str, Any]:
@@ -147,25 +236,16 @@ def openapi_document(version: str) -> dict[str, Any]:
     for method, path, summary, request, status, success, errors in ROUTES:
         operation: dict[str, Any] = {
             "summary": summary,
-            "responses": {
-                str(status): {
-                    "description": "success",
-                    "content": {"application/json": {"schema": success}},
-                },
-                **{
-                    str(code): {
-                        "description": "error" if code != 304 else "unchanged",
-                        "content": {"application/json": {"schema": _ERROR}},
-                    }
-                    for code in errors
-                },
-            },
+            "responses": _responses(status, success, errors),
         }
-        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        params = [
+            {"name": p[1:-1], "in": "path", "required": True, "schema": _STR}
+            for p in path.split("/")
+            if p.startswith("{")
+        ]
+        params += QUERIES.get(path, []) if method == "get" else []
         if params:
-            operation["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": _STR} for p in params
-            ]
+            operation["parameters"] = params
         if request is not None:
             operation["requestBody"] = {
                 "required": True,
@@ -173,15 +253,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         paths.setdefault(path, {})[method] = operation
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "simplequeue broker", "version": version},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": _obj(["error", "code"], error=_STR, code=_STR),
-                "Job": Job.model_json_schema(),
-                "TopicStats": TopicStats.model_json_schema(),
-            },
+            "schemas": _schemas(),
         },
         "security": [{"bearer": []}],
         "paths": paths,

@@ -8,18 +8,23 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from common.models import Job, JobStatus
+from common.limits import PAGE_LIMIT, WAIT_SECONDS
+from common.models import Job, JobStatus, TopicStats
 
 from .. import __version__
 from ..engine import NewJob, Topic
-from ..errors import InvalidRequest, JobNotFound
-from . import body as b
-from .appkeys import ENGINE, HEALTH
+from ..errors import BrokerError, InvalidRequest
+from .appkeys import ENGINE
+from .body import json_body, query_number
 from .errors import error_response
 from .openapi import openapi_document
-
-MAX_WAIT_SECONDS = 300.0
-MAX_BATCH = 10_000
+from .requests import (
+    BatchRequest,
+    ClaimRequest,
+    EnqueueRequest,
+    JobRequest,
+    NackRequest,
+)
 
 routes = web.RouteTableDef()
 
@@ -45,18 +50,14 @@ def _job_json(job: bytes) -> web.Response:
     return _raw_json(b'{"job":%s}' % job)
 
 
-def _new_job(item: Any) -> NewJob:
-    if not isinstance(item, dict):
-        raise InvalidRequest("each job must be a JSON object with a 'payload' field")
-    if "payload" not in item:
-        raise InvalidRequest("missing field 'payload': it is required (null is allowed)")
-    return NewJob(item["payload"], b.text(item, "id"), b.seconds(item, "delay_seconds"))
+def _new_job(item: EnqueueRequest) -> NewJob:
+    return NewJob(item.payload, item.id, item.delay_seconds or 0.0)
 
 
 @routes.post("/topics/{topic}/enqueue")
 async def enqueue(request: web.Request) -> web.Response:
     topic = _topic(request)
-    job = _new_job(await b.json_object(request))
+    job = _new_job(await json_body(request, EnqueueRequest))
     result = await topic.enqueue(job.payload, id=job.id, delay=job.delay)
     return _json({"id": result.id, "created": result.created}, 201 if result.created else 200)
 
@@ -64,9 +65,7 @@ async def enqueue(request: web.Request) -> web.Response:
 @routes.post("/topics/{topic}/batch")
 async def batch(request: web.Request) -> web.Response:
     topic = _topic(request)
-    jobs = (await b.json_object(request)).get("jobs")
-    if not isinstance(jobs, list) or not jobs or len(jobs) > MAX_BATCH:
-        raise InvalidRequest(f"field 'jobs' must be a list of 1 to {MAX_BATCH} job objects")
+    jobs = (await json_body(request, BatchRequest)).jobs
     results = await topic.enqueue_many([_new_job(item) for item in jobs])
     return _json({"ids": [r.id for r in results], "created": [r.created for r in results]}, 201)
 
@@ -74,61 +73,71 @@ async def batch(request: web.Request) -> web.Response:
 @routes.post("/topics/{topic}/claim")
 async def claim(request: web.Request) -> web.Response:
     topic = _topic(request)
-    data = await b.json_object(request)
-    worker = b.required_text(data, "worker_id")
-    count = b.integer(data, "count", 1, low=1, high=1000)
-    wait = b.seconds(data, "wait_seconds", maximum=MAX_WAIT_SECONDS)
-    jobs = await topic.claim_json(worker, count=count, wait=wait)
+    body = await json_body(request, ClaimRequest)
+    jobs = await topic.claim_json(body.worker_id, count=body.count, wait=body.wait_seconds or 0.0)
     if not jobs:
         return error_response("empty", f"no job available in topic {topic.name!r}: try later")
     return _raw_json(b'{"job":%s,"jobs":[%s]}' % (jobs[0], b",".join(jobs)))
 
 
-async def _job_request(request: web.Request) -> tuple[Topic, dict[str, Any], str, str | None]:
-    """Topic, body, job_id and worker_id of an ack/nack/heartbeat request."""
-    topic = _topic(request)
-    data = await b.json_object(request)
-    return topic, data, b.required_text(data, "job_id"), b.text(data, "worker_id")
-
-
 @routes.post("/topics/{topic}/ack")
 async def ack(request: web.Request) -> web.Response:
-    topic, _, job_id, worker = await _job_request(request)
-    return _job_json(await topic.ack_json(job_id, worker=worker))
+    topic = _topic(request)
+    body = await json_body(request, JobRequest)
+    return _job_json(await topic.ack_json(body.job_id, worker=body.worker_id))
 
 
 @routes.post("/topics/{topic}/nack")
 async def nack(request: web.Request) -> web.Response:
-    topic, data, job_id, worker = await _job_request(request)
-    error = data.get("error")
-    if error is not None and not isinstance(error, str):
-        raise InvalidRequest("field 'error' must be a string")
-    delay = b.seconds(data, "delay_seconds")
-    return _job_json(await topic.nack_json(job_id, delay=delay, error=error, worker=worker))
+    topic = _topic(request)
+    body = await json_body(request, NackRequest)
+    delay = body.delay_seconds or 0.0
+    return _job_json(
+        await topic.nack_json(body.job_id, delay=delay, error=body.error, worker=body.worker_id)
+    )
 
 
 @routes.post("/topics/{topic}/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
-    topic, _, job_id, worker = await _job_request(request)
-    return _job_json(await topic.heartbeat_json(job_id, worker=worker))
+    topic = _topic(request)
+    body = await json_body(request, JobRequest)
+    return _job_json(await topic.heartbeat_json(body.job_id, worker=body.worker_id))
 
 
 @routes.get("/topics/{topic}/status")
 async def status(request: web.Request) -> web.Response:
     topic = _topic(request)
     await topic.load()
-    return _json(topic.stats().model_dump(mode="json"))
+    return _json(_stats(topic.stats()))
+
+
+def _stats(stats: TopicStats) -> dict[str, Any]:
+    return stats.model_dump(mode="json", exclude=None if stats.error else {"error"})
 
 
 @routes.get("/topics")
 async def topics(request: web.Request) -> web.Response:
+    """Every topic's stats; a topic that cannot be loaded is listed with its error, so
+    one broken topic does not hide the others."""
     engine = request.app[ENGINE]
     stats = []
     for name in await engine.topic_names():
         topic = engine.topic(name)
-        await topic.load()
-        stats.append(topic.stats().model_dump(mode="json"))
+        try:
+            await topic.load()
+        except BrokerError as exc:
+            stats.append(_stats(TopicStats(topic=name, error=exc.message)))
+            continue
+        stats.append(_stats(topic.stats()))
     return _json({"topics": stats})
+
+
+@routes.post("/topics/{topic}/reset-invalid")
+async def reset_invalid(request: web.Request) -> web.Response:
+    """Move the topic's invalid document aside (kept under topics/<topic>/) and start the
+    topic empty; 409 wrong_state when the document is valid."""
+    moved_to = await _topic(request).reset_invalid()
+    return _json({"moved_to": moved_to})
 
 
 @routes.get("/topics/{topic}/jobs")
@@ -138,7 +147,7 @@ async def jobs(request: web.Request) -> web.Response:
     status = query.get("status") or None
     if status is not None and status not in JobStatus.__members__.values():
         raise InvalidRequest(f"status must be one of {', '.join(JobStatus)}")
-    limit = b.integer(query, "limit", 100, low=1, high=1000)
+    limit = query_number(request, "limit", PAGE_LIMIT, 100)
     await topic.load()
     found = topic.list_jobs(
         status=JobStatus(status) if status else None, limit=limit, after=query.get("after") or None
@@ -156,10 +165,7 @@ async def _loaded_job(request: web.Request) -> tuple[Topic, str]:
 @routes.get("/topics/{topic}/jobs/{job_id}")
 async def get_job(request: web.Request) -> web.Response:
     topic, job_id = await _loaded_job(request)
-    job = topic.get_job(job_id)
-    if job is None:
-        raise JobNotFound(topic.name, job_id)
-    return _json({"job": _job(job)})
+    return _json({"job": _job(await topic.find_job(job_id))})
 
 
 @routes.delete("/topics/{topic}/jobs/{job_id}")
@@ -184,7 +190,7 @@ def _etag_value(header: str | None) -> str | None:
 async def document(request: web.Request) -> web.StreamResponse:
     """The raw topic document; with If-None-Match and ?wait=, a long poll for a change."""
     topic = _topic(request)
-    wait = b.query_seconds(request, "wait", MAX_WAIT_SECONDS)
+    wait = query_number(request, "wait", WAIT_SECONDS, 0.0)
     known = _etag_value(request.headers.get("If-None-Match"))
     await topic.load()
     current = topic.document()
@@ -199,15 +205,6 @@ async def document(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)
     body = await topic.whole_document(data, etag)
     return web.Response(body=body, content_type="application/json", headers=headers)
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    health = {"status": "ok", "version": __version__, **request.app[HEALTH]()}
-    health["visibility_timeout"] = engine.settings.visibility_timeout
-    health["max_attempts"] = engine.settings.max_attempts
-    return _json(health)
 
 
 @routes.get("/metrics")

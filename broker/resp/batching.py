@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from broker.errors import BrokerError, StorageUnavailable
+from common.limits import CLAIM_COUNT
 
 if TYPE_CHECKING:
     from broker.engine import EnqueueResult, NewJob, Topic
     from common.models import Job
 
-MAX_POP = 1000  # the engine's cap on one pop's count
+MAX_POP = int(CLAIM_COUNT.high)  # the engine's cap on one pop's count
 W = TypeVar("W")  # what one command asks for
 R = TypeVar("R")  # what it gets back
 

@@ -54,11 +54,14 @@ class Connection:
         self.inflight: list[asyncio.Future[Any]] = []
         self.inflight_run: str | None = None  # the run the in-flight commands belong to
         self.busy = False  # between reading a batch and flushing its replies
+        # With --auth-token, a client has this long (loop time) to authenticate, so
+        # strangers cannot hold connections open.
+        self.auth_deadline = asyncio.get_running_loop().time() + server.options.auth_timeout
 
     async def run(self) -> None:
         try:
             while not self.session.closing:
-                data = await self.reader.read(READ_BYTES)
+                data = await self._read()
                 if not data:
                     break
                 self.busy = True
@@ -74,6 +77,19 @@ class Connection:
             self.writer.close()
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()
+
+    async def _read(self) -> bytes:
+        """The next bytes from the client; b"" when it hung up or its time to AUTH ran out."""
+        if self.session.authenticated:
+            return await self.reader.read(READ_BYTES)
+        try:
+            async with asyncio.timeout_at(self.auth_deadline):
+                return await self.reader.read(READ_BYTES)
+        except TimeoutError:
+            seconds = self.server.options.auth_timeout
+            self._emit(Error(f"ERR not authenticated within {seconds:g} seconds: closing"))
+            await self._flush()
+            return b""
 
     async def _process(self) -> None:
         """Run every complete request in the buffer."""
@@ -103,7 +119,7 @@ class Connection:
         self.server.total_commands += 1
         command = parse_command(args, self.session, self.server.auth_required)
         if self.session.transaction is not None and (isinstance(command, Error) or command.queued):
-            self._queue_in_transaction(command)
+            self._queue_in_transaction(command, sum(map(len, args)))
             return
         if isinstance(command, Error):
             self._queue(command)
@@ -162,15 +178,37 @@ class Connection:
                     with contextlib.suppress(asyncio.CancelledError):
                         await future
 
-    def _queue_in_transaction(self, command: Command | Error) -> None:
-        """Between MULTI and EXEC: keep the command for EXEC, or remember it was refused."""
-        assert self.session.transaction is not None
+    def _queue_in_transaction(self, command: Command | Error, size: int) -> None:
+        """Between MULTI and EXEC: keep the command for EXEC, or remember it was refused.
+        A transaction that outgrows the queue limits is dropped at once (its memory freed)
+        and EXEC aborts, as after any refused command."""
+        session = self.session
+        assert session.transaction is not None
         if isinstance(command, Error):
-            self.session.transaction_failed = True
+            session.transaction_failed = True
             self._queue(command)
-        else:
-            self.session.transaction.append(command)
+            return
+        if session.transaction_failed:  # EXEC will abort: nothing to keep
             self._queue(QUEUED)
+            return
+        options = self.server.options
+        session.transaction_bytes += size
+        if (
+            len(session.transaction) >= options.max_queued_commands
+            or session.transaction_bytes > options.max_queued_bytes
+        ):
+            session.transaction.clear()
+            session.transaction_failed = True
+            self._queue(
+                Error(
+                    f"ERR MULTI queue is full (at most {options.max_queued_commands} commands "
+                    f"and {options.max_queued_bytes} bytes): the transaction is discarded, "
+                    "EXEC will abort"
+                )
+            )
+            return
+        session.transaction.append(command)
+        self._queue(QUEUED)
 
     def _queue(self, reply: Any) -> None:
         """A reply that is ready now but must follow the in-flight ones."""

@@ -43,13 +43,18 @@ class RespServer:
         self.host, self.port = self._server.sockets[0].getsockname()[:2]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= self.state.options.max_connections:
-            self.state.rejected_connections += 1
+        if not self.state.cap.try_open():
             writer.write(MAX_CLIENTS_REPLY)
             with contextlib.suppress(Exception):
                 await writer.drain()
             writer.close()
             return
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.state.cap.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         session = self.state.new_session(addr)

@@ -7,6 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from broker.limits import (
+    DEFAULT_CONNECTION_CAP,
+    DEFAULT_IDLE_SECONDS,
+    MAX_QUEUED_COMMANDS,
+    ConnectionCap,
+    max_batch_bytes,
+)
+
 from .frame import UNAUTHENTICATED, Limits
 
 if TYPE_CHECKING:
@@ -15,8 +23,6 @@ if TYPE_CHECKING:
     from .batching import PipelineBatcher
     from .commands.base import Command
 
-DEFAULT_MAX_CONNECTIONS = 10_000
-
 
 @dataclass(frozen=True)
 class Options:
@@ -24,7 +30,14 @@ class Options:
 
     auth_token: str | None = None
     max_payload_bytes: int = 1024 * 1024
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections: int = DEFAULT_CONNECTION_CAP
+    auth_timeout: float = DEFAULT_IDLE_SECONDS  # to AUTH (with a token), then closed
+    max_queued_commands: int = MAX_QUEUED_COMMANDS  # per MULTI
+
+    @property
+    def max_queued_bytes(self) -> int:
+        """Argument bytes one MULTI may queue: as much as one HTTP batch may carry."""
+        return max_batch_bytes(self.max_payload_bytes)
 
     def limits(self) -> Limits:
         # Room above the payload limit so a slightly oversized value gets a readable
@@ -46,6 +59,7 @@ class Session:
     closing: bool = False  # QUIT: close after this reply
     transaction: list[Command] | None = None  # commands queued since MULTI
     transaction_failed: bool = False  # a command was refused while queuing: EXEC aborts
+    transaction_bytes: int = 0  # argument bytes queued since MULTI
     last_command: str = ""
     created: float = field(default_factory=time.monotonic)
 
@@ -73,7 +87,7 @@ class ServerState:
         self.sessions: dict[int, Session] = {}
         self.total_connections = 0
         self.total_commands = 0
-        self.rejected_connections = 0
+        self.cap = ConnectionCap(options.max_connections)  # counts the refused ones too
         self.blocked_clients = 0  # connections waiting in BRPOP / XREADGROUP BLOCK
         self._ids = itertools.count(1)
 

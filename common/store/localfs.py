@@ -12,6 +12,13 @@ compares the current ETag and renames. `flock` locks belong to the open file, so
 exclude other processes and other threads of this process alike. Reads take no lock: the
 rename makes a new document visible atomically.
 
+Lock files go with their key: whoever leaves the lock while the key has no file (a
+delete, a failed create) removes the lock file first, still holding its lock. A locker
+that was waiting on that file then holds the lock of a file that is no longer the key's,
+so every locker checks, once it holds the lock, that the lock path still names the inode
+it locked, and otherwise locks the path's new file. Only the holder of the current lock
+file's lock ever removes it, so two processes can never both pass that check.
+
 ETags without re-reading: a write keeps the new file's descriptor open and remembers its
 ETag, and so does a read. A later compare stats the key's path: if it is still the very
 inode this store holds open (which therefore cannot have been freed and reused), with the
@@ -316,17 +323,48 @@ def _temp_target(temp_name: str) -> str:
 
 @contextlib.contextmanager
 def _flocked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
-    """Hold the exclusive lock of `path`'s key; yields False if non-blocking and busy."""
-    fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Hold the exclusive lock of `path`'s key; yields False if non-blocking and busy.
+    On leaving, a key without a file loses its lock file too (module docstring)."""
+    lock = _lock_path(path)
+    fd = _lock(lock, blocking)
+    if fd is None:
+        yield False
+        return
     try:
+        yield True
+    finally:
+        try:
+            if not os.path.lexists(path):
+                lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _lock(lock: Path, blocking: bool) -> int | None:
+    """The descriptor of `lock`, locked, once it is still the file at that path; None if
+    non-blocking and busy."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            if _same_file(fd, lock):
+                return fd
         except BlockingIOError:
-            yield False
-            return
-        yield True  # closing the descriptor releases the lock
-    finally:
-        os.close(fd)
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # removed by the holder we waited for: lock the path's new file
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _write_atomically(path: Path, data: bytes) -> int:

@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from common.client import Client
+from common.payload import InexactInteger, check_exact_integers
 from common.settings import StorageSettings, describe_error
 from common.store import open_store
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
@@ -64,11 +65,14 @@ def read_payload(text: str, *, raw: bool) -> Any:
     if raw:
         return text
     try:
+        check_exact_integers(text.encode())
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise UsageError(
             f"the payload is not valid JSON ({exc}); write text as '\"text\"' or pass --raw"
         ) from None
+    except InexactInteger as exc:
+        raise UsageError(f"the payload is refused: {exc}") from None
 
 
 async def enqueue(client: Client, args: argparse.Namespace) -> Output:
@@ -109,7 +113,15 @@ async def topics(client: Client, args: argparse.Namespace) -> Output:
 
 async def health(client: Client, args: argparse.Namespace) -> Output:
     data = await client.health()
-    return Output(data, "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items()))
+    fields = "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items())
+    return Output(data, f"{readiness_line(data)}\n{fields}")
+
+
+def readiness_line(health: dict[str, Any]) -> str:
+    """The headline of `health`: ready, or not ready and why (from /healthz's fields)."""
+    if health.get("ready", True):
+        return "ready"
+    return "NOT READY: " + "; ".join(health.get("reasons") or ["no reason given"])
 
 
 async def jobs(client: Client, args: argparse.Namespace) -> Output:
@@ -131,6 +143,12 @@ async def delete(client: Client, args: argparse.Namespace) -> Output:
     return job_output(await client.delete(args.topic, args.job_id), "deleted")
 
 
+async def reset_invalid(client: Client, args: argparse.Namespace) -> Output:
+    moved_to = await client.reset_invalid(args.topic)
+    text = f"topic {args.topic} reset: its invalid document was moved to {moved_to}"
+    return Output({"topic": args.topic, "moved_to": moved_to}, text)
+
+
 Command = Callable[[Client, argparse.Namespace], Awaitable[Output]]
 
 COMMANDS: dict[str, Command] = {
@@ -146,4 +164,5 @@ COMMANDS: dict[str, Command] = {
     "show": show,
     "requeue": requeue,
     "delete": delete,
+    "reset-invalid": reset_invalid,
 }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from common.client import (
+from common.errors import (
     BrokerUnavailable,
     ClientError,
     JobConflict,
     NothingToClaim,
     ResourceNotFound,
+    StorageFailed,
     Unauthorized,
 )
 
@@ -19,13 +20,15 @@ NOT_FOUND = 4  # no such job (or topic document)
 UNREACHABLE = 5  # broker unreachable, or no live broker registered in storage
 CONFLICT = 6  # the job is not in a state that allows it (wrong state, lease lost)
 UNAUTHORIZED = 7  # missing or wrong --token
+STORAGE = 8  # the broker answers, but its storage failed or a stored document is invalid
 INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit status:
-  0  ok                  4  not found
-  1  other error         5  broker unreachable / no live broker registered
-  2  usage               6  conflict (wrong job state, lease lost)
-  3  nothing to claim    7  unauthorized (missing or wrong --token)"""
+  0  ok                  5  broker unreachable / no live broker registered
+  1  other error         6  conflict (wrong job state, lease lost)
+  2  usage               7  unauthorized (missing or wrong --token)
+  3  nothing to claim    8  storage error (storage failing, or an invalid document)
+  4  not found"""
 
 
 def exit_code(error: ClientError) -> int:
@@ -34,6 +37,7 @@ def exit_code(error: ClientError) -> int:
     for kind, code in (
         (NothingToClaim, NOTHING_TO_CLAIM),
         (ResourceNotFound, NOT_FOUND),
+        (StorageFailed, STORAGE),  # before BrokerUnavailable, which it is a kind of
         (BrokerUnavailable, UNREACHABLE),
         (JobConflict, CONFLICT),
         (Unauthorized, UNAUTHORIZED),

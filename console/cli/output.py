@@ -75,8 +75,15 @@ STATS_COLUMNS = ("topic", "pending", "delayed", "claimed", "completed", "dead", 
 
 
 def topics_output(topics: list[TopicStats]) -> Output:
-    rows = [[getattr(t, name) for name in STATS_COLUMNS] for t in topics]
-    return Output({"topics": [plain(t) for t in topics]}, columns(STATS_COLUMNS, rows))
+    """Every topic; one the broker cannot load shows `-` counts and its error."""
+    broken = any(t.error for t in topics)
+    rows = []
+    for t in topics:
+        counts = [getattr(t, name) for name in STATS_COLUMNS[1:]]
+        row = [t.topic, *(["-"] * len(counts) if t.error else counts)]
+        rows.append([*row, t.error or ""] if broken else row)
+    header = (*STATS_COLUMNS, "error") if broken else STATS_COLUMNS
+    return Output({"topics": [plain(t) for t in topics]}, columns(header, rows))
 
 
 def jobs_output(jobs: list[Job], cursor: str | None) -> Output:

@@ -8,11 +8,21 @@ come before or after the command.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import textwrap
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
+from common.limits import (
+    DELAY_SECONDS,
+    MAX_ID_CHARS,
+    PAGE_LIMIT,
+    WAIT_SECONDS,
+    Limit,
+    OutOfRange,
+)
 from console.cli.exits import EXIT_CODES_HELP, USAGE
 
 DEFAULT_BROKER = "http://localhost:8080"
@@ -39,9 +49,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _within(limit: Limit) -> Callable[[str], Any]:
+    """An argparse type checking a number against its range in common.limits (the range
+    the broker enforces, so a bad value is a usage error before any request)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return limit.parse("value", text)
+        except OutOfRange as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+
+    return parse
+
+
+def _id(text: str) -> str:
+    if not 0 < len(text) <= MAX_ID_CHARS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_ID_CHARS} characters")
+    return text
+
+
 def _seconds(text: str) -> float:
     value = float(text)
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
     return value
 
@@ -121,7 +150,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _job_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job_id", metavar="job-id", help="the job's id")
+    parser.add_argument("job_id", metavar="job-id", type=_id, help="the job's id")
 
 
 def _worker_id(parser: argparse.ArgumentParser) -> None:
@@ -157,14 +186,20 @@ def build_parser() -> Parser:
         return sub
 
     sub = command("enqueue", "add a job; prints its id")
-    sub.add_argument("--id", help="job id (default: a new UUID); an existing id is not re-added")
-    sub.add_argument("--delay", type=_seconds, metavar="SECONDS", help="make it claimable later")
+    sub.add_argument(
+        "--id", type=_id, help="job id (default: a new UUID); an existing id is not re-added"
+    )
+    sub.add_argument(
+        "--delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="make it claimable later"
+    )
     sub.add_argument("--raw", action="store_true", help="send the payload as a plain string")
     sub.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
 
     sub = command("claim", "claim the next job for a worker; prints the job (exit 3: none)")
     sub.add_argument("worker_id", metavar="worker-id", help="who claims it")
-    sub.add_argument("--wait", type=_seconds, metavar="SECONDS", help="long-poll this long")
+    sub.add_argument(
+        "--wait", type=_within(WAIT_SECONDS), metavar="SECONDS", help="long-poll this long"
+    )
 
     sub = command("ack", "mark a claimed job completed")
     _job_id(sub)
@@ -173,7 +208,9 @@ def build_parser() -> Parser:
     sub = command("nack", "give a claimed job back for a retry (dead after max attempts)")
     _job_id(sub)
     _worker_id(sub)
-    sub.add_argument("--delay", type=_seconds, metavar="SECONDS", help="retry no sooner")
+    sub.add_argument(
+        "--delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="retry no sooner"
+    )
     sub.add_argument("--error", help="why it failed (kept on the job)")
 
     sub = command("heartbeat", "extend the lease of a claimed job")
@@ -188,7 +225,9 @@ def build_parser() -> Parser:
     sub.add_argument(
         "--status", choices=["pending", "claimed", "completed", "dead"], help="only these"
     )
-    sub.add_argument("--limit", type=_positive_int, default=100, help="at most this many")
+    sub.add_argument(
+        "--limit", type=_within(PAGE_LIMIT), default=100, help="at most this many (1-1000)"
+    )
     sub.add_argument("--after", metavar="JOB-ID", help="start after this job (the 'next' cursor)")
 
     sub = command("show", "one job")
@@ -197,6 +236,13 @@ def build_parser() -> Parser:
     _job_id(sub)
     sub = command("delete", "remove a pending or dead job")
     _job_id(sub)
+
+    command(
+        "reset-invalid",
+        "move the topic's invalid document aside and start the topic empty",
+        "Only when the broker found the stored document invalid (exit 6 otherwise). The "
+        "bytes are kept under topics/<topic>/invalid-<time>-<token>.json; prints that key.",
+    )
 
     sub = command(
         "work",
@@ -210,8 +256,14 @@ def build_parser() -> Parser:
     sub.add_argument("--worker-id", help="worker name (default: host-pid)")
     sub.add_argument("--max-jobs", type=_positive_int, help="stop after this many jobs")
     sub.add_argument(
-        "--wait", type=_seconds, default=10.0, metavar="SECONDS", help="long-poll (default 10)"
+        "--wait",
+        type=_within(WAIT_SECONDS),
+        default=10.0,
+        metavar="SECONDS",
+        help="long-poll (default 10)",
     )
-    sub.add_argument("--nack-delay", type=_seconds, metavar="SECONDS", help="retry delay")
+    sub.add_argument(
+        "--nack-delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="retry delay"
+    )
     sub.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- command", help="to run")
     return parser

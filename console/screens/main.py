@@ -217,6 +217,12 @@ class MainScreen(Screen[None]):
             if event.topic == self.selected:
                 self.refresh_jobs()
         elif isinstance(event, TopicInvalid):
+            # Marked in the list, and its jobs no longer shown as if they were current.
+            self.docs.pop(event.topic, None)
+            self.throughput.pop(event.topic, None)
+            self.query_one(TopicsPane).show_invalid(event.topic, event.message)
+            if event.topic == self.selected:
+                self.refresh_jobs()
             self.notify(event.message, title="Unreadable document", severity="warning")
         elif isinstance(event, SourceState):
             self.header.set_source(self.services.tail.description, event.message)

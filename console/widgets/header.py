@@ -62,6 +62,9 @@ class BrokerHeader(Static):
             line.append(f"  {status.address}")
         if status.active is not None:
             line.append("  active" if status.active else "  standby", style="bold")
+        if status.ready is not None:
+            ready, style = ("ready", "green") if status.ready else ("not ready", "bold red")
+            line.append(f"  {ready}", style=style)
         if status.heartbeat is not None:
             age = (self.clock() - status.heartbeat).total_seconds()
             line.append(f"  heartbeat {format_age(age)} ago", style="dim")

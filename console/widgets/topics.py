@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import TopicSummary, format_rate, sparkline
+from console.model import TopicSummary, format_rate, preview, sparkline
 
 COLUMNS = (
     ("topic", "topic"),
@@ -18,6 +18,8 @@ COLUMNS = (
     ("dead", "dead"),
     ("rate", "in / out (1 min)"),
 )
+
+ERROR_CHARS = 60  # of an invalid topic's problem, in place of its rates
 
 
 def rate_cell(enqueue: list[float], complete: list[float]) -> Text:
@@ -55,21 +57,34 @@ class TopicsPane(DataTable[Text]):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def show(self, summary: TopicSummary, rates: tuple[list[float], list[float]]) -> None:
-        cells = {
-            "topic": Text(summary.topic, style="bold"),
-            "pending": _count(summary.pending, "cyan"),
-            "claimed": _count(summary.claimed, "yellow"),
-            "completed": _count(summary.completed, "green"),
-            "dead": _count(summary.dead, "bold red"),
-            "rate": rate_cell(*rates),
-        }
-        if summary.topic in self._topics:
+        self._put(
+            summary.topic,
+            {
+                "topic": Text(summary.topic, style="bold"),
+                "pending": _count(summary.pending, "cyan"),
+                "claimed": _count(summary.claimed, "yellow"),
+                "completed": _count(summary.completed, "green"),
+                "dead": _count(summary.dead, "bold red"),
+                "rate": rate_cell(*rates),
+            },
+        )
+
+    def show_invalid(self, topic: str, problem: str) -> None:
+        """Mark a topic whose document cannot be read: no counts, the problem instead."""
+        unknown = Text("-", style="dim", justify="right")
+        cells = dict.fromkeys(("pending", "claimed", "completed", "dead"), unknown)
+        cells["topic"] = Text(f"{topic} ✗", style="bold red")
+        cells["rate"] = Text(preview(problem, ERROR_CHARS), style="red")
+        self._put(topic, cells)
+
+    def _put(self, topic: str, cells: dict[str, Text]) -> None:
+        if topic in self._topics:
             for key, value in cells.items():
-                self.update_cell(summary.topic, key, value, update_width=True)
+                self.update_cell(topic, key, value, update_width=True)
             return
         keep = self.selected
-        self._topics.add(summary.topic)
-        self.add_row(*(cells[key] for key, _ in COLUMNS), key=summary.topic)
+        self._topics.add(topic)
+        self.add_row(*(cells[key] for key, _ in COLUMNS), key=topic)
         self.sort("topic", key=lambda text: text.plain)
         if keep is not None:
             self.move_cursor(row=self.get_row_index(keep))

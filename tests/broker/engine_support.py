@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from broker.engine import Engine, EngineSettings
+from common.documents import DocumentReader
 from common.keys import topic_key
 from common.models import TopicDocument, load_document
-from common.store import MemoryStore, Object, StoreUnavailable
+from common.store import MemoryStore, Object, ObjectStore, StoreUnavailable
 
 
 class CountingStore(MemoryStore):
@@ -35,10 +36,11 @@ class CountingStore(MemoryStore):
         return await super().put_if(key, data, etag)
 
 
-def engine(store: MemoryStore | None = None, **settings: float) -> Engine:
+def engine(store: ObjectStore | None = None, **settings: float) -> Engine:
     return Engine(store or MemoryStore(), EngineSettings(**settings), writer="test")  # type: ignore[arg-type]
 
 
-async def stored(store: MemoryStore, topic: str) -> TopicDocument:
-    obj = await store.get(topic_key(topic))
-    return load_document(TopicDocument, topic_key(topic), obj.data)
+async def stored(store: ObjectStore, topic: str) -> TopicDocument:
+    """The whole document as a reader gets it (a head merged with its checkpoint)."""
+    whole = await DocumentReader(store).get(topic)
+    return load_document(TopicDocument, topic_key(topic), whole.data)

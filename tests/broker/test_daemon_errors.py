@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -83,8 +84,8 @@ def test_storage_failure_is_503_with_retry_after(
 ) -> None:
     d = daemon_factory("--dir", str(tmp_path))
     d.request("POST", "/topics/t/enqueue", {"payload": 1})
-    (tmp_path / "topics" / "t.json").write_text("{broken")  # another writer corrupted it
-    d.request("POST", "/topics/t/enqueue", {"payload": 2})  # conflict -> reload -> invalid
+    shutil.rmtree(tmp_path / "topics")  # the directory is gone, and a file is in its way:
+    (tmp_path / "topics").write_text("")  # no write can land (even as root)
     import urllib.error
     import urllib.request
 
@@ -134,7 +135,16 @@ def test_help_explains_every_flag() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--visibility-timeout", "soon"], ["--addr", "nowhere"], ["--max-attempts", "-1"]],
+    [
+        ["--visibility-timeout", "soon"],
+        ["--addr", "nowhere"],
+        ["--max-attempts", "-1"],
+        # Out of the ranges of common.limits: a year, a million attempts; no inf or nan.
+        ["--visibility-timeout", "1e15"],
+        ["--visibility-timeout", "inf"],
+        ["--visibility-timeout", "nan"],
+        ["--max-attempts", "10000000"],
+    ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
     result = _run("-backend", "memfs", *args)

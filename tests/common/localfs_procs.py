@@ -2,6 +2,9 @@
 
 counter ROOT KEY COUNT GO   wait for the file GO, then add 1 to the integer at KEY, COUNT
                             times, each with a read-increment-CAS loop
+cycler ROOT KEY COUNT GO    as counter, but the increment that would make 10 deletes KEY
+                            instead (its lock file goes with it); prints the sum of the
+                            values it deleted that way
 writer ROOT KEY             rewrite the JSON document at KEY forever, raising "generation"
 """
 
@@ -17,18 +20,44 @@ from common.store import NotFound, PreconditionFailed
 from common.store.localfs import LocalFSStore
 
 
+async def read_counter(store: LocalFSStore, key: str) -> tuple[int, str | None]:
+    try:
+        current = await store.get(key)
+    except NotFound:
+        return 0, None
+    return int(current.data), current.etag
+
+
 async def increment(store: LocalFSStore, key: str) -> None:
     while True:
-        try:
-            current = await store.get(key)
-            value, etag = int(current.data), current.etag
-        except NotFound:
-            value, etag = 0, None
+        value, etag = await read_counter(store, key)
         try:
             await store.put_if(key, str(value + 1).encode(), etag)
             return
         except PreconditionFailed:
             continue
+
+
+async def cycle(store: LocalFSStore, key: str) -> int:
+    """One increment of a counter that is deleted when it reaches 10; returns 10 then."""
+    while True:
+        value, etag = await read_counter(store, key)
+        try:
+            if value == 9 and etag is not None:
+                await store.delete(key, etag)
+                return 10
+            await store.put_if(key, str(value + 1).encode(), etag)
+            return 0
+        except PreconditionFailed:
+            continue
+
+
+async def cycler(root: Path, key: str, count: int) -> None:
+    async with LocalFSStore(root) as store:
+        deleted = 0
+        for _ in range(count):
+            deleted += await cycle(store, key)
+    print(deleted)
 
 
 async def counter(root: Path, key: str, count: int) -> None:
@@ -54,12 +83,13 @@ async def writer(root: Path, key: str) -> None:
 
 def main(argv: list[str]) -> None:
     command, root, key, *rest = argv
-    if command == "counter":
+    if command in ("counter", "cycler"):
         count, go = int(rest[0]), Path(rest[1])
         deadline = time.monotonic() + 30
         while not go.exists() and time.monotonic() < deadline:
             time.sleep(0.005)  # start together so that the processes really race
-        asyncio.run(counter(Path(root), key, count))
+        run = counter if command == "counter" else cycler
+        asyncio.run(run(Path(root), key, count))
     elif command == "writer":
         asyncio.run(writer(Path(root), key))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -14,12 +15,16 @@ from common.client import (
     BrokerUnavailable,
     Client,
     ClientError,
+    DocumentBroken,
     JobNotFound,
     LeaseLost,
     NothingToClaim,
     PayloadTooLarge,
+    StorageFailed,
     Unauthorized,
+    error_from_reply,
 )
+from common.errors import CODES
 from tests.support.http_stub import Stub, hang_up, json_reply
 
 JOB = {"id": "j1", "status": "claimed", "created_at": "2026-11-28T10:00:00.000Z", "attempts": 1}
@@ -166,3 +171,29 @@ async def test_job_ids_are_escaped_in_paths(stub: Stub) -> None:
     async with client_of(stub) as client:
         await client.job("t", "a/b")
     assert stub.seen[0].raw_path == "/topics/t/jobs/a%2Fb"
+
+
+async def test_a_broken_document_is_not_retried_and_is_a_storage_error(stub: Stub) -> None:
+    broken = json_reply(503, {"error": "topics/t.json: invalid", "code": "document_invalid"})
+    stub.script("/topics/t/status", broken, json_reply(200, {"topic": "t"}))
+    async with client_of(stub) as client:
+        with pytest.raises(DocumentBroken, match=r"topics/t\.json") as caught:
+            await client.status("t")
+    assert isinstance(caught.value, StorageFailed)  # exit 8 in the CLI, not 5
+    assert len([seen for seen in stub.seen if seen.path == "/topics/t/status"]) == 1
+
+
+def test_every_broker_error_code_is_in_the_shared_table() -> None:
+    from broker import errors
+
+    def codes(kind: type[errors.BrokerError]) -> set[str]:
+        return {kind.code}.union(*(codes(sub) for sub in kind.__subclasses__()))
+
+    assert codes(errors.BrokerError) <= set(CODES)
+
+
+@pytest.mark.parametrize("code", list(CODES))
+def test_each_code_becomes_its_error_with_its_status(code: str) -> None:
+    status, kind = CODES[code]
+    error = error_from_reply(status, orjson.dumps({"error": "why", "code": code}))
+    assert type(error) is kind and (error.code, error.status) == (code, status)

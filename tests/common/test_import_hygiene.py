@@ -45,3 +45,10 @@ def test_the_store_package_loads_aiobotocore_only_for_s3() -> None:
     basics = ["common", "common.store", "common.store.localfs", "common.settings", "common.models"]
     assert "aiobotocore" not in roots(modules_loaded_by(basics))
     assert "aiobotocore" in roots(modules_loaded_by(["common.store.s3"]))
+
+
+def test_discovery_does_not_import_the_client() -> None:
+    # The client imports discovery (Client.discover); the errors both raise live in
+    # common.errors, so the two modules no longer import each other.
+    assert "common.client" not in modules_loaded_by(["common.discovery"])
+    assert "common.errors" in modules_loaded_by(["common.discovery"])

@@ -30,6 +30,7 @@ def spawn(*args: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "tests.common.localfs_procs", *args],
         cwd=REPO_ROOT,
         env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
@@ -72,6 +73,49 @@ async def test_cas_holds_across_processes(tmp_path: Path) -> None:
         assert child.returncode == 0, stderr.decode()
     async with LocalFSStore(tmp_path / "data") as store:
         assert int((await store.get(KEY)).data) == processes * increments
+
+
+def lock_files(root: Path) -> list[Path]:
+    return sorted(root.rglob(".lock-*"))
+
+
+async def test_lock_files_go_with_their_key_and_cas_holds_while_they_do(tmp_path: Path) -> None:
+    # Every tenth increment deletes the key, and with it the lock file that the other
+    # processes are waiting on: a lock on a removed lock file must not count as the lock.
+    processes, increments = 4, 100
+    go, root = tmp_path / "go", tmp_path / "data"
+    children = [spawn("cycler", str(root), KEY, str(increments), str(go)) for _ in range(processes)]
+    go.touch()
+    deleted = 0
+    for child in children:
+        stdout, stderr = await asyncio.to_thread(child.communicate, timeout=120)
+        assert child.returncode == 0, stderr.decode()
+        deleted += int(stdout)
+    async with LocalFSStore(root) as store:
+        try:
+            left = int((await store.get(KEY)).data)
+        except NotFound:
+            left = 0
+        assert deleted + left == processes * increments  # no increment lost
+        assert deleted >= 10
+        keys = await store.list()
+    expected = [root / "topics" / ".lock-counter.json"] if keys else []
+    assert lock_files(root) == expected
+
+
+async def test_a_failed_create_or_delete_leaves_no_lock_file(tmp_path: Path) -> None:
+    async with LocalFSStore(tmp_path) as store:
+        with pytest.raises(PreconditionFailed):
+            await store.put_if("a/b.json", b"1", "no-such-etag")
+        with pytest.raises(PreconditionFailed):
+            await store.delete("a/b.json", "no-such-etag")
+        await store.delete("a/b.json")
+        etag = await store.put_if("a/b.json", b"1", None)
+        assert lock_files(tmp_path) == [tmp_path / "a" / ".lock-b.json"]
+        await store.delete("a/b.json", etag)
+        assert lock_files(tmp_path) == []
+        await store.put_if("a/b.json", b"2", None)  # a new lock file for the new key
+        assert (await store.get("a/b.json")).data == b"2"
 
 
 async def test_cas_holds_between_store_instances_in_one_process(tmp_path: Path) -> None:

@@ -138,3 +138,18 @@ def test_invalid_topic_head_names_key_and_field(mutate, field: str) -> None:  # 
         load_document(TopicHead, "topics/orders.json", orjson.dumps(raw))
     assert "topics/orders.json" in str(info.value)
     assert f"field {field}" in str(info.value)
+
+
+def test_a_time_after_the_year_9999_reads_as_the_latest_time() -> None:
+    """What brokers before common.limits stored for a delay of 1e15 s: readers of the
+    document agree with the broker's loader instead of refusing the whole document."""
+    raw = {
+        "id": "far",
+        "status": "pending",
+        "created_at": "2026-12-01T22:59:16.659Z",
+        "available_at": "31690765-06-05T00:45:56.659Z",
+    }
+    job = Job.model_validate(raw)
+    assert job.model_dump(mode="json")["available_at"] == "9999-12-31T23:59:59.999Z"
+    with pytest.raises(ValueError, match="available_at"):
+        Job.model_validate({**raw, "available_at": "31690765-06-05"})

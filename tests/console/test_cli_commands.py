@@ -210,3 +210,21 @@ def test_discover_through_s3(daemon_factory: Any, moto_server: Any, s3_bucket: s
     assert result.status == 0, result.stderr
     shown = run_cli("-broker", daemon.http_url, "-topic", "s3t", "show", "a")
     assert shown.json()["payload"] == "x"
+
+
+def test_health_shows_readiness(
+    daemon: Any, data_dir: Path, capsys: pytest.CaptureFixture[str], sq: Sq
+) -> None:
+    def health_table() -> list[str]:
+        result = run_cli_here(capsys, "-broker", daemon.http_url, "--format", "table", "health")
+        assert result.status == 0, result.stderr
+        return result.stdout.splitlines()
+
+    assert health_table()[0] == "ready"
+    assert sq("health")["ready"] is True
+    (data_dir / "topics").write_text("a file where the topics directory belongs")
+    result = run_cli_here(capsys, "-broker", daemon.http_url, "enqueue", "-topic", "x", "1")
+    assert result.status != 0
+    headline = health_table()[0]
+    assert headline.startswith("NOT READY: the last storage write failed: topics/x.json")
+    assert sq("health")["reasons"] == [headline.removeprefix("NOT READY: ")]

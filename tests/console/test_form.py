@@ -15,8 +15,10 @@ def test_form_builds_the_request_with_optional_id_and_delay() -> None:
         ('{"a": ', "", "", "payload is not valid JSON"),
         ("{'a': 1}", "", "", "line 1, column 2"),
         ("1", "x" * 257, "", "id: at most 256"),
-        ("1", "", "soon", "delay: 'soon' is not a number"),
-        ("1", "", "-1", "delay: use a number of seconds, 0 or more"),
+        ("1", "", "soon", "delay must be a number of seconds from 0 to 31536000, got 'soon'"),
+        ("1", "", "-1", "delay must be a number of seconds from 0 to 31536000, got '-1'"),
+        ("1", "", "1e15", "delay must be a number of seconds from 0 to 31536000, got '1e15'"),
+        ("1", "", "nan", "delay must be a number of seconds from 0 to 31536000, got 'nan'"),
     ],
 )
 def test_form_errors_name_the_field(payload: str, job_id: str, delay: str, message: str) -> None:

@@ -341,3 +341,59 @@ async def test_a_checkpointed_topic_shows_whole_and_follows_changes(
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: row_ids(app) == ids, what="every job, in order")
         await claimed_elsewhere(pilot, app, daemon, "j00")
+
+
+def topic_cell(app: ConsoleApp, topic: str, column: str) -> str:
+    from console.widgets.topics import TopicsPane
+
+    pane = main_screen(app).query_one(TopicsPane)
+    try:
+        return str(pane.get_cell(topic, column))
+    except Exception:  # no such row yet
+        return ""
+
+
+@pytest.mark.parametrize("source", ["storage", "broker"])
+async def test_a_broken_topic_is_marked_in_the_list_and_the_others_still_shown(
+    tmp_path: Path, daemon_factory: Any, source: str
+) -> None:
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(tmp_path))
+    enqueue(daemon, "j1")
+    bad = tmp_path / topic_key("bad")
+    good = stored(tmp_path).model_copy(update={"topic": "bad"})
+    broken = json.loads(dump_document(good))
+    broken["jobs"] = {"x": broken["jobs"]}  # an object where a list belongs
+    bad.write_text(json.dumps(broken))
+    if source == "storage":
+        app = localfs_console(tmp_path)
+    else:
+        app = ConsoleApp(ConsoleSettings(broker=daemon.http_url, poll_interval=0.2))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: topic_cell(app, "orders", "pending") == "1", what="orders")
+        await until(pilot, lambda: "✗" in topic_cell(app, "bad", "topic"), what="bad marked")
+        assert "field jobs" in topic_cell(app, "bad", "rate")
+        assert topic_cell(app, "bad", "pending") == "-"
+
+        bad.write_bytes(dump_document(good))  # repaired: the broker and the console follow
+        await until(pilot, lambda: topic_cell(app, "bad", "pending") == "1", what="repaired")
+        assert topic_cell(app, "bad", "topic") == "bad"
+
+
+async def test_the_header_shows_a_broker_that_is_not_ready_and_why(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    daemon = daemon_factory(
+        "--backend", "localfs", "--dir", str(tmp_path), "--heartbeat-period", "3600"
+    )  # fmt: skip
+    enqueue(daemon, "j1")
+    app = localfs_console(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+        await until(pilot, lambda: "  ready" in broker_line(app), what="ready")
+        # A file where the topics directory belongs: no topic document can be written.
+        (tmp_path / "topics").rename(tmp_path / "topics-away")
+        (tmp_path / "topics").write_text("")
+        status, _ = daemon.request("POST", "/topics/blocked/enqueue", {"payload": 1})
+        assert status == 503
+        await until(pilot, lambda: "not ready" in broker_line(app), what="not ready")
+        assert "not ready: the last storage write failed: topics/blocked.json" in header_text(app)

@@ -29,6 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 _LISTENING = re.compile(r"listening http=(http://\S+?)(?:\s|$)(?:redis=\S+?:(\d+))?")
+# Logged once HTTP answers, before the rest of start-up (redis_port is then None).
+_STARTING = re.compile(r"starting http=(http://\S+?)(?:\s|$)()")
 
 
 @dataclass
@@ -99,11 +101,15 @@ def start_daemon(
     cwd: str | Path | None = None,
     redis: bool = False,
     module: str = "broker",
+    preexec: Callable[[], None] | None = None,
+    started: bool = True,
 ) -> Daemon:
     """Start `python -m broker` with `flags`; `--addr 127.0.0.1:0` unless given.
 
     `module` runs another entry point that ends in the daemon's main (the benchmarks'
-    launcher, which wraps the store)."""
+    launcher, which wraps the store); `preexec` runs in the child before it starts (to
+    set resource limits, say). `started=False` returns as soon as HTTP answers, while the
+    daemon may still be starting."""
     args = [sys.executable, "-m", module]
     if not any(f == "--addr" or f.startswith("--addr=") for f in flags):
         args += ["--addr", "127.0.0.1:0"]
@@ -121,17 +127,19 @@ def start_daemon(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=preexec,
     )
     log: list[str] = []
     found: dict[str, tuple[str, int | None]] = {}
     ready = threading.Event()
+    pattern = _LISTENING if started else _STARTING
 
     def read() -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             log.append(line)
-            match = _LISTENING.search(line)
+            match = pattern.search(line)
             if match and not ready.is_set():
                 port = match.group(2)
                 found["addr"] = (match.group(1), int(port) if port else None)

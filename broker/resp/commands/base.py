@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from common.keys import InvalidTopicName, validate_topic
+from common.limits import Limit
 
 from ..reply import Simple
 
@@ -195,6 +196,12 @@ def parse_float(word: bytes, error: str = NOT_FLOAT) -> float:
     if value != value:  # NaN
         raise CommandError(error)
     return value
+
+
+def out_of_range(what: str, limit: Limit, unit: str = "") -> CommandError:
+    """Redis's wording for a number outside its range (common.limits), with the range."""
+    low, high = round(limit.low), round(limit.high)
+    return CommandError(f"ERR {what} is out of range, must be from {low} to {high}{unit}")
 
 
 def topic_name(word: bytes) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from broker.errors import BrokerError, StorageUnavailable
+from broker.errors import BrokerError, DocumentUnusable, StorageUnavailable
 from common.keys import InvalidTopicName
 
 from ..reply import Error
@@ -23,8 +23,8 @@ def error_reply(exc: Exception) -> Error:
     """The reply for an exception raised while a command ran."""
     if isinstance(exc, CommandError):
         return Error(exc.text)
-    if isinstance(exc, StorageUnavailable):
-        return Error(f"TRYAGAIN {exc.message}")
+    if isinstance(exc, StorageUnavailable) and not isinstance(exc, DocumentUnusable):
+        return Error(f"TRYAGAIN {exc.message}")  # a retry may succeed; not for a bad document
     if isinstance(exc, BrokerError):
         return Error(f"ERR {exc.message}")
     if isinstance(exc, InvalidTopicName):

@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from broker.engine import Topic
+from common.limits import BLOCK_SECONDS, CLAIM_COUNT, Limit
 from common.models import Job, JobStatus, utc_now
 
 from ..reply import NULL_ARRAY, OK
 from ..session import Context
-from .base import ENQUEUE, Args, Command, Container, fail, topic_name
+from .base import ENQUEUE, Args, Command, Container, fail, out_of_range, topic_name
 from .jobs import Range, count_done, entry_of, from_cursor
 from .streams import loaded
 from .waiting import all_available
 
 DEFAULT_COUNT = 100  # XREADGROUP / XAUTOCLAIM without COUNT
+BLOCK_MS = Limit(0, BLOCK_SECONDS.high * 1000, integer=True)  # XREADGROUP BLOCK
 UNBALANCED = (
     "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be "
     "specified."
@@ -39,6 +41,16 @@ def claimed_jobs(topic: Topic, consumer: str | None = None) -> list[Job]:
 def idle_ms(job: Job) -> int:
     since = job.last_heartbeat or job.claimed_at or job.created_at
     return max(0, int((utc_now() - since).total_seconds() * 1000))
+
+
+def _claim_count(args: Args, *, zero: int) -> int:
+    """A COUNT of jobs to claim (common.limits.CLAIM_COUNT); 0 means `zero`, as in Redis."""
+    count = args.integer()
+    if count == 0:
+        return zero
+    if not CLAIM_COUNT.low <= count <= CLAIM_COUNT.high:
+        raise out_of_range("COUNT", CLAIM_COUNT)
+    return count
 
 
 def _ids(args: Args) -> list[str]:
@@ -70,12 +82,13 @@ class XReadGroup(Command):
         while True:
             option = args.keyword()
             if option == "COUNT":
-                count = args.integer()
-                count = count if count > 0 else DEFAULT_COUNT
+                count = _claim_count(args, zero=DEFAULT_COUNT)
             elif option == "BLOCK":
                 block_ms = args.integer("ERR timeout is not an integer or out of range")
                 if block_ms < 0:
                     fail("ERR timeout is negative")
+                if block_ms > BLOCK_MS.high:
+                    raise out_of_range("timeout", BLOCK_MS, " milliseconds")
             elif option == "NOACK":
                 noack = True
             elif option == "STREAMS":
@@ -288,6 +301,8 @@ class XAutoClaim(Command):
                 count = args.integer()
                 if count < 1:
                     fail("ERR COUNT must be > 0")
+                if count > CLAIM_COUNT.high:
+                    raise out_of_range("COUNT", CLAIM_COUNT)
             elif option == "JUSTID":
                 just_id = True
             else:

@@ -11,9 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.limits import BLOCK_SECONDS, CLAIM_COUNT
+
 from ..reply import NULL_ARRAY
 from ..session import Context
-from .base import ENQUEUE, POP, Args, Command, TopicCommand, fail, parse_float, topic_name
+from .base import (
+    ENQUEUE,
+    POP,
+    Args,
+    Command,
+    TopicCommand,
+    fail,
+    out_of_range,
+    parse_float,
+    topic_name,
+)
 from .jobs import new_job, value_of
 from .waiting import first_available
 
@@ -69,6 +81,8 @@ class LPop(Command):
         count = args.integer(COUNT_RANGE) if args else None
         if count is not None and count < 0:
             fail(COUNT_RANGE)
+        if count is not None and count > CLAIM_COUNT.high:
+            raise out_of_range("count", CLAIM_COUNT)
         args.end()
         return cls(topic, count)
 
@@ -130,6 +144,8 @@ def parse_timeout(word: bytes) -> float | None:
     seconds = parse_float(word, "ERR timeout is not a float or out of range")
     if seconds < 0:
         fail("ERR timeout is negative")
+    if seconds > BLOCK_SECONDS.high:
+        raise out_of_range("timeout", BLOCK_SECONDS, " seconds")
     return None if seconds == 0 else seconds
 
 

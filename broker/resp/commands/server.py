@@ -55,7 +55,7 @@ def _section_stats(ctx: Context) -> list[str]:
     return [
         f"total_connections_received:{ctx.server.total_connections}",
         f"total_commands_processed:{ctx.server.total_commands}",
-        f"rejected_connections:{ctx.server.rejected_connections}",
+        f"rejected_connections:{ctx.server.cap.refused}",
     ]
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import orjson
 
 from broker.engine import NewJob, Topic
+from common.limits import MAX_ID_CHARS
 from common.models import Job
 
 from ..session import Context
@@ -77,7 +78,7 @@ class XAdd(Command):
         pairs = args.rest()
         if not pairs or len(pairs) % 2:
             raise wrong_arity(cls.name)
-        if word != "*" and not 0 < len(word) <= 256:
+        if word != "*" and not 0 < len(word) <= MAX_ID_CHARS:
             fail(BAD_ID)
         kind = cls if make_stream else XAddNoMkStream
         return kind(topic, None if word == "*" else word, fields_payload(pairs))

@@ -5,7 +5,9 @@ Between MULTI and EXEC the connection queues commands (replying QUEUED); EXEC ru
 order, with the same write sharing as a pipeline, and replies with all their replies. The
 queued commands are not isolated from other clients: another client's command may land
 between two of them (there is no WATCH). A command refused while queuing (unknown,
-wrong arity) makes EXEC answer EXECABORT, as in Redis.
+wrong arity) makes EXEC answer EXECABORT, as in Redis; so does a transaction that queues
+more than `Options.max_queued_commands` commands or `max_queued_bytes` argument bytes (it
+is dropped when it passes the limit, so it cannot grow the broker's memory).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Multi(Command):
             fail("ERR MULTI calls can not be nested")
         ctx.session.transaction = []
         ctx.session.transaction_failed = False
+        ctx.session.transaction_bytes = 0
         return OK_REPLY
 
 

@@ -53,3 +53,42 @@ async def test_discard_and_misplaced_transaction_commands(resp: RespHarness) -> 
     await client.call("LPUSH", "q", "a")
     assert await client.command("DISCARD") == b"+OK\r\n"
     assert await client.call("LLEN", "q") == 0
+
+
+EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+
+
+async def test_a_transaction_queuing_too_many_commands_is_discarded(resp_factory) -> None:  # type: ignore[no-untyped-def]
+    harness = await resp_factory(max_queued_commands=3)
+    client = await harness.client()
+    await client.call("MULTI")
+    for n in range(3):
+        assert await client.command("LPUSH", "q", f"v{n}") == b"+QUEUED\r\n"
+    refused = await client.command("LPUSH", "q", "v3")
+    assert refused.startswith(b"-ERR MULTI queue is full (at most 3 commands")
+    assert await client.command("LPUSH", "q", "v4") == b"+QUEUED\r\n"  # kept for nothing
+    assert await client.command("EXEC") == EXECABORT
+    assert await client.call("LLEN", "q") == 0
+    # The next transaction starts afresh.
+    await client.call("MULTI")
+    await client.call("LPUSH", "q", "a")
+    assert await client.call("EXEC") == [1]
+
+
+async def test_a_transaction_queuing_too_many_bytes_is_discarded(resp: RespHarness) -> None:
+    """600 one-megabyte pushes used to be held in memory until EXEC (655 MB); now the
+    transaction is dropped once its queue passes the batch size (16 MiB by default)."""
+    client = await resp.client()
+    await client.call("MULTI")
+    payload = "x" * (1024 * 1024 - 64)
+    replies = []
+    for _ in range(20):
+        replies.append(await client.command("LPUSH", "q", payload))
+    assert replies[:16] == [b"+QUEUED\r\n"] * 16
+    assert replies[16].startswith(b"-ERR MULTI queue is full")
+    assert b"16777216 bytes" in replies[16]
+    assert replies[17:] == [b"+QUEUED\r\n"] * 3
+    session = next(iter(resp.server.state.sessions.values()))
+    assert session.transaction == []  # the queued payloads are freed at once
+    assert await client.command("EXEC") == EXECABORT
+    assert await client.call("LLEN", "q") == 0

@@ -1,0 +1,150 @@
+"""The JSON bodies the HTTP routes accept, as pydantic models.
+
+The same models validate every request (`parse_body`) and make the request schemas of
+/openapi.json (broker/http/openapi.py), so the two cannot drift. Unknown fields are an
+error naming the closest known one: a misspelt `delay_second` must not be dropped
+silently. Numbers are checked against their ranges in common.limits.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
+
+from common.limits import (
+    BATCH_JOBS,
+    CLAIM_COUNT,
+    DELAY_SECONDS,
+    MAX_ID_CHARS,
+    WAIT_SECONDS,
+    Limit,
+)
+
+from ..errors import InvalidRequest
+
+
+def _checked(limit: Limit, *, nullable: bool = False) -> BeforeValidator:
+    """Checks a number against `limit` (bools, NaN and strings are refused too); with
+    `nullable`, null means "not given"."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if value is None and nullable:
+            return None
+        return limit.check(info.field_name or "value", value)
+
+    return BeforeValidator(check)
+
+
+def _range(limit: Limit) -> Any:
+    """The range in the field's schema."""
+    bounds: dict[str, Any] = {"minimum": limit.low, "maximum": limit.high}
+    return Field(description=limit.describe(), json_schema_extra=bounds)
+
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+DelaySeconds = Annotated[
+    float | None, _checked(DELAY_SECONDS, nullable=True), _range(DELAY_SECONDS)
+]
+WaitSeconds = Annotated[float | None, _checked(WAIT_SECONDS, nullable=True), _range(WAIT_SECONDS)]
+ClaimCount = Annotated[int, _checked(CLAIM_COUNT), _range(CLAIM_COUNT)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnqueueRequest(RequestBody):
+    """One job. `payload` is required and may be any JSON value, null included."""
+
+    payload: Any = Field(description="any JSON value; integers must fit in 64 bits")
+    id: Id | None = Field(default=None, description="job id; the broker makes a UUID if absent")
+    delay_seconds: DelaySeconds = None
+
+
+class BatchRequest(RequestBody):
+    jobs: list[EnqueueRequest] = Field(
+        min_length=int(BATCH_JOBS.low), max_length=int(BATCH_JOBS.high)
+    )
+
+
+class ClaimRequest(RequestBody):
+    worker_id: Id
+    count: ClaimCount = 1
+    wait_seconds: WaitSeconds = None
+
+
+class JobRequest(RequestBody):
+    """ack and heartbeat: the job, and (checked when given) the worker holding it."""
+
+    job_id: Id
+    worker_id: Id | None = None
+
+
+class NackRequest(JobRequest):
+    delay_seconds: DelaySeconds = None
+    error: str | None = Field(default=None, description="why it failed, kept on the job")
+
+
+REQUEST_MODELS: list[type[RequestBody]] = [
+    EnqueueRequest,
+    BatchRequest,
+    ClaimRequest,
+    JobRequest,
+    NackRequest,
+]
+
+B = TypeVar("B", bound=RequestBody)
+
+
+def parse_body(model: type[B], body: Any) -> B:
+    """The validated request, or InvalidRequest saying in one line what was wrong."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(model, exc)) from None
+
+
+def _describe(model: type[BaseModel], error: ValidationError) -> str:
+    errors = error.errors()
+    # An unknown field first: it usually explains a missing one (`id` sent for `job_id`).
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = first["loc"]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
+    more = error.error_count() - 1
+    also = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        known = list(_model_at(model, loc[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.4)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown field {where!r}: {hint}known fields are {', '.join(known)}{also}"
+    if kind == "missing":
+        return f"missing field {where!r}: it is required{also}"
+    if kind == "value_error":
+        # A range check of common.limits, whose message names the field and the range.
+        prefix = where.rpartition(".")[0]
+        message = str(first["ctx"]["error"])
+        return f"{prefix}: {message}{also}" if prefix else f"{message}{also}"
+    return f"field {where!r}: {first['msg']}{also}"
+
+
+def _model_at(model: type[BaseModel], path: tuple[int | str, ...]) -> type[BaseModel]:
+    """The model that a validation error's location (less its last part) points into."""
+    for part in path:
+        if isinstance(part, str):
+            annotation = model.model_fields[part].annotation
+            inner = getattr(annotation, "__args__", (annotation,))[0]
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                model = inner
+    return model
