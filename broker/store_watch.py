@@ -8,11 +8,12 @@ every heartbeat period, so a recovered store is seen as such within one period.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 
 from common.keys import write_check_key
-from common.store import Object, ObjectStore, PreconditionFailed
+from common.store import NotFound, Object, ObjectStore, PreconditionFailed
 
 
 class WatchedStore(ObjectStore):
@@ -51,7 +52,11 @@ class WatchedStore(ObjectStore):
 
 async def check_writable(store: ObjectStore) -> None:
     """Write and remove a small object; raises the store's error if storage is not
-    writable (a broker that cannot write would answer 503 to every change)."""
+    writable (a broker that cannot write would answer 503 to every change). Also removes
+    the check objects of brokers killed in the middle of theirs: another broker checking
+    right now may lose its object to this, which it tolerates the same way."""
     key = write_check_key(f"{socket.gethostname()}-{secrets.token_hex(6)}")
     await store.put_if(key, b"{}", None)
-    await store.delete(key)
+    for leftover in [key, *await store.list(write_check_key(""))]:
+        with contextlib.suppress(NotFound):
+            await store.delete(leftover)

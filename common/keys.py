@@ -95,8 +95,8 @@ def set_aside_key(name: str, when: str, token: str) -> str:
 def write_check_key(token: str) -> str:
     """The object a broker creates and removes at start-up to prove storage is writable:
     under topics/ (every key stays under broker.json and topics/) but never a topic, as
-    its name does not end in .json."""
-    return f"{TOPICS_PREFIX}write-check-{token}.tmp"
+    its name does not end in .json. With no token: the prefix of every such key."""
+    return f"{TOPICS_PREFIX}write-check-{token}{'.tmp' if token else ''}"
 
 
 def checkpoint_generation(key: str) -> int | None:

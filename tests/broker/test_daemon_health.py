@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from common.keys import write_check_key
 from common.models import BrokerRecord, BrokerState, dump_document, utc_now
 from tests.broker.daemon_helpers import eventually
 from tests.support.daemon import REPO_ROOT, Daemon
@@ -157,3 +158,16 @@ def test_listening_beyond_loopback_without_a_token_warns(
     guarded = daemon_factory("--backend", "memfs", "--addr", "0.0.0.0:0", "--auth-token", "t")
     local = daemon_factory("--backend", "memfs")
     assert "no --auth-token" not in guarded.log_text() + local.log_text()
+
+
+def test_start_up_check_leaves_nothing_and_removes_a_killed_brokers_check(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    # A broker killed between writing and removing its check object leaves it behind;
+    # the next broker to start removes it, and its own check leaves nothing.
+    leftover = tmp_path / write_check_key("host-0123456789ab")
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("{}")
+    daemon_factory("--backend", "localfs", "--dir", str(tmp_path))
+    left = sorted(p.name for p in (tmp_path / "topics").iterdir())
+    assert left == []

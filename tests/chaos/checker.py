@@ -335,9 +335,8 @@ def _check_refusals(index: _Index, rules: Rules, report: Report) -> Refusals:
             op.end < renewal.start + rules.visibility_timeout - rules.clock_margin
         )
         if held and not index.ended_before(op.lease, tag, op.end, but=op):
-            # Defect "a standby answers from a stale copy": a broker that has not seen the
-            # claim (or a heartbeat) refuses from its old copy of the topic without looking
-            # at storage. Fails until refusals are decided on the latest stored state.
+            # A broker that has not seen the claim (or a heartbeat) must not refuse from
+            # its old copy of the topic: refusals are decided on the latest stored state.
             found.unjustified += 1
             assert renewal is not None
             report.add(
@@ -422,10 +421,10 @@ def _check_garbage(storage: Storage, report: Report) -> None:
         elif name.startswith(".lock-"):
             target = f"{directory}/{name.removeprefix('.lock-')}".lstrip("/")
             if target not in files:
-                # Defect "a lock file per checkpoint, never removed": localfs leaves the
-                # `.lock-checkpoint-*` of every deleted checkpoint. Fails until lock files
-                # go with their key.
+                # Lock files go with their key (a deleted checkpoint's included).
                 report.add("garbage", f"lock file without its key: {path}")
+        elif name.startswith("write-check-"):  # a start-up check's object: removed at once
+            report.add("garbage", f"write check left: {path}")
         elif "/checkpoint-" in path:
             topic = directory.removeprefix("topics/")
             if storage.heads.get(topic) != path:
