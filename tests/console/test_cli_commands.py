@@ -222,6 +222,7 @@ def test_health_shows_readiness(
 
     assert health_table()[0] == "ready"
     assert sq("health")["ready"] is True
+    (data_dir / "topics").rmdir()  # left empty by the broker's start-up write check
     (data_dir / "topics").write_text("a file where the topics directory belongs")
     result = run_cli_here(capsys, "-broker", daemon.http_url, "enqueue", "-topic", "x", "1")
     assert result.status != 0
