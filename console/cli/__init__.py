@@ -36,8 +36,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
     async with connect(args) as client:
         if args.cmd == "work":
             return await work(client, args)
-        emit(await COMMANDS[args.cmd](client, args), args.format)
-    return exits.OK
+        output = await COMMANDS[args.cmd](client, args)
+        emit(output, args.format)
+    return output.status
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from common.client import Client
 from common.payload import InexactInteger, check_exact_integers
 from common.settings import StorageSettings, describe_error
 from common.store import open_store
+from console.cli import exits
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
 from console.cli.parser import DEFAULT_BROKER
 
@@ -114,7 +115,8 @@ async def topics(client: Client, args: argparse.Namespace) -> Output:
 async def health(client: Client, args: argparse.Namespace) -> Output:
     data = await client.health()
     fields = "\n".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in data.items())
-    return Output(data, f"{readiness_line(data)}\n{fields}")
+    status = exits.OK if data.get("ready", True) else exits.NOT_READY
+    return Output(data, f"{readiness_line(data)}\n{fields}", status)
 
 
 def readiness_line(health: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ UNREACHABLE = 5  # broker unreachable, or no live broker registered in storage
 CONFLICT = 6  # the job is not in a state that allows it (wrong state, lease lost)
 UNAUTHORIZED = 7  # missing or wrong --token
 STORAGE = 8  # the broker answers, but its storage failed or a stored document is invalid
+NOT_READY = 9  # `health`: the broker answers but is not ready (its reasons are printed)
 INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit status:
@@ -28,7 +29,7 @@ EXIT_CODES_HELP = """exit status:
   1  other error         6  conflict (wrong job state, lease lost)
   2  usage               7  unauthorized (missing or wrong --token)
   3  nothing to claim    8  storage error (storage failing, or an invalid document)
-  4  not found"""
+  4  not found           9  health: the broker answers but is not ready"""
 
 
 def exit_code(error: ClientError) -> int:

@@ -17,6 +17,7 @@ from common.models import Job, TopicStats
 class Output:
     data: Any  # what --format json prints
     text: str  # what --format table prints
+    status: int = 0  # the exit status (console.cli.exits), for answers that are not errors
 
 
 def plain(model: BaseModel) -> Any:

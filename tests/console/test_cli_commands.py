@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from console.cli import exits
 from tests.support.cli import SIMPLEQUEUE, run_cli, run_cli_here
 
 
@@ -215,17 +216,19 @@ def test_discover_through_s3(daemon_factory: Any, moto_server: Any, s3_bucket: s
 def test_health_shows_readiness(
     daemon: Any, data_dir: Path, capsys: pytest.CaptureFixture[str], sq: Sq
 ) -> None:
-    def health_table() -> list[str]:
+    def health_table(status: int) -> list[str]:
         result = run_cli_here(capsys, "-broker", daemon.http_url, "--format", "table", "health")
-        assert result.status == 0, result.stderr
+        assert result.status == status, result.stderr
         return result.stdout.splitlines()
 
-    assert health_table()[0] == "ready"
+    assert health_table(exits.OK)[0] == "ready"
     assert sq("health")["ready"] is True
     (data_dir / "topics").rmdir()  # left empty by the broker's start-up write check
     (data_dir / "topics").write_text("a file where the topics directory belongs")
     result = run_cli_here(capsys, "-broker", daemon.http_url, "enqueue", "-topic", "x", "1")
     assert result.status != 0
-    headline = health_table()[0]
+    headline = health_table(exits.NOT_READY)[0]
     assert headline.startswith("NOT READY: the last storage write failed: topics/x.json")
-    assert sq("health")["reasons"] == [headline.removeprefix("NOT READY: ")]
+    result = run_cli_here(capsys, "-broker", daemon.http_url, "health")
+    assert result.status == exits.NOT_READY, result.stderr
+    assert result.json()["reasons"] == [headline.removeprefix("NOT READY: ")]
