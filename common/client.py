@@ -16,6 +16,12 @@ caller gets BrokerUnavailable and decides.
 
 A client made by `Client.discover(store)` also re-reads the broker registry when its broker
 stops answering and moves to the broker registered there (see common.discovery).
+
+Transports: requests go through aiohttp (AiohttpTransport, the default: pooled, concurrent)
+or, for a caller that sends one request and exits, through the standard library
+(BlockingTransport), which starts in a fraction of the time importing aiohttp takes. Both
+raise NotSent or Lost, so the retry policy and the error table above stay the same. This
+module imports neither aiohttp nor pydantic until a call needs them.
 """
 
 from __future__ import annotations
@@ -30,11 +36,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 from urllib.parse import quote
 
-import aiohttp
 import orjson
-from pydantic import ValidationError
 
-from common.discovery import BrokerLocator
 from common.errors import (
     CODE_BY_STATUS,
     CODES,
@@ -53,15 +56,18 @@ from common.errors import (
     Unauthorized,
 )
 from common.keys import InvalidTopicName, validate_topic
-from common.models import Job, JobStatus, TopicStats
-from common.store.base import Object
 
 if TYPE_CHECKING:
-    from common.store.base import ObjectStore
+    import aiohttp
+
+    from common.models import Job, JobStatus, TopicStats
+    from common.store.base import Object, ObjectStore
 
 # The errors are part of this module's API: `from common.client import LeaseLost` works.
 __all__ = [
+    "AiohttpTransport",
     "BadRequest",
+    "BlockingTransport",
     "BrokerUnavailable",
     "Client",
     "ClientError",
@@ -121,10 +127,125 @@ class Locator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Reply:
+class Request:
+    method: str
+    url: str
+    data: bytes | None
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str]
+    seconds: float  # the whole exchange
+    connect_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
     status: int
     body: bytes
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # looked up case-insensitively
+
+
+class NotSent(Exception):
+    """The connection could not be opened: the broker never saw the request."""
+
+
+class Lost(Exception):
+    """The connection failed after the request was sent: the broker may have acted."""
+
+
+class Transport(Protocol):
+    """Sends one HTTP request; raises NotSent or Lost when the broker does not answer."""
+
+    async def send(self, request: Request) -> Reply: ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpTransport:
+    """One pooled aiohttp session: concurrent requests, connections kept alive."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=self._headers)
+            # aiohttp resends GET/PUT/DELETE once after a dropped connection (RFC 9112 allows
+            # it for idempotent methods); our DELETE answers differently the second time,
+            # and Client._call already decides which calls may be repeated.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+        return self._session
+
+    async def send(self, request: Request) -> Reply:
+        import aiohttp
+
+        r = request
+        timeout = aiohttp.ClientTimeout(total=r.seconds, sock_connect=r.connect_seconds)
+        try:
+            async with self._get_session().request(
+                r.method, r.url, data=r.data, params=r.params, headers=r.headers, timeout=timeout
+            ) as resp:
+                return Reply(resp.status, await resp.read(), resp.headers.copy())
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise NotSent(_detail(exc)) from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            raise Lost(_detail(exc)) from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class BlockingTransport:
+    """One request per connection through http.client, blocking the event loop while it
+    waits: only for a caller that sends one request at a time and has nothing else to run
+    meanwhile (a `simplequeue` command), for which it saves importing aiohttp."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+
+    async def send(self, request: Request) -> Reply:
+        import http.client
+        from urllib.parse import urlencode, urlsplit
+
+        parts = urlsplit(request.url)
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        target = parts.path or "/"
+        query = "&".join(q for q in (parts.query, urlencode(request.params or {})) if q)
+        conn = connection_class(parts.netloc, timeout=request.connect_seconds)
+        try:
+            try:
+                conn.connect()
+            except (OSError, http.client.HTTPException) as exc:
+                raise NotSent(f"cannot connect to {parts.netloc}: {_detail(exc)}") from exc
+            if conn.sock is not None:
+                conn.sock.settimeout(request.seconds)
+            try:
+                conn.request(
+                    request.method,
+                    target + (f"?{query}" if query else ""),
+                    body=request.data,
+                    headers=self._headers | dict(request.headers),
+                )
+                resp = conn.getresponse()
+                return Reply(resp.status, resp.read(), resp.headers)  # type: ignore[arg-type]
+            except (OSError, http.client.HTTPException) as exc:
+                raise Lost(_detail(exc)) from exc
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        pass
+
+
+def _detail(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def new_job_id() -> str:
@@ -144,7 +265,7 @@ def _seconds(body: dict[str, Any], name: str, value: float | None) -> None:
         body[name] = value
 
 
-def _retry_after(reply: _Reply) -> float | None:
+def _retry_after(reply: Reply) -> float | None:
     try:
         return max(0.0, float(reply.headers.get("Retry-After", "")))
     except ValueError:
@@ -167,15 +288,19 @@ class Client:
         backoff: float = 0.1,
         max_backoff: float = 2.0,
         locator: Locator | None = None,
+        transport: Callable[[Mapping[str, str]], Transport] = AiohttpTransport,
     ) -> None:
+        """`transport` is called with the headers every request carries."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._token = token
         self._locator = locator
-        self._session: aiohttp.ClientSession | None = None
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._transport = transport(headers)
 
     @classmethod
     async def discover(
@@ -189,29 +314,16 @@ class Client:
         """A client of the broker registered in `store`'s broker.json, which follows the
         registry to another broker when this one stops answering. The store stays the
         caller's to close, and must stay open while the client is used."""
+        from common.discovery import BrokerLocator
+
         locator = BrokerLocator(store, max_age=max_age, failover_timeout=failover_timeout)
         record = await locator.current()
         return cls(record.http_addr, locator=locator, **kw)
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-            if self._token:
-                headers["Authorization"] = f"Bearer {self._token}"
-            self._session = aiohttp.ClientSession(headers=headers)
-            # aiohttp resends GET/PUT/DELETE once after a dropped connection (RFC 9112 allows
-            # it for idempotent methods); our DELETE answers differently the second time,
-            # and _call already decides which calls may be repeated.
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._transport.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -235,22 +347,19 @@ class Client:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         seconds: float,
-    ) -> _Reply:
+    ) -> Reply:
         send_headers = dict(headers or {})
         data = None
         if body is not None:
             data = orjson.dumps(body)
             send_headers["Content-Type"] = "application/json"
-        client_timeout = aiohttp.ClientTimeout(
-            total=seconds, sock_connect=min(seconds, self.timeout)
+        connect_seconds = min(seconds, self.timeout)
+        return await self._transport.send(
+            Request(method, url, data, params, send_headers, seconds, connect_seconds)
         )
-        async with self._get_session().request(
-            method, url, data=data, params=params, headers=send_headers, timeout=client_timeout
-        ) as resp:
-            return _Reply(resp.status, await resp.read(), resp.headers.copy())
 
     def _unreachable(self, url: str, exc: BaseException, *, sent: bool) -> BrokerUnavailable:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
+        detail = str(exc)
         if sent:
             what = "stopped answering mid-request (it may or may not have acted on it)"
         else:
@@ -275,7 +384,7 @@ class Client:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         wait: float = 0.0,
-    ) -> _Reply:
+    ) -> Reply:
         """Send one request, retrying as the module docstring describes."""
         failures = 0
         error: ClientError
@@ -291,9 +400,9 @@ class Client:
                     headers=headers,
                     seconds=self.timeout + wait,
                 )
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            except NotSent as exc:
                 error = self._unreachable(base_url, exc, sent=False)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            except Lost as exc:
                 error = self._unreachable(base_url, exc, sent=True)
                 if not idempotent:
                     raise error from None
@@ -324,7 +433,7 @@ class Client:
             url = base_url.rstrip("/") + "/healthz"
             reply = await self._send("GET", url, seconds=min(self.timeout, 2.0))
             health = orjson.loads(reply.body) if reply.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+        except (NotSent, Lost, orjson.JSONDecodeError):
             return False
         return isinstance(health, dict) and health.get("state") != "stopping"
 
@@ -347,6 +456,8 @@ class Client:
         return data
 
     def _model(self, build: Callable[[], Any], path: str) -> Any:
+        from pydantic import ValidationError
+
         try:
             return build()
         except (ValidationError, KeyError, TypeError) as exc:
@@ -357,6 +468,8 @@ class Client:
             ) from None
 
     async def _job(self, method: str, path: str, body: Any = None, *, idempotent: bool) -> Job:
+        from common.models import Job
+
         data = await self._json(method, path, idempotent=idempotent, body=body)
         job: Job = self._model(lambda: Job.model_validate(data["job"]), path)
         return job
@@ -401,6 +514,8 @@ class Client:
         self, topic: str, worker_id: str, *, count: int = 1, wait: float | None = None
     ) -> list[Job]:
         """Claim up to `count` jobs, long-polling up to `wait` seconds; [] if none."""
+        from common.models import Job
+
         path = f"/topics/{_topic(topic)}/claim"
         body: dict[str, Any] = {"worker_id": worker_id, "count": count}
         _seconds(body, "wait_seconds", wait)
@@ -449,12 +564,21 @@ class Client:
     # --- inspection and operator actions -------------------------------------------------
 
     async def status(self, topic: str) -> TopicStats:
+        from common.models import TopicStats
+
+        data = await self.status_json(topic)
         path = f"/topics/{_topic(topic)}/status"
-        data = await self._json("GET", path, idempotent=True)
         stats: TopicStats = self._model(lambda: TopicStats.model_validate(data), path)
         return stats
 
+    async def status_json(self, topic: str) -> dict[str, Any]:
+        """status() as the broker sent it (a TopicStats as JSON), without building the
+        model: for a caller that only prints it and should not wait for pydantic."""
+        return await self._json("GET", f"/topics/{_topic(topic)}/status", idempotent=True)
+
     async def topics(self) -> list[TopicStats]:
+        from common.models import TopicStats
+
         data = await self._json("GET", "/topics", idempotent=True)
         found: list[TopicStats] = self._model(
             lambda: [TopicStats.model_validate(t) for t in data["topics"]], "/topics"
@@ -470,6 +594,8 @@ class Client:
         after: str | None = None,
     ) -> tuple[list[Job], str | None]:
         """One page of jobs in enqueue order and the cursor of the next page (or None)."""
+        from common.models import Job
+
         path = f"/topics/{_topic(topic)}/jobs"
         params = {"limit": str(limit)}
         if status:
@@ -508,6 +634,8 @@ class Client:
     ) -> Object | None:
         """The topic's committed document; None when it is still `etag` (after waiting up
         to `wait` seconds for a change). Raises ResourceNotFound before the first write."""
+        from common.store.base import Object
+
         path = f"/topics/{_topic(topic)}/document"
         headers = {"If-None-Match": etag} if etag else None
         params = {"wait": str(wait)} if wait else None

@@ -9,17 +9,16 @@ and a distinct exit status (console.cli.exits).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
-from common.client import ClientError
+from common.errors import ClientError
 from console.cli import exits
-from console.cli.commands import COMMANDS, UsageError, connect
-from console.cli.output import emit
-from console.cli.parser import build_parser
-from console.cli.work import work
+from console.cli.parser import UsageError, build_parser
+
+# Only what parsing needs is imported up front: `--help` and a usage error never load the
+# HTTP client (aiohttp) or the models (pydantic); _dispatch imports what its command uses.
 
 
 def _fail(message: str, status: int) -> int:
@@ -33,8 +32,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if not argv:
             raise UsageError("work needs a command to run: simplequeue work -- <command>")
         args.argv = argv
+    from console.cli.commands import COMMANDS, connect
+    from console.cli.output import emit
+
     async with connect(args) as client:
         if args.cmd == "work":
+            from console.cli.work import work
+
             return await work(client, args)
         output = await COMMANDS[args.cmd](client, args)
         emit(output, args.format)
@@ -45,6 +49,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line and return its exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="simplequeue: %(message)s")
+    import asyncio
+
     try:
         return asyncio.run(_dispatch(args))
     except UsageError as exc:

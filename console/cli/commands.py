@@ -1,4 +1,9 @@
-"""One coroutine per `simplequeue` command; each returns what to print."""
+"""One coroutine per `simplequeue` command; each returns what to print.
+
+A command that sends one request (all but `work` and `--discover`) goes through the
+client's BlockingTransport and does not import pydantic unless it validates a model, so
+that `simplequeue status` answers before aiohttp and pydantic could even be imported.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,18 @@ import argparse
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 
-from common.client import Client
+from common.client import AiohttpTransport, BlockingTransport, Client
 from common.payload import InexactInteger, check_exact_integers
-from common.settings import StorageSettings, describe_error
-from common.store import open_store
 from console.cli import exits
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
-from console.cli.parser import DEFAULT_BROKER
+from console.cli.parser import DEFAULT_BROKER, UsageError
 
-
-class UsageError(Exception):
-    """A mistake in the command line that the parser could not see (exit 2)."""
+if TYPE_CHECKING:
+    from common.settings import StorageSettings
 
 
 def broker_url(text: str) -> str:
@@ -30,6 +31,10 @@ def broker_url(text: str) -> str:
 
 
 def storage_settings(args: argparse.Namespace) -> StorageSettings:
+    from pydantic import ValidationError
+
+    from common.settings import StorageSettings, describe_error
+
     given = {
         name: getattr(args, name)
         for name in StorageSettings.model_fields
@@ -45,12 +50,18 @@ def storage_settings(args: argparse.Namespace) -> StorageSettings:
 async def connect(args: argparse.Namespace) -> AsyncIterator[Client]:
     """The client the flags ask for: --broker URL, or the broker registered in storage."""
     options: dict[str, Any] = {"token": args.token or None, "timeout": args.timeout}
+    # `work` runs heartbeats beside each job: it needs concurrent requests.
+    one_at_a_time = args.cmd != "work"
     if not args.discover:
-        async with Client(broker_url(args.broker or DEFAULT_BROKER), **options) as client:
+        transport = BlockingTransport if one_at_a_time else AiohttpTransport
+        url = broker_url(args.broker or DEFAULT_BROKER)
+        async with Client(url, transport=transport, **options) as client:
             yield client
         return
     if args.broker:
         raise UsageError("give either --broker or --discover, not both")
+    from common.store import open_store
+
     store = open_store(storage_settings(args))
     try:
         client = await Client.discover(store, max_age=args.max_age, **options)
@@ -105,7 +116,7 @@ async def heartbeat(client: Client, args: argparse.Namespace) -> Output:
 
 
 async def status(client: Client, args: argparse.Namespace) -> Output:
-    return stats_output(await client.status(args.topic))
+    return stats_output(await client.status_json(args.topic))
 
 
 async def topics(client: Client, args: argparse.Namespace) -> Output:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel
 
-from common.models import Job, TopicStats
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from common.models import Job, TopicStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +67,16 @@ def job_output(job: Job, headline: str | None = None) -> Output:
     return Output(data, f"{headline}\n{text}" if headline else text)
 
 
-def stats_output(stats: TopicStats) -> Output:
-    data = plain(stats)
-    counters = data.pop("counters", {})
-    rows = [*data.items(), *((f"lifetime {k}", v) for k, v in counters.items())]
-    return Output(plain(stats), pairs(rows))
+def stats_output(stats: dict[str, Any]) -> Output:
+    """A topic's status from the broker's JSON (a TopicStats), unset fields left out as
+    plain() leaves them out of a model."""
+    data = {name: value for name, value in stats.items() if value is not None}
+    counters = data.get("counters", {})
+    rows = [
+        *((k, v) for k, v in data.items() if k != "counters"),
+        *((f"lifetime {k}", v) for k, v in counters.items()),
+    ]
+    return Output(data, pairs(rows))
 
 
 STATS_COLUMNS = ("topic", "pending", "delayed", "claimed", "completed", "dead", "total")

@@ -29,6 +29,10 @@ DEFAULT_BROKER = "http://localhost:8080"
 DEFAULT_TOPIC = "default"
 
 
+class UsageError(Exception):
+    """A mistake in the command line that the parser could not see (exit 2)."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2) instead of usage plus message."""
 
