@@ -27,6 +27,9 @@ from console.cli.exits import EXIT_CODES_HELP, USAGE
 
 DEFAULT_BROKER = "http://localhost:8080"
 DEFAULT_TOPIC = "default"
+GLOBAL_FLAGS_HELP = """\
+The global flags (--broker URL, --topic T, --token, --timeout, --format, --discover and
+its storage flags) go before or after the command: see simplequeue --help."""
 
 
 class UsageError(Exception):
@@ -81,34 +84,38 @@ def _seconds(text: str) -> float:
 
 def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Flags every command takes. In subcommands they default to SUPPRESS so that a flag
-    given before the command is not reset by the subcommand's default."""
+    given before the command is not reset by the subcommand's default, and their help is
+    hidden: a subcommand's help lists its own flags and points to `simplequeue --help`."""
 
     def default(value: object) -> object:
         return value if top else argparse.SUPPRESS
 
+    def flag(group: argparse._ActionsContainer, name: str, **kw: object) -> None:
+        _flag(group, name, **kw | ({} if top else {"help": argparse.SUPPRESS}))
+
     broker = parser.add_argument_group("broker")
-    _flag(
+    flag(
         broker,
         "broker",
         metavar="URL",
         default=default(os.environ.get("SQ_BROKER")),
         help=f"broker address (env SQ_BROKER; default {DEFAULT_BROKER})",
     )
-    _flag(
+    flag(
         broker,
         "topic",
         metavar="T",
         default=default(os.environ.get("SQ_TOPIC", DEFAULT_TOPIC)),
         help=f"topic name (env SQ_TOPIC; default {DEFAULT_TOPIC})",
     )
-    _flag(
+    flag(
         broker,
         "token",
         metavar="TOKEN",
         default=default(os.environ.get("SQ_AUTH_TOKEN")),
         help="bearer token, when the broker has --auth-token (env SQ_AUTH_TOKEN)",
     )
-    _flag(
+    flag(
         broker,
         "timeout",
         metavar="SECONDS",
@@ -116,7 +123,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=default(10.0),
         help="per-request timeout (default 10)",
     )
-    _flag(
+    flag(
         broker,
         "format",
         choices=["json", "table"],
@@ -124,26 +131,26 @@ def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help="json (default, for scripts) or table (for people)",
     )
     found = parser.add_argument_group("discovery (find the broker through broker.json)")
-    _flag(
+    flag(
         found,
         "discover",
         action="store_true",
         default=default(False),
         help="read the broker address from the storage instead of --broker",
     )
-    _flag(
+    flag(
         found,
         "backend",
         choices=["localfs", "s3"],
         default=default(None),
         help="storage backend (env SQ_BACKEND; default localfs)",
     )
-    _flag(found, "dir", default=default(None), help="localfs directory (env SQ_DIR)")
-    _flag(found, "bucket", default=default(None), help="S3 bucket (env SQ_BUCKET)")
-    _flag(found, "prefix", default=default(None), help="key prefix in the bucket")
-    _flag(found, "s3-endpoint", metavar="URL", default=default(None), help="S3 endpoint URL")
-    _flag(found, "region", default=default(None), help="S3 region")
-    _flag(
+    flag(found, "dir", default=default(None), help="localfs directory (env SQ_DIR)")
+    flag(found, "bucket", default=default(None), help="S3 bucket (env SQ_BUCKET)")
+    flag(found, "prefix", default=default(None), help="key prefix in the bucket")
+    flag(found, "s3-endpoint", metavar="URL", default=default(None), help="S3 endpoint URL")
+    flag(found, "region", default=default(None), help="S3 region")
+    flag(
         found,
         "max-age",
         metavar="SECONDS",
@@ -184,7 +191,7 @@ def build_parser() -> Parser:
             description=textwrap.fill(f"{summary}. {details}" if details else summary, 80),
             parents=[common],
             allow_abbrev=False,
-            epilog=EXIT_CODES_HELP,
+            epilog=f"{GLOBAL_FLAGS_HELP}\n\n{EXIT_CODES_HELP}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         return sub
