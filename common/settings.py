@@ -8,10 +8,12 @@ are accepted too. A bad value is a one-line error and exit status 2, never a tra
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -49,7 +51,9 @@ class StorageSettings(BaseSettings):
     s3_endpoint: str | None = Field(
         default=None, description="S3 endpoint URL, for MinIO, R2 or moto"
     )
-    region: str | None = Field(default=None, description="S3 region (default: AWS chain)")
+    region: str | None = Field(
+        default=None, description="S3 region (default: the AWS configuration's)"
+    )
 
     @field_validator("dir", mode="before")
     @classmethod
@@ -94,6 +98,25 @@ def normalize_flags(argv: Sequence[str], settings_cls: type[BaseSettings]) -> li
     return out
 
 
+# Help as a user reads it. pydantic-settings names each value by its Python type
+# (`--dir Path`, `--visibility-timeout float`) and appends `(default: None)`, `(default: )`
+# or `(default factory: f)` to every flag; a flag whose default needs words says it in its
+# description instead.
+_METAVARS = {"float": "SECONDS", "int": "N", "Path": "DIR", "endpoint": "URL", "broker": "URL"}
+_NO_DEFAULT = re.compile(r" ?\((?:default: (?:None)?|default factory: [^)]*)\)")
+_WHOLE_FLOAT = re.compile(r"\(default: (\d+)\.0\)")
+
+
+def _add_argument(parser: argparse.ArgumentParser, *names: str, **kw: Any) -> Any:
+    metavar = kw.get("metavar")
+    if isinstance(metavar, str) and not metavar.startswith("{"):
+        word = names[0].rsplit("-", 1)[-1]  # a text's name: --auth-token TOKEN
+        kw["metavar"] = _METAVARS.get(metavar) or _METAVARS.get(word) or word.upper()
+    if isinstance(kw.get("help"), str):
+        kw["help"] = _WHOLE_FLOAT.sub(r"(default: \1)", _NO_DEFAULT.sub("", kw["help"]))
+    return parser.add_argument(*names, **kw)
+
+
 def _fail(prog: str, message: str) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -114,9 +137,12 @@ def parse_settings(settings_cls: type[S], argv: Sequence[str] | None = None, pro
     prog = prog or Path(sys.argv[0]).name
     args = normalize_flags(list(sys.argv[1:] if argv is None else argv), settings_cls)
     try:
-        source: CliSettingsSource[object] = CliSettingsSource(settings_cls, cli_prog_name=prog)
+        source: CliSettingsSource[object] = CliSettingsSource(
+            settings_cls, cli_prog_name=prog, add_argument_method=_add_argument
+        )
         return CliApp.run(settings_cls, cli_args=args, cli_settings_source=source)
     except ValidationError as exc:
         _fail(prog, describe_error(exc))
     except SettingsError as exc:
-        _fail(prog, str(exc).splitlines()[0])
+        # argparse's own message, without the wrapper's prefix: one `prog: error:` line.
+        _fail(prog, str(exc).splitlines()[0].removeprefix("error parsing CLI: "))

@@ -11,8 +11,9 @@ Where the console reads from:
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from common.settings import StorageSettings
 
@@ -26,6 +27,10 @@ def default_worker_id() -> str:
 class ConsoleSettings(StorageSettings):
     """Storage flags plus how the console reaches the broker and how much it shows."""
 
+    # memfs lives inside one broker process: a console can never read it.
+    backend: Literal["localfs", "s3"] = Field(
+        default="localfs", description="storage backend: localfs or s3"
+    )
     broker: str | None = Field(
         default=None,
         description="broker URL (http://host:port); alone, the console reads no storage",
@@ -42,8 +47,18 @@ class ConsoleSettings(StorageSettings):
         description="most rows the jobs table shows at once; more are windowed",
     )
     worker_id: str = Field(
-        default_factory=default_worker_id, description="worker id the console claims jobs as"
+        default_factory=default_worker_id,
+        description="worker id the console claims jobs as (default: sq-console@HOSTNAME)",
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _not_memfs(cls, value: object) -> object:
+        if value == "memfs":
+            raise ValueError(
+                "--backend memfs lives inside one process; use localfs, s3 or --broker URL"
+            )
+        return value
 
     @field_validator("broker")
     @classmethod
@@ -56,14 +71,6 @@ class ConsoleSettings(StorageSettings):
                 "--broker must be an http:// or https:// URL, e.g. http://127.0.0.1:8080"
             )
         return value
-
-    @model_validator(mode="after")
-    def _memfs_is_private(self) -> ConsoleSettings:
-        if self.backend == "memfs" and self.reads_storage:
-            raise ValueError(
-                "--backend memfs lives inside one process; use localfs, s3 or --broker URL"
-            )
-        return self
 
     @property
     def reads_storage(self) -> bool:
