@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import depth, http_cycle, memory, resp_durable, s3_latency, systems
+from . import depth, http_cycle, memory, resp_durable, s3_latency, startup, systems
 from .plan import Plan
 from .report import Row, machine, table, write_json
 from .systems import ToolMissing
@@ -22,6 +22,7 @@ SCENARIOS: dict[str, Callable[[Plan], list[Row]]] = {
     "depth": depth.run_scenario,
     "s3": s3_latency.run_scenario,
     "memory": memory.run_scenario,
+    "startup": startup.run_scenario,
 }
 DEFAULT_OUT = Path("bench-results/latest.json")
 
