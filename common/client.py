@@ -189,9 +189,13 @@ class AiohttpTransport:
                 r.method, r.url, data=r.data, params=r.params, headers=r.headers, timeout=timeout
             ) as resp:
                 return Reply(resp.status, await resp.read(), resp.headers.copy())
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        except (
+            aiohttp.ClientConnectorError,
+            aiohttp.ConnectionTimeoutError,
+            aiohttp.InvalidURL,
+        ) as exc:
             raise NotSent(_detail(exc)) from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise Lost(_detail(exc)) from exc
 
     async def close(self) -> None:
@@ -218,13 +222,13 @@ class BlockingTransport:
         )
         target = parts.path or "/"
         query = "&".join(q for q in (parts.query, urlencode(request.params or {})) if q)
-        conn = connection_class(parts.netloc, timeout=request.connect_seconds)
         try:
-            try:
-                conn.connect()
-            except (OSError, http.client.HTTPException) as exc:
-                raise NotSent(f"cannot connect to {parts.netloc}: {_detail(exc)}") from exc
-            if conn.sock is not None:
+            conn = connection_class(parts.netloc, timeout=request.connect_seconds)
+            conn.connect()
+        except (OSError, http.client.HTTPException) as exc:
+            raise NotSent(f"cannot connect to {parts.netloc}: {_detail(exc)}") from exc
+        try:
+            if conn.sock is not None:  # from here each read may take the whole time
                 conn.sock.settimeout(request.seconds)
             try:
                 conn.request(
