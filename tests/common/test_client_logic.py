@@ -25,13 +25,7 @@ from common.client import (
     error_from_reply,
 )
 from common.errors import CODES
-from tests.support.http_stub import Stub, hang_up, json_reply
-
-JOB = {"id": "j1", "status": "claimed", "created_at": "2026-11-28T10:00:00.000Z", "attempts": 1}
-
-UNAVAILABLE = json_reply(
-    503, {"error": "storage down", "code": "storage_unavailable"}, {"Retry-After": "0"}
-)
+from tests.support.http_stub import JOB, UNAVAILABLE, Stub, hang_up, json_reply
 
 
 @pytest.fixture

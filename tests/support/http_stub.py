@@ -21,6 +21,13 @@ def json_reply(status: int, body: Any, headers: dict[str, str] | None = None) ->
     return lambda request: web.json_response(body, status=status, headers=headers)
 
 
+# A claimed job as the broker sends it, and the 503 a retry may cure.
+JOB = {"id": "j1", "status": "claimed", "created_at": "2026-11-28T10:00:00.000Z", "attempts": 1}
+UNAVAILABLE = json_reply(
+    503, {"error": "storage down", "code": "storage_unavailable"}, {"Retry-After": "0"}
+)
+
+
 def hang_up(request: web.Request) -> web.StreamResponse:
     """Read the request, then drop the connection without a reply."""
     assert request.transport is not None
