@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -45,12 +46,21 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return output.status
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line and return its exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="simplequeue: %(message)s")
     import asyncio
 
+    # A one-request command waits inside http.client (the client's BlockingTransport), where
+    # asyncio.run's own SIGINT handler, which only cancels the task, would not be seen until
+    # the reply came: Ctrl-C raises at once instead. `work` handles its signals itself.
+    one_request = args.cmd != "work"
+    previous = signal.signal(signal.SIGINT, _interrupt) if one_request else None
     try:
         return asyncio.run(_dispatch(args))
     except UsageError as exc:
@@ -61,6 +71,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", exits.INTERRUPTED)
     except Exception as exc:  # a bug or an environment problem: still one line
         return _fail(f"unexpected {type(exc).__name__}: {exc}", exits.ERROR)
+    finally:
+        if one_request:
+            signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,12 +3,16 @@ exit status (README "Command-line client")."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import CliResult, run_cli, run_cli_here
+from tests.support.cli import SIMPLEQUEUE, CliResult, run_cli, run_cli_here
 
 USAGE, NOTHING, NOT_FOUND, UNREACHABLE, CONFLICT, UNAUTHORIZED = 2, 3, 4, 5, 6, 7
 
@@ -126,3 +130,25 @@ def test_missing_or_wrong_token_exits_7(daemon_factory: Any, tmp_path: Path) -> 
     assert_fails(run_cli(*broker, "--token", "wrong", "status"), UNAUTHORIZED, "")
     assert run_cli(*broker, "--token", "s3", "status").status == 0
     assert run_cli(*broker, "status", env={"SQ_AUTH_TOKEN": "s3"}).status == 0
+
+
+def test_ctrl_c_during_a_long_poll_exits_130_at_once() -> None:
+    """A one-request command waits in http.client; SIGINT must still end it right away."""
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, never answers
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SQ_")}
+        argv = [str(SIMPLEQUEUE), "--broker", url, "--timeout", "300"]
+        argv += ["claim", "w", "--wait", "300"]
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean
+        )
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:  # the whole request is sent: it now waits
+                chunk = conn.recv(65536)
+                assert chunk, "the CLI closed the connection before sending its request"
+                request += chunk
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)  # far below the 300 s it would wait
+    assert (proc.returncode, out, err) == (130, "", "simplequeue: error: interrupted\n")
