@@ -57,8 +57,11 @@ TEMP_PREFIX = ".tmp-"
 KNOWN_KEYS = 128
 LOCK_PREFIX = ".lock-"
 
-#: errnos that mean "there is no object at this key" when reading.
-_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+#: The errno that means "there is no object at this key" when reading. Not ENOTDIR or
+#: EISDIR: a file where a directory of keys belongs (or the reverse) is a damaged store,
+#: and taking it for "absent" would answer "no such job" or an empty topic for data that
+#: is there.
+_ABSENT = frozenset({errno.ENOENT})
 
 T = TypeVar("T")
 Ident = tuple[int, int, int, int, int]
@@ -421,6 +424,7 @@ def _walk(start: Path) -> Iterator[Path]:
 
 
 def _raise(exc: OSError) -> None:
-    # A missing directory holds no keys; anything else is a storage failure.
-    if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+    # A missing directory holds no keys; anything else (a file where the directory
+    # belongs included) is a storage failure.
+    if exc.errno not in _ABSENT:
         raise exc

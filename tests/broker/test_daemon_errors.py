@@ -98,6 +98,34 @@ def test_storage_failure_is_503_with_retry_after(
     assert b"storage_unavailable" in info.value.read()
 
 
+def test_a_damaged_store_is_a_storage_error_never_an_empty_topic(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    # A file where the topics directory belongs: the stored job is still there (moved
+    # away), so "no such job", "empty" or an empty topic list would be wrong answers.
+    # (Reads may be served from the last copy read, as reads may lag.)
+    d = daemon_factory("--dir", str(tmp_path))
+    status, body = d.request("POST", "/topics/t/enqueue", {"payload": 1, "id": "j1"})
+    assert status == 201, body
+    (tmp_path / "topics").rename(tmp_path / "topics-away")
+    (tmp_path / "topics").write_text("")
+    status, body = d.request("POST", "/topics/t/enqueue", {"payload": 2})  # fails, reloads
+    assert (status, body["code"]) == (503, "storage_unavailable"), body
+    status, body = d.request("GET", "/topics/t/jobs/j1")  # a read: may be the last copy
+    assert status == 503 or body["job"]["status"] == "pending", body
+    for method, path, payload in [
+        ("POST", "/topics/t/ack", {"job_id": "j1"}),
+        ("POST", "/topics/t/claim", {"worker_id": "w"}),
+        ("GET", "/topics", None),
+    ]:
+        status, body = d.request(method, path, payload)
+        assert (status, body["code"]) == (503, "storage_unavailable"), (path, body)
+    (tmp_path / "topics").unlink()
+    (tmp_path / "topics-away").rename(tmp_path / "topics")
+    status, body = d.request("GET", "/topics/t/jobs/j1")
+    assert (status, body["job"]["status"]) == (200, "pending"), body
+
+
 def test_auth_token_guards_everything_but_healthz(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
