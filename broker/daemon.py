@@ -220,8 +220,8 @@ def _starting_health(broker_id: str) -> dict[str, Any]:
 
 def _storage_problem(store: WatchedStore) -> Callable[[], str | None]:
     def problem() -> str | None:
-        error = store.last_write_error
-        return None if error is None else f"the last storage write failed: {error}"
+        error = store.last_error
+        return None if error is None else f"the last storage request failed: {error}"
 
     return problem
 

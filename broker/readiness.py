@@ -1,7 +1,7 @@
 """Readiness: can this broker do its job right now? (`GET /readyz`; `/healthz` says only
 that the process is alive.)
 
-Not ready while it is starting, when the last storage write or the last registry
+Not ready while it is starting, when the last topic storage request or the last registry
 heartbeat failed, or while a listener is at its connection cap. Each check returns the
 reason in one line, or None when it passes.
 """

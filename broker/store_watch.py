@@ -1,9 +1,10 @@
-"""The broker's storage, watched: did the last write land? (for `/readyz`)
+"""The broker's storage, watched: did the last request to it work? (for `/readyz`)
 
-Every write of the broker (topic commits, checkpoints, the registry heartbeat) goes through
-`WatchedStore`, which remembers whether the last one failed. A compare-and-set refusal
-(PreconditionFailed) is storage answering, so it counts as working. The registry writes
-every heartbeat period, so a recovered store is seen as such within one period.
+Every request of the broker to topics/ (reads, commits, checkpoints, listings) goes
+through `WatchedStore`, which remembers whether the last one failed. A missing key
+(NotFound) or a compare-and-set refusal (PreconditionFailed) is storage answering, so it
+counts as working. The registry's `broker.json` is not counted here: its heartbeat has its
+own check, and a heartbeat landing must not hide that topic requests fail.
 """
 
 from __future__ import annotations
@@ -11,43 +12,52 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
+from collections.abc import Awaitable
+from typing import TypeVar
 
-from common.keys import write_check_key
+from common.keys import BROKER_KEY, write_check_key
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
+
+T = TypeVar("T")
 
 
 class WatchedStore(ObjectStore):
     def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
         self.description = inner.description
-        self.last_write_error: str | None = None
+        self.last_error: str | None = None  # "<key>: <error>" of the last failed request
 
     async def get(self, key: str) -> Object:
-        return await self.inner.get(key)
+        return await self._watch(key, self.inner.get(key))
 
     async def get_if_changed(self, key: str, etag: str | None) -> Object | None:
-        return await self.inner.get_if_changed(key, etag)
+        return await self._watch(key, self.inner.get_if_changed(key, etag))
 
     async def list(self, prefix: str = "") -> list[str]:
-        return await self.inner.list(prefix)
+        return await self._watch(prefix, self.inner.list(prefix))
 
     async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
-        try:
-            new_etag = await self.inner.put_if(key, data, etag)
-        except PreconditionFailed:
-            self.last_write_error = None
-            raise
-        except Exception as exc:
-            self.last_write_error = f"{key}: {exc}"
-            raise
-        self.last_write_error = None
-        return new_etag
+        return await self._watch(key, self.inner.put_if(key, data, etag))
 
     async def delete(self, key: str, etag: str | None = None) -> None:
-        await self.inner.delete(key, etag)
+        await self._watch(key, self.inner.delete(key, etag))
 
     async def close(self) -> None:
         await self.inner.close()
+
+    async def _watch(self, key: str, request: Awaitable[T]) -> T:
+        if key == BROKER_KEY:
+            return await request
+        try:
+            result = await request
+        except (NotFound, PreconditionFailed):
+            self.last_error = None
+            raise
+        except Exception as exc:
+            self.last_error = f"{key}: {exc}"
+            raise
+        self.last_error = None
+        return result
 
 
 async def check_writable(store: ObjectStore) -> None:

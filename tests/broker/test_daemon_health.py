@@ -84,12 +84,29 @@ def test_readyz_reports_a_failed_storage_write_until_one_lands(
     assert status == 503
     reasons = _reasons(d)
     assert reasons is not None and len(reasons) == 1
-    assert reasons[0].startswith("the last storage write failed: topics/t.json")
+    assert reasons[0].startswith("the last storage request failed: topics/t.json")
     assert d.request("GET", "/healthz")[1]["ready"] is False
 
     blocker.unlink()
     assert d.request("POST", "/topics/t/enqueue", {"payload": 1})[0] == 201
     assert _reasons(d) is None
+
+
+def test_a_landing_heartbeat_does_not_hide_failing_topic_writes(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    d = daemon_factory("--backend", "localfs", "--dir", str(tmp_path), "--heartbeat-period", "0.2")
+    blocker = tmp_path / "topics"
+    shutil.rmtree(blocker, ignore_errors=True)
+    blocker.write_text("a file where the topics directory belongs")
+    assert d.request("POST", "/topics/t/enqueue", {"payload": 1})[0] == 503
+    registry = tmp_path / "broker.json"
+    seen = BrokerRecord.model_validate_json(registry.read_bytes()).generation
+    eventually(  # two heartbeats landed after the failed topic write
+        lambda: BrokerRecord.model_validate_json(registry.read_bytes()).generation >= seen + 2
+    )
+    reasons = _reasons(d)
+    assert reasons is not None and reasons[0].startswith("the last storage request failed")
 
 
 def test_readyz_reports_a_failed_registry_heartbeat(

@@ -228,7 +228,7 @@ def test_health_shows_readiness(
     result = run_cli_here(capsys, "-broker", daemon.http_url, "enqueue", "-topic", "x", "1")
     assert result.status != 0
     headline = health_table(exits.NOT_READY)[0]
-    assert headline.startswith("NOT READY: the last storage write failed: topics/x.json")
+    assert headline.startswith("NOT READY: the last storage request failed: topics/x.json")
     result = run_cli_here(capsys, "-broker", daemon.http_url, "health")
     assert result.status == exits.NOT_READY, result.stderr
     assert result.json()["reasons"] == [headline.removeprefix("NOT READY: ")]

@@ -396,4 +396,4 @@ async def test_the_header_shows_a_broker_that_is_not_ready_and_why(
         status, _ = daemon.request("POST", "/topics/blocked/enqueue", {"payload": 1})
         assert status == 503
         await until(pilot, lambda: "not ready" in broker_line(app), what="not ready")
-        assert "not ready: the last storage write failed: topics/blocked.json" in header_text(app)
+        assert "not ready: the last storage request failed: topics/blocked.json" in header_text(app)
