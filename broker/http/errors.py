@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from common.errors import CODES
 from common.keys import InvalidTopicName
@@ -54,6 +55,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return _from_http_exception(exc, request)
+    except (RequestPayloadError, ConnectionResetError) as exc:
+        # The client's fault (a body in an encoding it does not have, or a client that hung
+        # up mid-body): a warning line, not a traceback anyone can flood the log with.
+        log.warning(
+            "request body unreadable method=%s path=%s error=%s", request.method, request.path, exc
+        )
+        request.content.feed_eof()  # aiohttp would drain it again and log a traceback
+        response = error_response("bad_request", f"the request body could not be read: {exc}")
+        response.force_close()  # what is left of the body cannot be parsed
+        return response
     except Exception:
         log.exception("request failed method=%s path=%s", request.method, request.path)
         return error_response("internal", "internal error in the broker: see its log")

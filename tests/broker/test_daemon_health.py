@@ -166,6 +166,24 @@ def test_malformed_http_request_logs_one_warning_line(
     assert "traceback=" not in d.log_text()
 
 
+def test_an_unreadable_body_is_a_400_and_one_warning_line(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    d = daemon_factory("--backend", "memfs")
+    url = urlsplit(d.http_url)
+    assert url.hostname is not None and url.port is not None
+    head = "POST /topics/t/enqueue HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{}\r\n"
+    body = b'{"payload": 1}'
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        sock.sendall(head.format(len(body), "Content-Encoding: gzip\r\n").encode() + body)
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        sock.sendall(head.format(len(body) + 10, "").encode() + body)  # then hangs up
+    eventually(lambda: d.log_text().count("request body unreadable") == 2)
+    assert d.request("GET", "/topics/t/status")[1]["total"] == 0
+    assert "level=error" not in d.log_text()
+
+
 def test_listening_beyond_loopback_without_a_token_warns(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
