@@ -7,7 +7,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 
 def test_cli_loads_neither_broker_textual_nor_aiobotocore() -> None:
