@@ -1,11 +1,11 @@
 # Quick start: `make run` starts a broker on 127.0.0.1:8080 backed by ./sq-data;
-# `make test` runs the whole suite. Both create .venv on first use.
+# `make test` runs the whole suite, `make test-fast` its unit tests. Both create .venv on first use.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench chaos screenshots clean
+.PHONY: run test test-fast lint bench chaos screenshots clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3" >&2; exit 2; }
@@ -26,6 +26,10 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(ARGS)
+
+# The unit tests only (in-process, no daemon, CLI or moto server): under a minute.
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

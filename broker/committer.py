@@ -152,6 +152,7 @@ class GroupCommitter:
         self._gather_target = 0
         self._commit_ewma = 0.0  # smoothed seconds per write
         self._changed = asyncio.Event()
+        self.waiting = 0  # callers parked in wait_changed (long polls, blocking reads)
         self._lock = asyncio.Lock()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -212,7 +213,11 @@ class GroupCommitter:
 
     async def wait_changed(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait for the next commit or reload; False on timeout."""
-        return await _wait(self._changed, timeout)
+        self.waiting += 1  # the sq_long_polls gauge: a commit from now on wakes this caller
+        try:
+            return await _wait(self._changed, timeout)
+        finally:
+            self.waiting -= 1
 
     async def close(self) -> None:
         """Finish every queued mutation, then stop the loop."""

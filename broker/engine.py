@@ -63,6 +63,11 @@ class Engine:
         self._committers: dict[str, GroupCommitter] = {}
         self._preload: asyncio.Task[None] | None = None
         self.metrics.gauge("sq_topic_jobs", "jobs in a topic by status", self._depths)
+        self.metrics.gauge(
+            "sq_long_polls",
+            "requests waiting for a topic's next commit (claim/document wait, BRPOP, BLOCK)",
+            lambda: [((), float(sum(c.waiting for c in self._committers.values())))],
+        )
 
     async def start(self) -> None:
         self._preload = asyncio.get_running_loop().create_task(self._load_existing())

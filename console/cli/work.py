@@ -130,6 +130,13 @@ async def work(client: Client, args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    # Said once the handlers exist, so that a supervisor (or a test) knows a signal from now
+    # on stops the worker cleanly rather than killing it.
+    print(
+        f"simplequeue: worker {worker_id} is waiting for jobs on topic {args.topic}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         await worker.run()
     except asyncio.CancelledError:

@@ -17,7 +17,7 @@ from tests.support.daemon import Daemon
 T = TypeVar("T")
 
 
-def eventually(probe: Callable[[], T | None], timeout: float = 20.0, every: float = 0.05) -> T:
+def eventually(probe: Callable[[], T | None], timeout: float = 60.0, every: float = 0.05) -> T:
     """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.daemon import REPO_ROOT, Daemon
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 BAD_REQUESTS: list[tuple[str, str, Any, bytes | None, int, str]] = [
     # method, path, json, raw body, status, code
     ("POST", "/topics/t/enqueue", None, b"{not json", 400, "bad_request"),

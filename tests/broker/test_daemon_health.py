@@ -21,6 +21,8 @@ from common.models import BrokerRecord, BrokerState, dump_document, utc_now
 from tests.broker.daemon_helpers import eventually
 from tests.support.daemon import REPO_ROOT, Daemon
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 
 def _reasons(daemon: Daemon) -> list[str] | None:
     """The not-ready reasons, or None while /readyz answers 200."""

@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.daemon import Daemon, start_daemon
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 YEAR = 31_536_000
 DELAY_RANGE = f"must be a number of seconds from 0 to {YEAR}"
 

@@ -26,7 +26,7 @@ HEADER = {
     "counters": {"enqueued": 1},
 }
 JOB = {"id": "j1", "status": "pending", "payload": 1, "created_at": "2026-01-01T00:00:00.000Z"}
-HEAD = {
+HEAD: dict[str, Any] = {
     **HEADER,
     "format": 2,
     "checkpoint": {"key": "topics/bad/checkpoint-000000000005-0123abcd.json", "generation": 5},
@@ -186,6 +186,7 @@ def test_resp_answers_err_naming_the_field_not_tryagain(
 
     stored = _write(tmp_path, "bad", {**HEADER, "jobs": {}})
     d = daemon_factory("--dir", str(tmp_path), redis=True)
+    assert d.redis_port is not None
     client = redis.Redis(port=d.redis_port, socket_timeout=30)
     with pytest.raises(redis.ResponseError) as info:
         client.lpush("bad", "x")

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.support.daemon import Daemon
 
-from .daemon_helpers import eventually, job_status
+from .daemon_helpers import eventually, job_status, metric
 
 
 def test_reaper_returns_then_buries_then_requeue_revives(
@@ -44,12 +44,12 @@ def test_heartbeats_keep_a_claim_alive(
     daemon_factory: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     d = daemon_factory(
-        "--dir", str(tmp_path), "--visibility-timeout", "1", "--reaper-period", "0.1"
+        "--dir", str(tmp_path), "--visibility-timeout", "2", "--reaper-period", "0.1"
     )
     d.request("POST", "/topics/h/enqueue", {"id": "j", "payload": 1})
     d.request("POST", "/topics/h/claim", {"worker_id": "w"})
-    for _ in range(8):
-        time.sleep(0.25)
+    for _ in range(8):  # 3.2 s in all, past the timeout; each heartbeat well within it
+        time.sleep(0.4)
         assert d.request("POST", "/topics/h/heartbeat", {"job_id": "j", "worker_id": "w"})[0] == 200
     assert job_status(d, "h", "j") == "claimed"
 
@@ -75,10 +75,10 @@ def test_long_poll_claim_wakes_on_enqueue(daemon_factory: Callable[..., Daemon])
 
     waiter = threading.Thread(target=claim)
     waiter.start()
-    time.sleep(0.3)
+    eventually(lambda: metric(d, "sq_long_polls") == 1)
     assert waiter.is_alive()
     d.request("POST", "/topics/lp/enqueue", {"id": "j", "payload": 1})
-    waiter.join(15)
+    waiter.join(60)
     status, body = result["reply"]
     assert status == 200 and body["job"]["id"] == "j"
     status, body = d.request("POST", "/topics/lp/claim", {"worker_id": "w", "wait_seconds": 0.2})
@@ -135,9 +135,9 @@ def test_document_long_poll_and_etag(daemon_factory: Callable[..., Daemon]) -> N
 
     waiter = threading.Thread(target=tail)
     waiter.start()
-    time.sleep(0.3)
+    eventually(lambda: metric(d, "sq_long_polls") == 1)
     d.request("POST", "/topics/doc/enqueue", {"payload": 2})
-    waiter.join(15)
+    waiter.join(60)
     status, body = result["reply"]
     assert status == 200 and body["generation"] == 2
     start = time.monotonic()

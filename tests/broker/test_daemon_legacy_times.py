@@ -14,7 +14,11 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.daemon import Daemon, start_daemon
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy-far-future.json"
 LATEST = "9999-12-31T23:59:59.999Z"
@@ -25,7 +29,7 @@ def _warned(daemon: Daemon) -> bool:
     return any(WARNING in line for line in list(daemon.log))
 
 
-def _wait_for_warning(daemon: Daemon, deadline: float = 20.0) -> None:
+def _wait_for_warning(daemon: Daemon, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while not _warned(daemon):
         assert time.monotonic() < end, daemon.log_text()

@@ -12,6 +12,7 @@ from broker.mutations import NewJob
 from common.keys import InvalidTopicName
 from common.models import JobStatus
 from common.store import MemoryStore
+from tests.support.polling import long_polls, until
 
 from .engine_support import engine, stored
 
@@ -158,17 +159,18 @@ async def test_delayed_enqueue_is_claimable_only_after_the_delay() -> None:
     await topic.enqueue("later", delay=0.3)
     assert await topic.claim("w") == []
     assert not await topic.wait_for_available(0.01)
-    assert await topic.wait_for_available(5)
+    assert await topic.wait_for_available(60)
     assert len(await topic.claim("w")) == 1
 
 
 async def test_long_poll_claim_wakes_on_enqueue() -> None:
-    topic = engine().topic("t")
-    waiter = asyncio.create_task(topic.claim("w", wait=10))
-    await asyncio.sleep(0.05)
+    eng = engine()
+    topic = eng.topic("t")
+    waiter = asyncio.create_task(topic.claim("w", wait=120))
+    await until(lambda: long_polls(eng.metrics.render()) == 1, "the claim waits")
     assert not waiter.done()
     job_id = (await topic.enqueue("x")).id
-    jobs = await asyncio.wait_for(waiter, 5)
+    jobs = await asyncio.wait_for(waiter, 60)
     assert [j.id for j in jobs] == [job_id]
 
 
@@ -178,11 +180,11 @@ async def test_claim_wait_times_out_empty() -> None:
 
 
 async def test_heartbeat_extends_the_lease() -> None:
-    topic = engine(visibility_timeout=0.4, reaper_period=0.05).topic("t")
+    topic = engine(visibility_timeout=1, reaper_period=0.05).topic("t")
     job_id = (await topic.enqueue("x")).id
     await topic.claim("w")
-    for _ in range(6):
-        await asyncio.sleep(0.1)
+    for _ in range(8):  # 1.6 s in all, past the timeout; each heartbeat well within it
+        await asyncio.sleep(0.2)
         await topic.heartbeat(job_id, worker="w")
     assert topic.get_job(job_id).status is JobStatus.CLAIMED  # type: ignore[union-attr]
 
@@ -192,12 +194,14 @@ async def test_reaper_returns_expired_claims_then_buries_them() -> None:
     topic = eng.topic("t")
     job_id = (await topic.enqueue("x")).id
     await topic.claim("w")
-    assert await topic.claim("w", wait=5)  # reaped, then claimed again (attempt 2)
-    for _ in range(250):
+    assert await topic.claim("w", wait=60)  # reaped, then claimed again (attempt 2)
+
+    def dead() -> bool:
         job = topic.get_job(job_id)
-        if job is not None and job.status is JobStatus.DEAD:
-            break
-        await asyncio.sleep(0.02)
+        return job is not None and job.status is JobStatus.DEAD
+
+    await until(dead, "the second expired claim buries the job")
+    job = topic.get_job(job_id)
     assert job is not None and job.status is JobStatus.DEAD and job.attempts == 2
     assert "lease expired" in (job.last_error or "")
     assert topic.stats().counters.reaped == 2

@@ -12,6 +12,7 @@ from broker.mutations import NewJob
 from common.keys import topic_key
 from common.models import JobStatus
 from common.store import MemoryStore
+from tests.support.polling import long_polls, until
 
 from .engine_support import CountingStore, engine, stored
 
@@ -130,11 +131,12 @@ async def test_stop_finishes_queued_commits() -> None:
 
 
 async def test_wait_for_generation_wakes_on_commit() -> None:
-    topic = engine().topic("t")
-    waiter = asyncio.create_task(topic.wait_for_generation(0, 10))
-    await asyncio.sleep(0.01)
+    eng = engine()
+    topic = eng.topic("t")
+    waiter = asyncio.create_task(topic.wait_for_generation(0, 120))
+    await until(lambda: long_polls(eng.metrics.render()) == 1, "the reader waits")
     await topic.enqueue(1)
-    assert await asyncio.wait_for(waiter, 5)
+    assert await asyncio.wait_for(waiter, 60)
     assert not await topic.wait_for_generation(1, 0.01)
 
 
@@ -146,11 +148,11 @@ async def test_start_loads_existing_topics_so_the_reaper_runs() -> None:
     await first.stop()
     second = engine(store, visibility_timeout=0.05, reaper_period=0.02)
     await second.start()
-    for _ in range(250):
-        if (await stored(store, "t")).jobs[0].status is JobStatus.PENDING:
-            break
-        await asyncio.sleep(0.02)
-    assert (await stored(store, "t")).jobs[0].status is JobStatus.PENDING
+
+    async def reaped() -> bool:
+        return (await stored(store, "t")).jobs[0].status is JobStatus.PENDING
+
+    await until(reaped, "the reaper returns the expired claim")
     await second.stop()
 
 
@@ -158,8 +160,8 @@ async def test_stop_wakes_long_polls_with_storage_unavailable() -> None:
     eng = engine()
     topic = eng.topic("t")
     await topic.load()
-    waiter = asyncio.create_task(topic.claim("w", wait=60))
-    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(topic.claim("w", wait=120))
+    await until(lambda: long_polls(eng.metrics.render()) == 1, "the claim waits")
     await eng.stop()
     with pytest.raises(StorageUnavailable):
-        await asyncio.wait_for(waiter, 10)
+        await asyncio.wait_for(waiter, 60)

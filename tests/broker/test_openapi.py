@@ -11,6 +11,8 @@ from openapi_spec_validator import validate
 
 from tests.support.daemon import Daemon, start_daemon
 
+pytestmark = pytest.mark.slow  # the document is the one a daemon serves
+
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

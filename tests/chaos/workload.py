@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -37,15 +37,14 @@ GROUP = "chaos"
 NOT_REPEATED = frozenset({Kind.CLAIM, Kind.ACK, Kind.NACK})  # Client never repeats these
 
 
-def tag_payload(tag: str) -> dict[str, str]:
+def tag_payload(tag: str) -> dict[Any, Any]:  # Any: what redis-py's xadd accepts
     return {"k": tag}
 
 
 def tag_of(raw: bytes | str | dict[Any, Any]) -> str:
     """The tag of a payload as a client gets it back (RESP bytes, HTTP JSON, XADD fields)."""
-    if isinstance(raw, bytes | str):
-        raw = orjson.loads(raw)
-    value = raw.get("k", raw.get(b"k"))
+    fields: dict[Any, Any] = orjson.loads(raw) if isinstance(raw, bytes | str) else raw
+    value = fields.get("k", fields.get(b"k"))
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -147,7 +146,7 @@ class Workload:
         for resp in self._resp.values():
             await resp.aclose()
 
-    def tasks(self) -> list[Callable[[str], Awaitable[None]]]:
+    def tasks(self) -> list[Callable[[str], Coroutine[Any, Any, None]]]:
         """One entry per client to run (the same function may appear twice)."""
         return [
             self.http_producer,
@@ -353,11 +352,12 @@ class Workload:
 
 
 async def _rpop(resp: aioredis.Redis, topic: str, count: int) -> list[bytes]:
-    return list(await resp.rpop(topic, count) or [])
+    popped = await resp.rpop(topic, count)  # bytes: the client does not decode responses
+    return list(cast(list[bytes] | None, popped) or [])
 
 
 async def _brpop(resp: aioredis.Redis, topic: str) -> list[bytes]:
-    found = await resp.brpop([topic], timeout=1)
+    found = cast(list[bytes] | None, await resp.brpop([topic], timeout=1))
     return [found[1]] if found else []
 
 

@@ -20,6 +20,8 @@ from common.client import (
     Unauthorized,
 )
 from common.models import JobStatus
+from tests.support.polling import until
+from tests.support.resp import metric
 
 
 @pytest.fixture
@@ -96,8 +98,12 @@ async def test_document_long_polls_with_etags(daemon: Any) -> None:
         assert [job["id"] for job in orjson.loads(first.data)["jobs"]] == ["one"]
         assert await client.document("docs", etag=first.etag, wait=0.2) is None
 
-        waiting = asyncio.create_task(client.document("docs", etag=first.etag, wait=15))
-        await asyncio.sleep(0.3)
+        waiting = asyncio.create_task(client.document("docs", etag=first.etag, wait=60))
+
+        async def parked() -> bool:
+            return await asyncio.to_thread(metric, daemon, "sq_long_polls") == 1
+
+        await until(parked, "the document read waits")
         await client.enqueue("docs", {"n": 2}, id="two")
         changed = await waiting
         assert changed is not None and changed.etag != first.etag

@@ -7,8 +7,12 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import common
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 FORBIDDEN = ["broker", "console", "textual"]
 

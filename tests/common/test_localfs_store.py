@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from common.settings import StorageSettings
-from common.store import NotFound, PreconditionFailed, StoreUnavailable, localfs, open_store
+from common.store import (
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+    etag_of,
+    localfs,
+    open_store,
+)
 from common.store.localfs import InvalidKey, LocalFSStore
 from tests.conftest import REPO_ROOT
 
@@ -52,7 +59,7 @@ def holding_key_lock(lock_file: Path) -> Iterator[None]:
 
 
 async def wait_for(
-    condition: Callable[[], bool], within: float = 20.0, interval: float = 0.02
+    condition: Callable[[], bool], within: float = 60.0, interval: float = 0.02
 ) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -60,6 +67,7 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+@pytest.mark.slow  # starts processes
 async def test_cas_holds_across_processes(tmp_path: Path) -> None:
     processes, increments = 4, 50
     go = tmp_path / "go"
@@ -79,6 +87,7 @@ def lock_files(root: Path) -> list[Path]:
     return sorted(root.rglob(".lock-*"))
 
 
+@pytest.mark.slow  # starts processes
 async def test_lock_files_go_with_their_key_and_cas_holds_while_they_do(tmp_path: Path) -> None:
     # Every tenth increment deletes the key, and with it the lock file that the other
     # processes are waiting on: a lock on a removed lock file must not count as the lock.
@@ -149,6 +158,7 @@ async def test_concurrent_creates_let_exactly_one_win(tmp_path: Path) -> None:
     assert (await stores[0].get("race.json")).etag == winners[0]
 
 
+@pytest.mark.slow  # starts processes
 async def test_a_writer_killed_mid_write_never_leaves_a_torn_document(tmp_path: Path) -> None:
     root, key = tmp_path / "data", "topics/crash.json"
     store = LocalFSStore(root)
@@ -282,7 +292,11 @@ async def test_a_remembered_etag_lets_the_next_write_skip_reading_the_file(
     async with LocalFSStore(tmp_path) as store:
         etag = await store.put_if(KEY, b"x" * 1000, None)
         hashed: list[int] = []
-        real = localfs.etag_of
-        monkeypatch.setattr(localfs, "etag_of", lambda data: hashed.append(len(data)) or real(data))
+
+        def counting_etag_of(data: bytes) -> str:
+            hashed.append(len(data))
+            return etag_of(data)
+
+        monkeypatch.setattr(localfs, "etag_of", counting_etag_of)
         await store.put_if(KEY, b"y" * 10, etag)
         assert hashed == [10]  # only the new bytes, not the 1000 on disk

@@ -89,7 +89,7 @@ def test_payload_rule_round_trips_bytes(data: bytes, stored: object, encoding: s
 
 
 def _head_raw() -> dict[str, Any]:
-    raw = orjson.loads(dump_document(_document()))
+    raw: dict[str, Any] = orjson.loads(dump_document(_document()))
     raw["format"] = 2
     jobs = raw.pop("jobs")
     raw["checkpoint"] = {"key": "topics/orders/checkpoint-000000000002-1a2b3c4d.json"}

@@ -38,6 +38,7 @@ def test_env_vars_fill_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--dir", ""], "--dir is required"),
     ],
 )
+@pytest.mark.slow  # starts processes
 def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
     code = (
         "from common.settings import StorageSettings, parse_settings;"

@@ -4,6 +4,7 @@ slow job's lease past the visibility timeout, and a clean stop."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,15 @@ async def test_without_heartbeats_the_same_job_is_reaped(
     """The control for the test above: the lease really does expire."""
     daemon = short_lease_daemon(daemon_factory, tmp_path, visibility_timeout=1)
 
-    async def slow(job: Job) -> None:
-        await asyncio.sleep(3.5)
-
     async with Client(daemon.http_url) as client:
+
+        async def slow(job: Job) -> None:
+            # Outlive the lease: hold the job until the broker has reaped it.
+            deadline = time.monotonic() + 60
+            while (await client.status("slow")).counters.reaped == 0:
+                assert time.monotonic() < deadline, "the lease never expired"
+                await asyncio.sleep(0.1)
+
         await client.enqueue("slow", 1, id="s1")
         worker = Worker(client, "slow", "w1", slow, heartbeat_interval=3600, wait=1)
         job = (await client.claim("slow", "w1"))[0]

@@ -91,7 +91,7 @@ def traffic(daemon: Daemon, rounds: int) -> None:
         time.sleep(0.5)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], object], within: float = 20) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], object], within: float = 60) -> None:
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:

@@ -17,7 +17,7 @@ SIZE = (150, 44)
 
 
 async def wait_until(
-    pilot: Pilot[Any], condition: Callable[[], object], within: float = 10.0, what: str = ""
+    pilot: Pilot[Any], condition: Callable[[], object], within: float = 60.0, what: str = ""
 ) -> None:
     """Poll the condition (the machine is shared and slow: never assert timing)."""
     deadline = time.monotonic() + within

@@ -193,12 +193,24 @@ def test_work_abandons_the_job_on_a_second_signal(sq: Sq, daemon: Any, tmp_path:
     assert (job["status"], job["last_error"]) == ("pending", "worker stopped")
 
 
+def wait_until_working(proc: subprocess.Popen[str]) -> str:
+    """Read `work`'s stderr up to the line it prints once its signal handlers exist
+    (pytest's timeout bounds the wait if that line never comes)."""
+    assert proc.stderr is not None
+    seen = ""
+    for line in proc.stderr:
+        seen += line
+        if "is waiting for jobs on topic jobs" in line:
+            return seen
+    raise AssertionError(f"work ended before it was ready:\n{seen}")
+
+
 def test_work_stops_at_once_when_idle(daemon: Any) -> None:
     proc = start_work(daemon, "true")
-    time.sleep(1.5)  # let it reach the long-poll on the empty topic
+    seen = wait_until_working(proc)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    assert (proc.returncode, out) == (0, ""), err
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (0, ""), seen + err
 
 
 def test_discover_through_s3(daemon_factory: Any, moto_server: Any, s3_bucket: str) -> None:

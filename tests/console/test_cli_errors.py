@@ -63,6 +63,7 @@ def test_usage_errors_exit_2(
     assert_fails(run_cli_here(capsys, *broker, *args), USAGE, text)
 
 
+@pytest.mark.slow  # starts processes
 def test_usage_error_from_the_installed_script() -> None:
     assert_fails(run_cli("enqueue", "{not json"), USAGE, "not valid JSON")
 
@@ -79,16 +80,19 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert "exit status" in result.stdout
 
 
+@pytest.mark.slow  # starts processes
 def test_unreachable_broker_exits_5() -> None:
     result = run_cli("-broker", "http://127.0.0.1:9", "--timeout", "2", "status")
     assert_fails(result, UNREACHABLE, "127.0.0.1:9 is unreachable")
 
 
+@pytest.mark.slow  # starts processes
 def test_discover_without_a_registry_exits_5(tmp_path: Path) -> None:
     result = run_cli("--discover", "--dir", str(tmp_path), "status")
     assert_fails(result, UNREACHABLE, "broker.json is missing")
 
 
+@pytest.mark.slow  # starts processes
 def test_discover_with_a_stale_registry_exits_5(tmp_path: Path) -> None:
     (tmp_path / "broker.json").write_text(
         '{"format":1,"generation":3,"broker_id":"gone","http_addr":"http://127.0.0.1:9",'

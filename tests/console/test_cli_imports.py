@@ -9,7 +9,11 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 HEAVY = {"aiohttp", "pydantic", "pydantic_core", "pydantic_settings"}
 

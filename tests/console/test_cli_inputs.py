@@ -11,6 +11,8 @@ import pytest
 from tests.support.cli import run_cli
 from tests.support.daemon import start_daemon
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 UNREACHABLE = ["--broker", "http://127.0.0.1:9"]
 
 

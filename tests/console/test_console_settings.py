@@ -45,6 +45,7 @@ def test_broker_with_storage_flags_reads_storage() -> None:
         (["--poll-interval", "0"], "--poll-interval"),
     ],
 )
+@pytest.mark.slow  # starts processes
 def test_bad_flags_are_one_line_errors(argv: list[str], message: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "console.app", *argv],

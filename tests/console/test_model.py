@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from common.models import Counters, JobStatus
 from console.model import (
@@ -21,7 +22,7 @@ from tests.console.docs import T0, at, document, job
 C, D, P = JobStatus.CLAIMED, JobStatus.DEAD, JobStatus.PENDING
 
 
-def ids(jobs: list) -> list[str]:
+def ids(jobs: list[Any]) -> list[str]:
     return [j.id for j in jobs]
 
 

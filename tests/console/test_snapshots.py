@@ -60,7 +60,7 @@ async def assert_snapshot(pilot: Pilot[Any], app: ConsoleApp, name: str) -> None
     assert path.exists(), f"no snapshot {path.name}: run with SQ_UPDATE_SNAPSHOTS=1"
     expected = path.read_text()
     with contextlib.suppress(AssertionError):
-        await until(pilot, lambda: screen_text(app) == expected, 20, f"snapshot {name}")
+        await until(pilot, lambda: screen_text(app) == expected, what=f"snapshot {name}")
     diff = difflib.unified_diff(
         expected.splitlines(), screen_text(app).splitlines(), "expected", "shown", lineterm=""
     )

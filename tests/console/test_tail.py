@@ -1,7 +1,7 @@
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from common.keys import topic_key
 from common.models import JobStatus, dump_document
@@ -32,14 +32,22 @@ async def put(store: ObjectStore, topic: str, generation: int, n: int = 1) -> No
     await store.put_if(key, dump_document(doc), etag)
 
 
-async def next_event(events: AsyncGenerator[TailEvent, None], kind: type) -> TailEvent:
-    async def find() -> TailEvent:
+E = TypeVar("E", bound=TailEvent)
+
+
+async def next_event(events: AsyncIterator[TailEvent], kind: type[E] | tuple[type[E], ...]) -> E:
+    async def find() -> E:
         async for event in events:
             if isinstance(event, kind):
                 return event
         raise AssertionError("tail ended")
 
-    return await asyncio.wait_for(find(), timeout=10)
+    return await asyncio.wait_for(find(), timeout=60)
+
+
+async def close(events: AsyncIterator[TailEvent]) -> None:
+    """Stop a tail: its events() is an async generator."""
+    await cast(AsyncGenerator[TailEvent, None], events).aclose()
 
 
 async def test_store_tail_reports_every_topic_then_each_change_and_removal() -> None:
@@ -62,7 +70,7 @@ async def test_store_tail_reports_every_topic_then_each_change_and_removal() -> 
     await store.delete(topic_key("emails"))
     removed = await next_event(events, TopicRemoved)
     assert removed == TopicRemoved("emails")
-    await events.aclose()
+    await close(events)
 
 
 async def test_store_tail_skips_an_invalid_document_and_says_which() -> None:
@@ -71,7 +79,7 @@ async def test_store_tail_skips_an_invalid_document_and_says_which() -> None:
     events = StoreTail(store, interval=0.05).events()
     invalid = await next_event(events, TopicInvalid)
     assert isinstance(invalid, TopicInvalid) and "topics/bad.json" in invalid.message
-    await events.aclose()
+    await close(events)
 
 
 class FlakyStore(MemoryStore):
@@ -95,7 +103,7 @@ async def test_store_tail_reports_a_failing_store_and_recovers() -> None:
     assert isinstance(down, SourceState) and not down.ok and "storage is down" in down.message
     store.down = False
     assert await next_event(events, SourceState) == SourceState(True)
-    await events.aclose()
+    await close(events)
 
 
 async def test_localfs_tail_wakes_on_renamed_documents_not_on_its_slow_poll(
@@ -111,7 +119,7 @@ async def test_localfs_tail_wakes_on_renamed_documents_not_on_its_slow_poll(
         await put(store, "orders", 2, n=2)
         second = await next_event(events, TopicSnapshot)
         assert isinstance(second, TopicSnapshot) and second.document.generation == 2
-        await events.aclose()
+        await close(events)
 
 
 async def test_store_tail_polls_s3_with_conditional_gets(moto_server: Any, s3_bucket: str) -> None:
@@ -124,7 +132,7 @@ async def test_store_tail_polls_s3_with_conditional_gets(moto_server: Any, s3_bu
         await put(store, "orders", 2, n=4)
         second = await next_event(events, TopicSnapshot)
         assert isinstance(second, TopicSnapshot) and len(second.document.jobs) == 4
-        await events.aclose()
+        await close(events)
 
 
 async def checkpointed_topic(store: ObjectStore) -> None:
@@ -134,10 +142,10 @@ async def checkpointed_topic(store: ObjectStore) -> None:
     await store_checkpointed(store, checkpointed(base, changed=changed, removed=["orders-2"]))
 
 
-async def next_snapshot(events: AsyncGenerator[TailEvent, None], seen: set[str]) -> TopicSnapshot:
+async def next_snapshot(events: AsyncIterator[TailEvent], seen: set[str]) -> TopicSnapshot:
     """The next snapshot; `seen` collects the topic of every event on the way."""
     while True:
-        event = await next_event(events, TopicSnapshot | TopicInvalid | TopicRemoved)
+        event = await next_event(events, (TopicSnapshot, TopicInvalid, TopicRemoved))
         assert isinstance(event, TopicSnapshot | TopicInvalid | TopicRemoved)
         seen.add(event.topic)
         if isinstance(event, TopicSnapshot):
@@ -174,7 +182,7 @@ async def checkpointed_topic_is_shown_merged(store: ObjectStore, tail: Tail) -> 
     await put(store, "zz", 1)
     assert (await next_snapshot(events, seen)).topic == "zz"
     assert seen == {"orders", "zz"}
-    await events.aclose()
+    await close(events)
 
 
 async def test_localfs_tail_shows_a_checkpointed_topic_merged(tmp_path: Path) -> None:
@@ -208,4 +216,4 @@ async def test_store_tail_skips_a_head_whose_checkpoint_is_missing() -> None:
     await store_checkpointed(store, checkpointed(base, generation=7))  # a new, whole head
     snapshot = await next_event(events, TopicSnapshot)
     assert isinstance(snapshot, TopicSnapshot) and snapshot.document.generation == 7
-    await events.aclose()
+    await close(events)

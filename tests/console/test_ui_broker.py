@@ -195,9 +195,7 @@ async def test_bad_json_in_the_enqueue_dialog_shows_the_error_and_enqueues_nothi
         await pilot.press("ctrl+s")
         error = app.screen.query_one("#form-error", Static)
         await until(pilot, lambda: "payload is not valid JSON" in str(error.render()))
-        assert isinstance(app.screen, EnqueueScreen)
-        await pilot.press("escape")
-        await pilot.pause(0.5)
+        assert isinstance(app.screen, EnqueueScreen)  # refused in the form: nothing sent
     assert [job.id for job in stored(tmp_path).jobs] == ["j1"]
     status, reply = daemon.request("GET", "/topics/orders/status")
     assert status == 200 and reply["total"] == 1
@@ -297,7 +295,7 @@ async def test_after_a_failover_the_console_moves_to_the_standby_that_took_over(
         await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
 
         active.kill()  # no clean stop: the standby takes over once the heartbeat is stale
-        await until(pilot, lambda: standby.http_url in broker_line(app), what="failover", within=20)
+        await until(pilot, lambda: standby.http_url in broker_line(app), what="failover")
         await until(pilot, lambda: "● connected" in broker_line(app), what="connected again")
         await pilot.press("c")
         claimed = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.CLAIMED)

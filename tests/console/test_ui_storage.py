@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console as RichConsole
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Static
 from textual.widgets.data_table import ColumnKey
 
@@ -40,7 +41,7 @@ async def write(store: MemoryStore, doc: TopicDocument) -> None:
     await store.put_if(key, dump_document(doc), current.etag if current else None)
 
 
-def console(store: MemoryStore, tmp_path: Path, **flags: object) -> ConsoleApp:
+def console(store: MemoryStore, tmp_path: Path, **flags: Any) -> ConsoleApp:
     settings = ConsoleSettings(broker=NO_BROKER, dir=tmp_path, poll_interval=0.1, **flags)
     return ConsoleApp(settings, store=store, clock=lambda: at(40))
 
@@ -178,7 +179,7 @@ async def test_a_big_topic_is_windowed_at_the_row_cap(tmp_path: Path) -> None:
 async def test_help_and_the_command_palette_list_every_action(tmp_path: Path) -> None:
     app = console(MemoryStore(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        titles = {command.title for command in app.get_system_commands(main_screen(app))}
+        titles = {command.title for command in app.get_system_commands(app.screen)}
         wanted = {"Enqueue", "Claim", "Ack", "Nack", "Requeue", "Delete", "Help", "Stale", "Dead"}
         assert wanted <= titles
 
@@ -191,7 +192,12 @@ async def test_help_and_the_command_palette_list_every_action(tmp_path: Path) ->
         await pilot.press("ctrl+p")
         await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"Dead")
-        await pilot.pause(0.5)
+        hits = app.screen.query_one(CommandList)
+        await until(
+            pilot,
+            lambda: hits.option_count and "Dead" in str(hits.get_option_at_index(0).prompt),
+            what="the palette offers the dead view",
+        )
         await pilot.press("enter")
         await until(pilot, lambda: main_screen(app).spec.kind is ViewKind.DEAD, what="dead view")
 
@@ -205,7 +211,9 @@ async def test_a_column_widens_for_a_longer_value_arriving_later(tmp_path: Path)
         worker = "a-rather-long-worker-name@host-01"
         await write(store, document("orders", [job("a", C, worker=worker)], generation=2))
         await until(pilot, lambda: cell(app, "a", "claimed_by") == worker)
-        await pilot.pause(0.2)
-        assert table(app).columns[ColumnKey("claimed_by")].get_render_width(table(app)) > len(
-            worker
+        column = table(app).columns[ColumnKey("claimed_by")]
+        await until(
+            pilot,
+            lambda: column.get_render_width(table(app)) > len(worker),
+            what="the column measured again",  # when the table is next idle
         )

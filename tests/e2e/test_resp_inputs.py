@@ -64,7 +64,7 @@ def test_out_of_range_numbers_get_an_error_and_change_nothing(
     client.rpush(name, b"kept")
     args = [name if word == "{t}" else word for word in command]
     with pytest.raises(redis.ResponseError) as refused:
-        client.execute_command(*args)
+        client.execute_command(*args)  # type: ignore[no-untyped-call]
     assert str(refused.value).startswith(reply.removeprefix("ERR "))
     assert client.llen(name) == 1  # nothing popped, claimed or added
     assert client.ping()

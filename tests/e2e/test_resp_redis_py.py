@@ -14,10 +14,10 @@ import redis
 import redis.asyncio as aioredis
 
 from tests.support.daemon import Daemon
-from tests.support.resp import metric
+from tests.support.resp import metric, wait_parked
 
 PROTOCOLS = [pytest.param({}, id="default-resp3"), pytest.param({"protocol": 2}, id="resp2")]
-WAIT = 20.0  # generous upper bound for anything that should happen "at once"
+WAIT = 60.0  # generous upper bound for anything that should happen "at once"
 
 
 def topic(prefix: str) -> str:
@@ -134,19 +134,19 @@ def test_xreadgroup_block_wakes_on_xadd_from_another_connection(
     def consume() -> None:
         with sync_client(resp_daemon, options) as consumer:
             started = time.monotonic()
-            reply = consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=60_000)
+            reply = consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=300_000)
             result["elapsed"] = time.monotonic() - started
             result["entries"] = _entries(reply)
 
     thread = threading.Thread(target=consume)
     thread.start()
-    time.sleep(0.5)  # let the read start blocking
+    wait_parked(resp_daemon)
     with sync_client(resp_daemon, options) as producer:
         job_id = producer.xadd(name, {"wake": "up"})
     thread.join(WAIT)
     assert not thread.is_alive(), "XREADGROUP BLOCK did not wake up"
     assert result["entries"] == [(job_id, {b"wake": b"up"})]
-    assert result["elapsed"] < WAIT  # far below the 60 s BLOCK: woken, not timed out
+    assert result["elapsed"] < WAIT  # far below the 300 s BLOCK: woken, not timed out
 
 
 @pytest.mark.parametrize("options", PROTOCOLS)
@@ -264,7 +264,7 @@ def test_daemon_stops_while_clients_are_blocked(daemon_factory) -> None:  # type
     threads = [threading.Thread(target=block) for _ in range(3)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)
+    wait_parked(daemon, 3)
     assert daemon.stop() == 0
     for thread in threads:
         thread.join(WAIT)
@@ -344,9 +344,9 @@ async def test_xreadgroup_block_wakes_on_xadd_asyncio(
     consumer, producer = async_client(resp_daemon, options), async_client(resp_daemon, options)
     try:
         read = asyncio.ensure_future(
-            consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=60_000)
+            consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=300_000)
         )
-        await asyncio.sleep(0.5)
+        await asyncio.to_thread(wait_parked, resp_daemon)
         assert not read.done()
         job_id = await producer.xadd(name, {"wake": "up"})
         assert _entries(await asyncio.wait_for(read, WAIT)) == [(job_id, {b"wake": b"up"})]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from broker.resp.frame import Incomplete, parse_value
 from tests.support.daemon import Daemon, start_daemon
+from tests.support.polling import DEADLINE, long_polls, until
 
 REPLY_TIMEOUT = 20.0
 
@@ -102,6 +104,13 @@ class RespHarness:
     def commits(self) -> float:
         return float(self.engine.metrics.commits.get())
 
+    def long_polls(self) -> float:
+        return long_polls(self.engine.metrics.render())
+
+    async def parked(self, count: int = 1) -> None:
+        """Wait until `count` blocking reads are parked until the next commit."""
+        await until(lambda: self.long_polls() == count, f"{count} blocked reads")
+
 
 @pytest.fixture
 async def resp_factory() -> AsyncIterator[Callable[..., Awaitable[RespHarness]]]:
@@ -158,3 +167,12 @@ def metric(daemon: Daemon, name: str) -> float:
         if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def wait_parked(daemon: Daemon, count: int = 1, within: float = DEADLINE) -> None:
+    """Wait until at least `count` requests (a BRPOP, an XREADGROUP BLOCK, a long poll) are
+    parked in the daemon until a topic's next commit: from then on a write wakes them."""
+    deadline = time.monotonic() + within
+    while (parked := metric(daemon, "sq_long_polls")) < count:
+        assert time.monotonic() < deadline, f"{parked} of {count} reads parked after {within}s"
+        time.sleep(0.02)

@@ -83,7 +83,7 @@ async def test_brpop_timeout_is_a_null_array(resp: RespHarness) -> None:
 async def test_brpop_wakes_when_another_connection_pushes(resp: RespHarness) -> None:
     waiter, pusher = await resp.client(), await resp.client()
     pending = asyncio.ensure_future(waiter.call("BRPOP", "q", "0"))
-    await asyncio.sleep(0.2)
+    await resp.parked(1)
     assert not pending.done()
     assert b"blocked_clients:1\r\n" in await pusher.call("INFO", "clients")
     await pusher.call("LPUSH", "q", "job")
@@ -93,11 +93,10 @@ async def test_brpop_wakes_when_another_connection_pushes(resp: RespHarness) -> 
 async def test_brpop_of_a_client_that_hung_up_does_not_take_a_job(resp: RespHarness) -> None:
     gone, pusher = await resp.client(), await resp.client()
     await gone.send(encode_command("BRPOP", "q", "0"))
-    await asyncio.sleep(0.2)
+    await resp.parked(1)
     await gone.close()
-    await asyncio.sleep(0.2)
+    await resp.parked(0)  # the broker noticed the hang-up and dropped the read
     await pusher.call("LPUSH", "q", "job")
-    await asyncio.sleep(0.2)
     assert await pusher.call("RPOP", "q") == b"job"
 
 

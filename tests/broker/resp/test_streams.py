@@ -124,7 +124,7 @@ async def test_xreadgroup_block_wakes_on_xadd(resp: RespHarness) -> None:
     pending = asyncio.ensure_future(
         reader.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a", "b", ">", ">")
     )
-    await asyncio.sleep(0.2)
+    await resp.parked(2)  # one wait per stream
     job = await add(writer, "b", "k", "v")
     assert await asyncio.wait_for(pending, 20) == [[b"b", [[job, [b"k", b"v"]]]]]
 
@@ -209,11 +209,10 @@ async def test_blocked_xreadgroup_of_a_client_that_hung_up_claims_nothing(
     await gone.send(
         encode_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
     )
-    await asyncio.sleep(0.2)
+    await resp.parked(1)
     await gone.close()
-    await asyncio.sleep(0.2)
+    await resp.parked(0)  # the broker noticed the hang-up and dropped the read
     job = await add(other, "s", "a", "1")
-    await asyncio.sleep(0.2)
     assert (await other.call("XPENDING", "s", "g"))[0] == 0
     claimed = await other.call("XREADGROUP", "GROUP", "g", "alive", "STREAMS", "s", ">")
     assert claimed == [[b"s", [[job, [b"a", b"1"]]]]]
