@@ -136,6 +136,7 @@ def test_missing_or_wrong_token_exits_7(daemon_factory: Any, tmp_path: Path) -> 
     assert run_cli(*broker, "status", env={"SQ_AUTH_TOKEN": "s3"}).status == 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_long_poll_exits_130_at_once() -> None:
     """A one-request command waits in http.client; SIGINT must still end it right away."""
     with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, never answers

@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.support.cli import run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 PROGRAMS = {"simplequeued": "broker", "sq-console": "console.app", "simplequeue": "console.cli"}
 SUBCOMMANDS = ("enqueue", "claim", "ack", "nack", "status", "jobs", "work", "reset-invalid")
 
