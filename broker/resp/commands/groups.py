@@ -9,7 +9,7 @@ goes back to pending. XPENDING shows claimed jobs with idle time and delivery co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from broker.engine import Topic
@@ -102,6 +102,9 @@ class XReadGroup(Command):
         keys = [topic_name(word) for word in words[:half]]
         ids = [word.decode("utf-8", "replace") for word in words[half:]]
         return cls(consumer, count, block_ms, noack, list(zip(keys, ids, strict=True)))
+
+    def without_blocking(self) -> Command:
+        return replace(self, block_ms=None)  # as without BLOCK
 
     async def apply(self, ctx: Context) -> Any:
         if all(cursor == ">" for _, cursor in self.streams):

@@ -8,7 +8,7 @@ after the reply loses the job (use a stream consumer group for at-least-once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from common.limits import BLOCK_SECONDS, CLAIM_COUNT
@@ -120,6 +120,9 @@ class BLPop(Command):
         words = args.rest()
         timeout = parse_timeout(words[-1])
         return cls([topic_name(word) for word in words[:-1]], timeout)
+
+    def without_blocking(self) -> Command:
+        return replace(self, timeout=0.0)  # try each topic once (None would wait forever)
 
     async def apply(self, ctx: Context) -> Any:
         async def pop_one(topic: Any) -> bytes | None:
