@@ -55,6 +55,12 @@ def topic() -> str:
             "ERR COUNT is out of range, must be from 1 to 1000",
         ),
         (["XADD", "{t}", "x" * 257, "f", "v"], "ERR Invalid stream ID"),
+        (
+            ["XCLAIM", "{t}", "g", "c", "0", "1-1", "RETRYCOUNT", "18446744073709551616"],
+            "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+        ),
+        (["XCLAIM", "{t}", "g", "c", "0", "1-1", "IDLE", "1e3"], "ERR Invalid IDLE option"),
+        (["XCLAIM", "{t}", "g", "c", "0", "1-1", "TIME", "soon"], "ERR Invalid TIME option"),
     ],
 )
 def test_out_of_range_numbers_get_an_error_and_change_nothing(
