@@ -202,9 +202,16 @@ def delete(state: TopicState, now: int, job_id: str) -> Job:
 
 
 def take_over(
-    state: TopicState, now: int, job_ids: list[str], worker: str, min_idle_ms: int
+    state: TopicState,
+    now: int,
+    job_ids: list[str],
+    worker: str,
+    min_idle_ms: int,
+    count_delivery: bool = True,
 ) -> list[Job]:
-    """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped."""
+    """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped.
+    Each move counts as a delivery (attempts) unless `count_delivery` is false (Redis's
+    JUSTID, which does not increment the delivery count)."""
     moved: list[Job] = []
     for job_id in job_ids:
         rec = state.jobs.get(job_id)
@@ -213,7 +220,8 @@ def take_over(
             continue
         if now - (rec.last_heartbeat or 0) < min_idle_ms:
             continue
-        rec.attempts += 1
+        if count_delivery:
+            rec.attempts += 1
         rec.claimed_by = worker
         rec.last_heartbeat = now
         stamp = format_ms(now)

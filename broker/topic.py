@@ -211,12 +211,20 @@ class Topic:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.delete, job_id=job_id))
 
-    async def take_over(self, job_ids: list[str], worker: str, *, min_idle: float) -> list[Job]:
+    async def take_over(
+        self, job_ids: list[str], worker: str, *, min_idle: float, count_delivery: bool = True
+    ) -> list[Job]:
         _text("worker", worker)
         if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or min_idle < 0:
             raise InvalidRequest("min_idle must be a number of seconds, 0 or more")
         idle_ms = round(min_idle * 1000)
-        fn = partial(mutations.take_over, job_ids=job_ids, worker=worker, min_idle_ms=idle_ms)
+        fn = partial(
+            mutations.take_over,
+            job_ids=job_ids,
+            worker=worker,
+            min_idle_ms=idle_ms,
+            count_delivery=count_delivery,
+        )
         return await self._c.submit(fn)
 
     async def reset_invalid(self) -> str:

@@ -212,3 +212,43 @@ def test_redis_connection_that_does_not_auth_is_closed(quick_timeouts: Daemon) -
         )
         # An authenticated client may stay idle as long as it likes.
         assert _resp_call(authed, "PING") == b"+PONG\r\n"
+
+
+def test_clients_that_hang_up_after_a_blocking_transaction_release_their_slots(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    """MULTI + BRPOP 0 / XREADGROUP BLOCK 0 + EXEC used to block forever inside EXEC: such
+    clients that hung up kept their slots (the cap refused everyone, /readyz said 503)
+    and the next job pushed went to the dead connection."""
+    d = daemon_factory("--backend", "memfs", "--max-connections", "3", redis=True)
+    assert d.redis_port is not None
+    addr = ("127.0.0.1", d.redis_port)
+    blocking = [
+        ("BRPOP", "ghostq", "0"),
+        ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "ghostq", ">"),
+    ]
+
+    def transaction(command: tuple[str, ...]) -> bytes:
+        return encode_command("MULTI") + encode_command(*command) + encode_command("EXEC")
+
+    with _sockets() as opened:
+        for n in range(3):  # as many as the cap; each hangs up without reading its replies
+            sock = _connect(addr, opened)
+            sock.sendall(transaction(blocking[n % 2]))
+            sock.close()
+
+        def ping() -> bool:
+            return _resp_call(_connect(addr, opened), "PING") == b"+PONG\r\n"
+
+        eventually(ping)
+        eventually(lambda: d.request("GET", "/readyz")[0] == 200)
+        client = _connect(addr, opened)
+        client.sendall(transaction(blocking[0]))
+        replies = b""
+        while not replies.endswith(b"*1\r\n*-1\r\n"):  # EXEC answers at once: [nil]
+            chunk = client.recv(65536)
+            assert chunk, replies
+            replies += chunk
+        assert _resp_call(client, "LPUSH", "ghostq", "job") == b":1\r\n"
+        assert _resp_call(client, "XPENDING", "ghostq", "g").startswith(b"*4\r\n:0\r\n")
+        assert _resp_call(client, "RPOP", "ghostq") == b"$3\r\njob\r\n"

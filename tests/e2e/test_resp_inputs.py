@@ -36,7 +36,7 @@ def topic() -> str:
         ),
         (["BRPOP", "{t}", "-1"], "ERR timeout is negative"),
         (["BRPOP", "{t}", "nan"], "ERR timeout is not a float or out of range"),
-        (["LPOP", "{t}", "1001"], "ERR count is out of range, must be from 1 to 1000"),
+        (["LPOP", "{t}", "1001"], "ERR count is out of range, must be from 0 to 1000"),
         (["RPOP", "{t}", "-1"], "ERR value is out of range, must be positive"),
         (
             ["XREADGROUP", "GROUP", "g", "c", "COUNT", "1001", "STREAMS", "{t}", ">"],
@@ -55,6 +55,12 @@ def topic() -> str:
             "ERR COUNT is out of range, must be from 1 to 1000",
         ),
         (["XADD", "{t}", "x" * 257, "f", "v"], "ERR Invalid stream ID"),
+        (
+            ["XCLAIM", "{t}", "g", "c", "0", "1-1", "RETRYCOUNT", "18446744073709551616"],
+            "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+        ),
+        (["XCLAIM", "{t}", "g", "c", "0", "1-1", "IDLE", "1e3"], "ERR Invalid IDLE option"),
+        (["XCLAIM", "{t}", "g", "c", "0", "1-1", "TIME", "soon"], "ERR Invalid TIME option"),
     ],
 )
 def test_out_of_range_numbers_get_an_error_and_change_nothing(
@@ -73,6 +79,7 @@ def test_out_of_range_numbers_get_an_error_and_change_nothing(
 def test_in_range_numbers_still_work(client: redis.Redis) -> None:
     name = topic()
     client.rpush(name, *[b"%d" % n for n in range(5)])
+    assert client.lpop(name, 0) == []
     assert client.lpop(name, 1000) == [b"0", b"1", b"2", b"3", b"4"]
     client.xadd(name, {"n": "1"})
     found = client.xreadgroup("g", "c", {name: ">"}, count=1000, block=1)

@@ -283,6 +283,24 @@ def test_default_transactional_pipeline(resp_daemon: Daemon, options: dict[str, 
         assert pipe.execute() == [2, b"a", 1]
 
 
+@pytest.mark.parametrize("options", PROTOCOLS)
+def test_blocking_commands_in_a_transaction_do_not_block(
+    resp_daemon: Daemon, options: dict[str, Any]
+) -> None:
+    """As in Redis: EXEC answers at once, and the job pushed afterwards stays pending."""
+    name = topic("multi-block")
+    with sync_client(resp_daemon, options) as client:  # its socket_timeout fails a hang
+        pipe = client.pipeline()
+        pipe.brpop([name], timeout=0)
+        pipe.xreadgroup("g", "c", {name: ">"}, block=0)
+        popped, read = pipe.execute()
+        assert popped is None and not read  # nil (redis-py shows XREADGROUP's as [] in RESP3)
+    with sync_client(resp_daemon, options) as other:
+        other.lpush(name, b"job")
+        assert other.xpending(name, "g")["pending"] == 0
+        assert other.rpop(name) == b"job"
+
+
 def test_concurrent_producers_and_consumers_lose_and_repeat_nothing(resp_daemon: Daemon) -> None:
     # Pipelined pushes from several connections, pops from several others: every value
     # comes out exactly once (a list pop is one commit: claim and complete together).

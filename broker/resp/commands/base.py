@@ -88,6 +88,13 @@ class Command(ABC):
     async def apply(self, ctx: Context) -> Any:
         """Run the command; return the reply value."""
 
+    def without_blocking(self) -> Command:
+        """This command as EXEC runs it: Redis never blocks inside a transaction, a
+        blocking command acts as if its timeout had already expired."""
+        if self.blocking:
+            raise NotImplementedError(f"{self.name} must say how it runs without blocking")
+        return self
+
 
 def arity_ok(arity: int, words: int) -> bool:
     """Whether `words` (the name included) satisfies a Redis arity."""

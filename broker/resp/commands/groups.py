@@ -9,7 +9,7 @@ goes back to pending. XPENDING shows claimed jobs with idle time and delivery co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from broker.engine import Topic
@@ -102,6 +102,9 @@ class XReadGroup(Command):
         keys = [topic_name(word) for word in words[:half]]
         ids = [word.decode("utf-8", "replace") for word in words[half:]]
         return cls(consumer, count, block_ms, noack, list(zip(keys, ids, strict=True)))
+
+    def without_blocking(self) -> Command:
+        return replace(self, block_ms=None)  # as without BLOCK
 
     async def apply(self, ctx: Context) -> Any:
         if all(cursor == ">" for _, cursor in self.streams):
@@ -257,15 +260,24 @@ class XClaim(Command):
             option = args.keyword()
             if option == "JUSTID":
                 just_id = True
-            elif option in ("IDLE", "TIME", "RETRYCOUNT", "LASTID") and args:
-                args.next()  # accepted; the broker keeps its own times and counts
+            elif option in ("IDLE", "TIME", "RETRYCOUNT") and args:
+                # Checked as Redis does (a 64-bit integer), then ignored: the broker keeps
+                # its own claim times and delivery counts.
+                args.integer(f"ERR Invalid {option} option argument for XCLAIM")
+            elif option == "LASTID" and args:
+                args.next()  # accepted and ignored: ids are not a sequence here
             elif option != "FORCE":
                 fail(f"ERR Unrecognized XCLAIM option '{option}'")
         return cls(topic, consumer, min_idle, ids, just_id)
 
     async def apply(self, ctx: Context) -> Any:
         topic = ctx.topic(self.topic)
-        jobs = await topic.take_over(self.ids, self.consumer, min_idle=self.min_idle_ms / 1000)
+        jobs = await topic.take_over(
+            self.ids,
+            self.consumer,
+            min_idle=self.min_idle_ms / 1000,
+            count_delivery=not self.just_id,  # Redis: JUSTID does not count a delivery
+        )
         return [job.id if self.just_id else entry_of(job) for job in jobs]
 
 
@@ -318,7 +330,12 @@ class XAutoClaim(Command):
         ]
         chosen = [job.id for job in candidates[: self.count]]
         following = candidates[self.count].id if len(candidates) > self.count else "0-0"
-        moved = await topic.take_over(chosen, self.consumer, min_idle=self.min_idle_ms / 1000)
+        moved = await topic.take_over(
+            chosen,
+            self.consumer,
+            min_idle=self.min_idle_ms / 1000,
+            count_delivery=not self.just_id,  # Redis: JUSTID does not count a delivery
+        )
         entries = [job.id if self.just_id else entry_of(job) for job in moved]
         return [following, entries, []]
 

@@ -8,10 +8,10 @@ after the reply loses the job (use a stream consumer group for at-least-once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from common.limits import BLOCK_SECONDS, CLAIM_COUNT
+from common.limits import BLOCK_SECONDS, CLAIM_COUNT, Limit
 
 from ..reply import NULL_ARRAY
 from ..session import Context
@@ -30,6 +30,8 @@ from .jobs import new_job, value_of
 from .waiting import first_available
 
 COUNT_RANGE = "ERR value is out of range, must be positive"
+# As many as one claim may take; 0 is accepted too (an empty reply, as in Redis).
+POP_COUNT = Limit(0, CLAIM_COUNT.high, integer=True)
 
 
 @dataclass
@@ -81,8 +83,8 @@ class LPop(Command):
         count = args.integer(COUNT_RANGE) if args else None
         if count is not None and count < 0:
             fail(COUNT_RANGE)
-        if count is not None and count > CLAIM_COUNT.high:
-            raise out_of_range("count", CLAIM_COUNT)
+        if count is not None and count > POP_COUNT.high:
+            raise out_of_range("count", POP_COUNT)
         args.end()
         return cls(topic, count)
 
@@ -120,6 +122,9 @@ class BLPop(Command):
         words = args.rest()
         timeout = parse_timeout(words[-1])
         return cls([topic_name(word) for word in words[:-1]], timeout)
+
+    def without_blocking(self) -> Command:
+        return replace(self, timeout=0.0)  # try each topic once (None would wait forever)
 
     async def apply(self, ctx: Context) -> Any:
         async def pop_one(topic: Any) -> bytes | None:

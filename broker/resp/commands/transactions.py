@@ -7,7 +7,9 @@ queued commands are not isolated from other clients: another client's command ma
 between two of them (there is no WATCH). A command refused while queuing (unknown,
 wrong arity) makes EXEC answer EXECABORT, as in Redis; so does a transaction that queues
 more than `Options.max_queued_commands` commands or `max_queued_bytes` argument bytes (it
-is dropped when it passes the limit, so it cannot grow the broker's memory).
+is dropped when it passes the limit, so it cannot grow the broker's memory). As in Redis,
+a blocking command (BLPOP, XREADGROUP BLOCK) does not block inside EXEC: it answers as if
+its timeout had already expired.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ class Exec(Command):
             fail("ERR EXEC without MULTI")
         if failed:
             return Error(EXECABORT)
-        return await run_in_order(queued, ctx)
+        # Never block inside EXEC (Redis semantics): a BRPOP 0 here would hold the
+        # connection (and its slot) with nobody watching for the client hanging up.
+        return await run_in_order([command.without_blocking() for command in queued], ctx)
 
 
 class Discard(Command):

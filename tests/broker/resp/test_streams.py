@@ -172,8 +172,26 @@ async def test_xclaim_moves_idle_jobs(resp: RespHarness) -> None:
     await client.call("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">")
     assert await client.call("XCLAIM", "s", "g", "c2", "600000", job) == []
     assert await client.call("XCLAIM", "s", "g", "c2", "0", job, "JUSTID") == [job]
+    # As in Redis, JUSTID does not count a delivery.
+    assert (await client.call("XPENDING", "s", "g", "-", "+", "1"))[0][1:4:2] == [b"c2", 1]
     assert await client.call("XCLAIM", "s", "g", "c3", "0", job) == [[job, [b"a", b"1"]]]
-    assert (await client.call("XPENDING", "s", "g", "-", "+", "1"))[0][1:4:2] == [b"c3", 3]
+    assert (await client.call("XPENDING", "s", "g", "-", "+", "1"))[0][1:4:2] == [b"c3", 2]
+
+
+async def test_xclaim_options_are_checked_as_integers_and_ignored(resp: RespHarness) -> None:
+    client = await resp.client()
+    job = await add(client, "s", "a", "1")
+    await client.call("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">")
+    for option, value in [("RETRYCOUNT", "18446744073709551616"), ("IDLE", "x"), ("TIME", "1.5")]:
+        assert await client.command("XCLAIM", "s", "g", "c2", "0", job, option, value) == (
+            f"-ERR Invalid {option} option argument for XCLAIM\r\n".encode()
+        )
+    assert (await client.call("XPENDING", "s", "g", "-", "+", "1"))[0][1] == b"c1"
+    claimed = await client.call(
+        "XCLAIM", "s", "g", "c2", "0", job, "IDLE", "-5", "TIME", "0", "RETRYCOUNT", "7", "JUSTID"
+    )
+    assert claimed == [job]
+    assert (await client.call("XPENDING", "s", "g", "-", "+", "1"))[0][1:4:2] == [b"c2", 1]
 
 
 async def test_xautoclaim_pages_with_a_cursor(resp: RespHarness) -> None:
@@ -186,6 +204,8 @@ async def test_xautoclaim_pages_with_a_cursor(resp: RespHarness) -> None:
     assert [e[0] for e in claimed] == ids[:2] and cursor == ids[2] and deleted == []
     cursor, claimed, _ = await client.call("XAUTOCLAIM", "s", "g", "new", "0", cursor, "JUSTID")
     assert claimed == [ids[2]] and cursor == b"0-0"
+    deliveries = [row[3] for row in await client.call("XPENDING", "s", "g", "-", "+", "3")]
+    assert deliveries == [2, 2, 1]  # JUSTID did not count a delivery, as in Redis
 
 
 async def test_xgroup_subcommands_are_accepted(resp: RespHarness) -> None:

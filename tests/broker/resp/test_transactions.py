@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.support.resp import RespHarness, encode_command
 
 
@@ -92,3 +94,29 @@ async def test_a_transaction_queuing_too_many_bytes_is_discarded(resp: RespHarne
     assert session.transaction == []  # the queued payloads are freed at once
     assert await client.command("EXEC") == EXECABORT
     assert await client.call("LLEN", "q") == 0
+
+
+async def test_blocking_commands_do_not_block_inside_exec(resp: RespHarness) -> None:
+    """As in Redis, BRPOP 0 / XREADGROUP BLOCK 0 inside MULTI answer at once as if timed out:
+    EXEC used to wait forever, and a later push went to the (possibly gone) client."""
+    client, other = await resp.client(), await resp.client()
+    await client.call("MULTI")
+    await client.call("BRPOP", "ghostq", "0")
+    await client.call("BLPOP", "ghostq", "other", "0")
+    await client.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "ghostq", ">")
+    assert await asyncio.wait_for(client.command("EXEC"), 20) == b"*3\r\n*-1\r\n*-1\r\n*-1\r\n"
+    await client.close()
+    await other.call("LPUSH", "ghostq", "job")
+    assert await other.call("LLEN", "ghostq") == 1
+    assert await other.call("RPOP", "ghostq") == b"job"
+
+
+async def test_blocking_commands_inside_exec_take_what_is_there(resp: RespHarness) -> None:
+    client = await resp.client()
+    await client.call("LPUSH", "q", "a", "b")
+    await client.call("MULTI")
+    await client.call("BRPOP", "q", "0")
+    await client.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "q", ">")
+    popped, read = await asyncio.wait_for(client.call("EXEC"), 20)
+    assert popped == [b"q", b"a"]
+    assert read[0][0] == b"q" and len(read[0][1]) == 1
