@@ -63,6 +63,7 @@ class Engine:
         self._committers: dict[str, GroupCommitter] = {}
         self._preload: asyncio.Task[None] | None = None
         self.metrics.gauge("sq_topic_jobs", "jobs in a topic by status", self._depths)
+        self.metrics.gauge("sq_topic_waiters", "clients waiting on a topic", self._waiters)
 
     async def start(self) -> None:
         self._preload = asyncio.get_running_loop().create_task(self._load_existing())
@@ -115,6 +116,11 @@ class Engine:
                 log.warning("could not preload topic=%s error=%s", name, exc.message)
                 continue
             committer.start()
+
+    def _waiters(self) -> list[tuple[LabelKey, float]]:
+        """Long polls and blocking reads per topic: while any wait, storage is polled."""
+        items = sorted(self._committers.items())
+        return [((("topic", name),), float(c.watchers)) for name, c in items if c.watchers]
 
     def _depths(self) -> list[tuple[LabelKey, float]]:
         out: list[tuple[LabelKey, float]] = []
