@@ -18,6 +18,11 @@ the document moved on (`get_if_changed` with the committed ETag: a stat on local
 on S3); if it did, the new document is installed (so `/document` serves it too) and the
 batch is applied again. Batches that refuse nothing never read; reads of status may lag.
 
+Waiters are woken by other brokers' writes too. While any client waits on the topic (a
+long-poll claim, BRPOP, XREADGROUP BLOCK, a `/document` long poll: `watching()`), the loop
+makes the same conditional read about every POLL_SECONDS, one for all of them, and a newer
+document it finds is installed and wakes them. With nobody waiting it never reads.
+
 A lost answer is not a conflict. When a write lands but its answer is lost, the client's
 retry meets the write itself and reports PreconditionFailed. So after PreconditionFailed
 the committer reads the head: if it holds the very bytes this commit wrote (a head carries
@@ -50,7 +55,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -86,6 +91,7 @@ CHECKPOINT_CHECK_SECONDS = 1.0  # a head names a checkpoint seen stored at most 
 # An unusable document is parsed again this often even if its ETag did not change: a read
 # that came back torn (a fault, not the stored bytes) must not refuse the topic for ever.
 BROKEN_RECHECK_SECONDS = 5.0
+POLL_SECONDS = 1.0  # while clients wait, storage is checked for other brokers' writes this often
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
 GATHER_FRACTION = 0.5
@@ -144,6 +150,8 @@ class GroupCommitter:
         self.state: TopicState | None = None
         self._stale = True  # the in-memory state must be (re)loaded before use
         self._refresh = False  # check storage for another broker's write, if cheap
+        self._watchers = 0  # clients waiting on the topic: storage is polled meanwhile
+        self._last_read = time.monotonic()  # storage last read or written (the state's age)
         self._committed: Object | None = None
         self._checkpoint_seen: _Seen | None = None  # the checkpoint last seen stored
         self._queue: list[_Request] = []
@@ -211,6 +219,24 @@ class GroupCommitter:
         self._refresh = True
         self._wake.set()
 
+    async def refreshed(self) -> None:
+        """Catch up with storage: one conditional read, installing another broker's write
+        (queued like a mutation, so it is made after any write already in flight)."""
+        self.request_refresh()
+        await self.submit(_nothing)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """While a client waits on the topic: poll storage every POLL_SECONDS, so that
+        another broker's write wakes it (the loop makes one read for all the waiters)."""
+        self._watchers += 1
+        self.start()
+        self._wake.set()  # the loop recomputes its sleep to include the next poll
+        try:
+            yield
+        finally:
+            self._watchers -= 1
+
     async def wait_changed(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait for the next commit or reload; False on timeout."""
         self.waiting += 1  # the sq_long_polls gauge: a commit from now on wakes this caller
@@ -277,12 +303,16 @@ class GroupCommitter:
                 await self._load_step()
             elif not self._queue and not self._closing:
                 timeout = self._next_reap - time.monotonic()
+                if self._watchers:
+                    timeout = min(timeout, self._last_read + POLL_SECONDS - time.monotonic())
                 if timeout > 0:
                     await _wait(self._wake, timeout)
                 self._wake.clear()
             if self._closing and not self._queue:
                 return
             batch, self._queue = self._queue, []
+            if self._polling():
+                self._refresh = True
             if time.monotonic() >= self._next_reap and not self._loading():
                 self._next_reap = time.monotonic() + self.reaper_period
                 if self.state is not None and self.state.claimed:
@@ -295,7 +325,8 @@ class GroupCommitter:
                     log.exception("commit loop error topic=%s", self.name)
                     self._stale = True
                     _fail(batch, StorageUnavailable("internal error while committing: retry"))
-                await self._gather(len(batch), time.monotonic() - started)
+                if batch:  # a read alone says nothing of how long a write takes
+                    await self._gather(len(batch), time.monotonic() - started)
 
     async def _gather(self, answered: int, commit_seconds: float) -> None:
         """After a write that answered several requests, let their senders catch up.
@@ -385,6 +416,7 @@ class GroupCommitter:
             if write.ref is not previous:
                 self._clean_before(generation, write.ref)
             self._committed = Object(write.head, etag)
+            self._last_read = time.monotonic()  # the CAS proved the state was storage's
             self.metrics.commits.inc()
             self.metrics.batch_size.observe(len(batch))
             self.metrics.commit_seconds.observe(time.monotonic() - started)
@@ -398,6 +430,11 @@ class GroupCommitter:
                 "another broker keeps writing; retry"
             ),
         )
+
+    def _polling(self) -> bool:
+        """Is a read of storage due for the clients waiting on the topic?"""
+        due = time.monotonic() - self._last_read >= POLL_SECONDS
+        return bool(self._watchers) and due and not self._loading() and not self._closing
 
     def _loading(self) -> bool:
         return self.state is not None and self.state.loading is not None and not self._stale
@@ -579,6 +616,7 @@ class GroupCommitter:
         """Install the stored document if it is not the state's any more (a conditional
         read: cheap when nothing changed); True if it was installed."""
         self._refresh = False
+        self._last_read = time.monotonic()
         assert self.state is not None
         try:
             changed = await self.store.get_if_changed(self.key, self.state.etag)
@@ -593,6 +631,7 @@ class GroupCommitter:
 
     async def _reload(self) -> None:
         self._refresh = False  # a full read answers any pending refresh
+        self._last_read = time.monotonic()
         try:
             stored = await self._read_unless_broken()
         except NotFound:
@@ -698,6 +737,10 @@ class GroupCommitter:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+
+def _nothing(state: TopicState, now: int) -> None:
+    """A mutation that changes nothing (see `refreshed`)."""
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109

@@ -147,7 +147,9 @@ class Topic:
                 self._c.request_refresh()
                 continue
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self.wait_for_available(remaining):
+            # With a wait, even an expired one, wait_for_available checks storage before
+            # saying no: a wait never ends empty on an old copy.
+            if wait <= 0 or not await self.wait_for_available(max(0.0, remaining)):
                 self._c.check_open()  # woken by shutdown: say so rather than "empty"
                 return []
 
@@ -296,6 +298,10 @@ class Topic:
             if worker is None or rec.claimed_by == worker
         ]
 
+    async def refresh(self) -> None:
+        """Catch up with another broker's writes (one conditional read of storage)."""
+        await self._c.refreshed()
+
     def document(self) -> tuple[bytes, str] | None:
         """The topic document as it landed, and its ETag: a head, for a big topic."""
         stored = self._c.committed()
@@ -331,25 +337,30 @@ class Topic:
     async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         await self._c.load()
-        while self.generation <= after:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self._c.wait_changed(remaining):
-                return self.generation > after
+        with self._c.watching():  # another broker's write wakes it too
+            while self.generation <= after:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not await self._c.wait_changed(remaining):
+                    return self.generation > after
         return True
 
     async def wait_for_available(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until a job is available; False at the deadline, decided on what storage
+        holds then (one conditional read), not on this broker's copy."""
         deadline = time.monotonic() + timeout
         await self._c.load()
-        while True:
-            state = self._c.state
-            assert state is not None
-            now = now_ms()
-            if state.peek_ready(now) is not None:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._c.closing:
-                return False
-            due = state.next_due()
-            if due is not None:
-                remaining = min(remaining, max(0.001, (due - now) / 1000))
-            await self._c.wait_changed(remaining)
+        with self._c.watching():  # another broker's enqueue wakes it too
+            while self._c.state is not None and not self._c.closing:
+                now = now_ms()
+                if self._c.state.peek_ready(now) is not None:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    await self._c.refreshed()
+                    state = self._c.state
+                    return state is not None and state.peek_ready(now_ms()) is not None
+                due = self._c.state.next_due()
+                if due is not None:
+                    remaining = min(remaining, max(0.001, (due - now) / 1000))
+                await self._c.wait_changed(remaining)
+        return False

@@ -193,9 +193,11 @@ async def document(request: web.Request) -> web.StreamResponse:
     wait = query_number(request, "wait", WAIT_SECONDS, 0.0)
     known = _etag_value(request.headers.get("If-None-Match"))
     await topic.load()
+    await topic.refresh()  # never older than storage: another broker may have written
     current = topic.document()
     if wait > 0 and (current is None or current[1].strip('"') == known):
-        await topic.wait_for_generation(topic.generation, wait)
+        if not await topic.wait_for_generation(topic.generation, wait):
+            await topic.refresh()  # a 304 is decided on what storage holds now
         current = topic.document()
     if current is None:
         return error_response("not_found", f"topic {topic.name!r} has no document yet")

@@ -3,6 +3,8 @@ an engine's older copy; on every backend."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from broker.errors import JobNotFound, LeaseLost
@@ -79,3 +81,25 @@ async def test_take_over_of_a_job_claimed_elsewhere(store: FaultyStore) -> None:
     await a.claim("w")
     moved = await b.take_over(["j"], "w2", min_idle=0)
     assert [job.claimed_by for job in moved] == ["w2"]  # was [] from b's old copy
+
+
+async def test_storage_is_polled_only_while_a_client_waits(
+    store: FaultyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("broker.committer.POLL_SECONDS", 0.02)
+    a, b = engine(store).topic("t"), engine(store).topic("t")
+    await a.enqueue("x", id="first")
+    assert [job.id for job in await b.pop()] == ["first"]  # b has the topic, and runs
+    before = store.calls.copy()
+    await asyncio.sleep(0.3)  # 15 poll periods with nobody waiting
+    assert store.calls == before  # an idle broker reads nothing
+
+    waiter = asyncio.create_task(b.pop(wait=30))
+    for _ in range(1000):  # b polls while the client waits
+        if store.calls["get_if_changed"] >= before["get_if_changed"] + 3:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no poll of storage while a client waits")
+    await a.enqueue("y", id="j")
+    assert [job.id for job in await asyncio.wait_for(waiter, 10)] == ["j"]

@@ -1,7 +1,8 @@
-"""Blocking reads (BRPOP, XREADGROUP BLOCK) without polling storage.
+"""Blocking reads (BRPOP, XREADGROUP BLOCK).
 
 Try each topic once; if none had anything, sleep on the topics' own "a job is available"
-signal (`Topic.wait_for_available`, woken by commits) and try again, until the deadline.
+signal (`Topic.wait_for_available`, woken by commits and by the committer's once-a-second
+look at storage while someone waits) and try again, until the deadline.
 """
 
 from __future__ import annotations
