@@ -271,9 +271,9 @@ class GroupCommitter:
             if self._loading():
                 await self._load_step()
             elif not self._queue and not self._closing:
-                timeout = self._next_reap - time.monotonic()
-                if timeout > 0:
-                    await _wait(self._wake, timeout)
+                # Always await, even when the reap is due: a loop that never yields
+                # would starve every other task of the broker.
+                await _wait(self._wake, self._next_reap - time.monotonic())
                 self._wake.clear()
             if self._closing and not self._queue:
                 return

@@ -308,3 +308,14 @@ async def test_topic_names_lists_storage_and_memory() -> None:
     await eng.topic("b").enqueue(1)
     eng.topic("c")  # touched but never written
     assert await eng.topic_names() == ["a", "b"]
+
+
+@pytest.mark.timeout(30)
+async def test_a_reap_always_due_does_not_starve_the_event_loop() -> None:
+    # The commit loop skipped its wait when the next reap was already due: with a period
+    # of 1e-300 (now refused as a flag) it spun without ever yielding, and no other task
+    # ran again (only the test's timeout could stop it).
+    topic = engine(reaper_period=1e-300).topic("t")
+    await topic.enqueue("x")  # starts the commit loop
+    await asyncio.sleep(0.05)
+    assert (await topic.enqueue("y")).created
