@@ -305,8 +305,9 @@ class GroupCommitter:
                 timeout = self._next_reap - time.monotonic()
                 if self._watchers:
                     timeout = min(timeout, self._last_read + POLL_SECONDS - time.monotonic())
-                if timeout > 0:
-                    await _wait(self._wake, timeout)
+                # Always await, even when the reap or a poll is due: a loop that never
+                # yields would starve every other task of the broker.
+                await _wait(self._wake, timeout)
                 self._wake.clear()
             if self._closing and not self._queue:
                 return

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from common.documents import validate_head, validate_header
 from common.keys import topic_key
-from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS
+from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT
 from common.models import (
     DocumentInvalid,
     JobStatus,
@@ -368,8 +368,8 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord
     job_id, attempts = job["id"], job.get("attempts", 0)
     if type(job_id) is not str or not 0 < len(job_id) <= MAX_ID_CHARS:
         raise ValueError("field id: must be text of 1 to 256 characters")
-    if type(attempts) is not int or attempts < 0:
-        raise ValueError("field attempts: must be a whole number, 0 or more")
+    if type(attempts) is not int or not 0 <= attempts <= MAX_STORED_COUNT:
+        raise ValueError(f"field attempts: must be a whole number from 0 to {MAX_STORED_COUNT}")
     status = _STATUSES[job["status"]]
     created = parse_ms(job["created_at"])
     available = parse_ms(job["available_at"]) if "available_at" in job else created

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from common.limits import MAX_ATTEMPTS, VISIBILITY_TIMEOUT_SECONDS
+from common.limits import (
+    HEARTBEAT_PERIOD_SECONDS,
+    MAX_ATTEMPTS,
+    MAX_PAYLOAD_BYTES,
+    REAPER_PERIOD_SECONDS,
+    TAKEOVER_TIMEOUT_SECONDS,
+    VISIBILITY_TIMEOUT_SECONDS,
+    Limit,
+)
 from common.settings import StorageSettings
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
@@ -20,6 +28,11 @@ def split_addr(value: str) -> tuple[str, int]:
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:8080 or :8080)")
     return host.strip("[]"), int(port_text)
+
+
+def _within(limit: Limit) -> dict[str, Any]:
+    """The Field bounds of a flag's range in common.limits."""
+    return {"ge": limit.low, "le": limit.high} | ({} if limit.integer else {"allow_inf_nan": False})
 
 
 class BrokerSettings(StorageSettings):
@@ -50,7 +63,9 @@ class BrokerSettings(StorageSettings):
         description="seconds a claim lives without a heartbeat (at most a year)",
     )
     reaper_period: float = Field(
-        default=5.0, gt=0, description="seconds between checks for expired claims"
+        default=5.0,
+        **_within(REAPER_PERIOD_SECONDS),
+        description="seconds between checks for expired claims (0.01 to 3600)",
     )
     max_attempts: int = Field(
         default=5,
@@ -65,7 +80,9 @@ class BrokerSettings(StorageSettings):
         default=10_000, ge=0, description="dead jobs kept per topic; the oldest are dropped"
     )
     max_payload_bytes: int = Field(
-        default=1024 * 1024, gt=0, description="largest accepted payload, in bytes of JSON"
+        default=1024 * 1024,
+        **_within(MAX_PAYLOAD_BYTES),
+        description="largest accepted payload, in bytes of JSON (at most 64 MiB)",
     )
     checkpoint_bytes: int = Field(
         default=DEFAULT_CHECKPOINT_BYTES,
@@ -75,12 +92,15 @@ class BrokerSettings(StorageSettings):
         "the topic",
     )
     heartbeat_period: float = Field(
-        default=10.0, gt=0, description="seconds between broker.json heartbeats"
+        default=10.0,
+        **_within(HEARTBEAT_PERIOD_SECONDS),
+        description="seconds between broker.json heartbeats (0.01 to 3600)",
     )
     takeover_timeout: float = Field(
         default=30.0,
-        gt=0,
-        description="seconds after which another broker's heartbeat is stale and taken over",
+        **_within(TAKEOVER_TIMEOUT_SECONDS),
+        description="seconds after which another broker's heartbeat is stale and taken over "
+        "(0.01 to 86400)",
     )
     max_connections: int | None = Field(
         default=None,

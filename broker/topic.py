@@ -18,13 +18,15 @@ from common.documents import DocumentReader
 from common.limits import (
     CLAIM_COUNT,
     DELAY_SECONDS,
+    MAX_ERROR_CHARS,
     MAX_ID_CHARS,
+    MAX_PAYLOAD_DEPTH,
     WAIT_SECONDS,
     Limit,
     OutOfRange,
 )
 from common.models import DocumentInvalid, Job, JobStatus, TopicStats
-from common.payload import payload_to_bytes
+from common.payload import nests_deeper, payload_to_bytes
 from common.store import NotFound, Object
 
 from . import mutations
@@ -85,6 +87,9 @@ class Topic:
         _in_range(DELAY_SECONDS, "delay", job.delay)
         if job.payload_encoding not in (None, "base64"):
             raise InvalidRequest("payload_encoding must be base64 or absent")
+        if isinstance(job.payload, dict | list) and nests_deeper(job.payload, MAX_PAYLOAD_DEPTH):
+            # Deeper, the job could not be encoded in its document (limits.py).
+            raise InvalidRequest(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")
         try:
             # A payload's size is that of the bytes a consumer gets back (RESP pops return
             # text as-is, not JSON-quoted), so both protocols share one limit.
@@ -202,6 +207,8 @@ class Topic:
         delay = _in_range(DELAY_SECONDS, "delay", delay)
         if error is not None and not isinstance(error, str):
             raise InvalidRequest("error must be a string")
+        if error is not None and len(error) > MAX_ERROR_CHARS:
+            raise InvalidRequest(f"error must be at most {MAX_ERROR_CHARS} characters")
         fn = partial(mutations.nack, job_id=job_id, worker=worker, delay=delay, error=error)
         return await self._c.submit(fn)
 

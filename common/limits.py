@@ -100,6 +100,30 @@ BATCH_JOBS = Limit(1, 10_000, integer=True)
 #: Broker flags: `--visibility-timeout` (must also be above 0) and `--max-attempts`.
 VISIBILITY_TIMEOUT_SECONDS = Limit(0, YEAR_SECONDS)
 MAX_ATTEMPTS = Limit(0, 1_000_000, integer=True)
+#: Broker flags `--reaper-period`, `--heartbeat-period` (an hour at most, or a crashed
+#: broker's claims and registry entry linger for ever; at least 10 ms, or the loops spin)
+#: and `--takeover-timeout` (a day at most).
+REAPER_PERIOD_SECONDS = Limit(0.01, 3600)
+HEARTBEAT_PERIOD_SECONDS = Limit(0.01, 3600)
+TAKEOVER_TIMEOUT_SECONDS = Limit(0.01, 24 * 3600)
+#: Broker flag `--max-payload-bytes`: 64 MiB at most (a batch body or a MULTI may carry
+#: four times as much, and every write of the topic copies the payload).
+MAX_PAYLOAD_BYTES = Limit(1, 64 * 1024 * 1024, integer=True)
+#: The largest count a stored document may hold: a job's `attempts`, each topic counter,
+#: the generation. 2**53 is more than any topic reaches, every JSON reader holds it exactly,
+#: and adding to it never overflows orjson's 64-bit integers: a document carrying
+#: 18446744073709551615 would be loaded, then fail every write that adds 1 (the topic
+#: bricked); it is refused as invalid instead, naming the field.
+MAX_STORED_COUNT = 2**53
+#: The longest nack `error` (HTTP `error`, CLI `nack --error`), in characters: enough for
+#: any traceback's tail; without a bound a 5 MB text would be stored on the job and copied
+#: with every write of its topic. The worker loop and `simplequeue work` trim to fit.
+MAX_ERROR_CHARS = 65_536
+#: How deep arrays and objects may nest in a payload (`[[1]]` is 2 levels). orjson encodes
+#: at most 255 levels, and a stored job sits 3 levels inside its document (more inside some
+#: answers), so a payload of 254 levels could be accepted and then fail every write of its
+#: topic. 128 leaves ample room. A RESP value nested deeper is kept as text (common/payload.py).
+MAX_PAYLOAD_DEPTH = 128
 #: The exact integers a JSON payload may hold (what orjson encodes: signed and unsigned
 #: 64-bit). A bigger one would come back as a float, so it is refused: send it as a string.
 PAYLOAD_INT_MIN, PAYLOAD_INT_MAX = -(2**63), 2**64 - 1

@@ -23,7 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
-from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, beyond_latest_time
+from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT, beyond_latest_time
 
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
@@ -84,6 +84,10 @@ class JobStatus(StrEnum):
     DEAD = "dead"  # failed max_attempts times; stays until requeued or deleted
 
 
+#: attempts, counters, generations: bounded so that adding to one never overflows (limits.py)
+Count = Annotated[int, Field(ge=0, le=MAX_STORED_COUNT)]
+
+
 class PayloadEncoding(StrEnum):
     BASE64 = "base64"  # payload is a base64 string of bytes that were not UTF-8
 
@@ -95,7 +99,7 @@ class Job(_Model):
     payload_encoding: PayloadEncoding | None = None
     created_at: Timestamp
     available_at: Timestamp | None = None
-    attempts: int = Field(default=0, ge=0)
+    attempts: Count = 0
     claimed_by: str | None = None
     claimed_at: Timestamp | None = None
     last_heartbeat: Timestamp | None = None
@@ -119,17 +123,17 @@ Jobs = Annotated[list[Job], AfterValidator(_unique_ids)]
 class Counters(_Model):
     """Lifetime totals; they survive retention trimming."""
 
-    enqueued: int = Field(default=0, ge=0)
-    completed: int = Field(default=0, ge=0)
-    dead: int = Field(default=0, ge=0)
-    reaped: int = Field(default=0, ge=0)
-    dropped: int = Field(default=0, ge=0)  # dead jobs dropped by the dead-job cap
+    enqueued: Count = 0
+    completed: Count = 0
+    dead: Count = 0
+    reaped: Count = 0
+    dropped: Count = 0  # dead jobs dropped by the dead-job cap
 
 
 class TopicDocument(_Model):
     format: Literal[1] = FORMAT_VERSION
     topic: str
-    generation: int = Field(ge=0)
+    generation: Count
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
@@ -141,7 +145,7 @@ class CheckpointRef(_Model):
     (the count is informational, for sanity checks)."""
 
     key: str = Field(min_length=1)
-    generation: int = Field(ge=0)
+    generation: Count
     jobs: int = Field(ge=0)
 
 
@@ -156,7 +160,7 @@ class TopicHead(_Model):
 
     format: Literal[2] = HEAD_FORMAT
     topic: str
-    generation: int = Field(ge=0)
+    generation: Count
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
@@ -197,7 +201,7 @@ class BrokerState(StrEnum):
 
 class BrokerRecord(_Model):
     format: Literal[1] = FORMAT_VERSION
-    generation: int = Field(ge=0)
+    generation: Count
     broker_id: str = Field(min_length=1)
     http_addr: str
     redis_addr: str | None = None

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .limits import PAYLOAD_INT_MAX, PAYLOAD_INT_MIN
+from .limits import MAX_PAYLOAD_DEPTH, PAYLOAD_INT_MAX, PAYLOAD_INT_MIN
 
 BASE64 = "base64"
 
@@ -26,13 +26,31 @@ def payload_from_bytes(data: bytes) -> tuple[Any, str | None]:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             value = None
-        # Only byte-exact compact JSON is parsed; anything else would not round-trip.
-        if isinstance(value, dict | list) and orjson.dumps(value) == data:
+        # Only byte-exact compact JSON is parsed; anything else would not round-trip. JSON
+        # nested too deep for a job (orjson could not even encode it) stays text.
+        if (
+            isinstance(value, dict | list)
+            and not nests_deeper(value, MAX_PAYLOAD_DEPTH)
+            and orjson.dumps(value) == data
+        ):
             return value, None
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
         return base64.b64encode(data).decode("ascii"), BASE64
+
+
+def nests_deeper(value: Any, levels: int) -> bool:
+    """Whether arrays and objects nest more than `levels` deep in a JSON value (`[[1]]`
+    is 2). A loop, not recursion: the value may be deeper than Python's recursion limit."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > levels:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def payload_to_bytes(payload: Any, encoding: str | None) -> bytes:

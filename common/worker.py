@@ -34,7 +34,7 @@ log = logging.getLogger("simplequeue.worker")
 Handler = Callable[[Job], Awaitable[object]]
 
 DEFAULT_VISIBILITY_TIMEOUT = 30.0
-_MAX_ERROR_CHARS = 2000
+_MAX_ERROR_CHARS = 2000  # well within the broker's MAX_ERROR_CHARS
 
 
 class JobFailed(Exception):

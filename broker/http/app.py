@@ -12,10 +12,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..engine import Engine
+from ..errors import InvalidRequest
 from ..limits import DEFAULT_IDLE_SECONDS, max_batch_bytes
 from .appkeys import AUTH_TOKEN, ENGINE, HEALTH, READINESS
 from .errors import Handler, error_middleware, error_response
 from .health import health_routes
+from .openapi import BODY_ROUTES, query_names
 from .routes import routes
 
 log = logging.getLogger("simplequeue.http")
@@ -27,9 +29,10 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes need no token
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[AUTH_TOKEN]
     if token and request.path not in OPEN_PATHS:
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # The scheme is case-insensitive (RFC 7235): `bearer` is as good as `Bearer`.
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        wrong = not hmac.compare_digest(given.strip().encode(), token.encode())
+        if scheme.lower() != "bearer" or wrong:
             return error_response(
                 "unauthorized", "missing or wrong token: send 'Authorization: Bearer <token>'"
             )
@@ -75,6 +78,26 @@ def body_deadline(seconds: float) -> Middleware:
     return middleware
 
 
+@web.middleware
+async def strict_inputs(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what a route would ignore: a query parameter it does not know (a misspelt
+    `?limt=` would silently list 100 jobs) and a body sent to a route that takes none.
+    Routes and their inputs come from the /openapi.json tables (openapi.py)."""
+    resource = request.match_info.route.resource
+    if resource is not None and request.match_info.http_exception is None:
+        path = resource.canonical
+        known = query_names(path)
+        for name in request.query:
+            if name not in known:
+                hint = f"known ones are {', '.join(known)}" if known else "it takes none"
+                raise InvalidRequest(f"unknown query parameter {name!r} for {path}: {hint}")
+        if (request.method, path) not in BODY_ROUTES and await request.read():
+            raise InvalidRequest(
+                f"this route takes no body: send {request.method} {request.path} without one"
+            )
+    return await handler(request)
+
+
 def make_app(
     engine: Engine,
     *,
@@ -89,6 +112,7 @@ def make_app(
             error_middleware,
             auth_middleware,
             body_deadline(body_seconds),
+            strict_inputs,
         ],
         client_max_size=max_batch_bytes(engine.settings.max_payload_bytes),
     )

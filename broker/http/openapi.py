@@ -202,6 +202,16 @@ QUERIES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+#: The routes that read a JSON body; any other refuses a non-empty one (app.py), so a body
+#: sent to the wrong route is not dropped silently.
+BODY_ROUTES = frozenset((m.upper(), path) for m, path, _, request, *_ in ROUTES if request)
+
+
+def query_names(path: str) -> list[str]:
+    """The query parameters a route knows (app.py refuses any other)."""
+    return [param["name"] for param in QUERIES.get(path, [])]
+
+
 def _responses(status: int, success: dict[str, Any], errors: list[int]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(status): {

@@ -18,12 +18,14 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    model_validator,
 )
 
 from common.limits import (
     BATCH_JOBS,
     CLAIM_COUNT,
     DELAY_SECONDS,
+    MAX_ERROR_CHARS,
     MAX_ID_CHARS,
     WAIT_SECONDS,
     Limit,
@@ -61,6 +63,21 @@ ClaimCount = Annotated[int, _checked(CLAIM_COUNT), _range(CLAIM_COUNT)]
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        # README: null for an optional field means "not given", so it takes the field's
+        # default (`"count": null` claims one job). A required field's null stays: it is
+        # a payload's value, or an error.
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None or k not in fields or fields[k].is_required()
+        }
+
 
 class EnqueueRequest(RequestBody):
     """One job. `payload` is required and may be any JSON value, null included."""
@@ -91,7 +108,9 @@ class JobRequest(RequestBody):
 
 class NackRequest(JobRequest):
     delay_seconds: DelaySeconds = None
-    error: str | None = Field(default=None, description="why it failed, kept on the job")
+    error: str | None = Field(
+        default=None, max_length=MAX_ERROR_CHARS, description="why it failed, kept on the job"
+    )
 
 
 REQUEST_MODELS: list[type[RequestBody]] = [

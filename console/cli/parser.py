@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from common.limits import (
     DELAY_SECONDS,
+    MAX_ERROR_CHARS,
     MAX_ID_CHARS,
     PAGE_LIMIT,
     WAIT_SECONDS,
@@ -72,6 +73,12 @@ def _within(limit: Limit) -> Callable[[str], Any]:
 def _id(text: str) -> str:
     if not 0 < len(text) <= MAX_ID_CHARS:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_ID_CHARS} characters")
+    return text
+
+
+def _error_text(text: str) -> str:
+    if len(text) > MAX_ERROR_CHARS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_ERROR_CHARS} characters")
     return text
 
 
@@ -222,7 +229,7 @@ def build_parser() -> Parser:
     sub.add_argument(
         "--delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="retry no sooner"
     )
-    sub.add_argument("--error", help="why it failed (kept on the job)")
+    sub.add_argument("--error", type=_error_text, help="why it failed (kept on the job)")
 
     sub = command("heartbeat", "extend the lease of a claimed job")
     _job_id(sub)

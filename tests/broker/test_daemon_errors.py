@@ -140,6 +140,12 @@ def test_auth_token_guards_everything_but_healthz(
     assert d.request("GET", "/healthz")[0] == 200
     good = {"Authorization": "Bearer s3cret"}
     assert d.request("POST", "/topics/t/enqueue", {"payload": 1}, headers=good)[0] == 201
+    # The scheme is case-insensitive (RFC 7235); the token is not.
+    for header in ("bearer s3cret", "BEARER s3cret", "bEaReR  s3cret"):
+        lower = {"Authorization": header}
+        assert d.request("POST", "/topics/t/enqueue", {"payload": 1}, headers=lower)[0] == 201
+    for header in ("Bearer S3CRET", "Basic s3cret", "Bearers3cret", "s3cret", "Bearer"):
+        assert d.request("GET", "/topics", headers={"Authorization": header})[0] == 401
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -174,6 +180,17 @@ def test_help_explains_every_flag() -> None:
         ["--visibility-timeout", "inf"],
         ["--visibility-timeout", "nan"],
         ["--max-attempts", "10000000"],
+        # 1e-300 used to spin the commit loop without ever yielding.
+        ["--reaper-period", "1e-300"],
+        ["--reaper-period", "0"],
+        ["--reaper-period", "3601"],
+        ["--heartbeat-period", "0.001"],
+        ["--heartbeat-period", "1e9"],
+        ["--takeover-timeout", "0"],
+        ["--takeover-timeout", "1e9"],
+        ["--takeover-timeout", "inf"],
+        ["--max-payload-bytes", "0"],
+        ["--max-payload-bytes", "100000000000"],
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:

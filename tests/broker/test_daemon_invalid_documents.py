@@ -41,6 +41,15 @@ SHAPES: dict[str, tuple[dict[str, Any], str]] = {
     "a job id twice": ({**HEADER, "jobs": [JOB, JOB]}, "field jobs"),
     "counters is a list": ({**HEADER, "counters": [], "jobs": []}, "field counters"),
     "a time is a number": ({**HEADER, "jobs": [{**JOB, "created_at": 5}]}, "created_at"),
+    # Adding 1 to these would overflow orjson's 64-bit integers on every write.
+    "attempts of 2**64-1": (
+        {**HEADER, "jobs": [{**JOB, "attempts": 2**64 - 1}]},
+        "field jobs.0.attempts",
+    ),
+    "a counter of 2**64-1": (
+        {**HEADER, "counters": {"enqueued": 2**64 - 1}, "jobs": []},
+        "field counters.enqueued",
+    ),
     "head: removed holds a number": (
         {**HEAD, "checkpoint": {**HEAD["checkpoint"], "jobs": 1}, "removed": [1], "jobs": []},
         "field removed.0",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 import pytest
@@ -312,3 +313,20 @@ async def test_topic_names_lists_storage_and_memory() -> None:
     await eng.topic("b").enqueue(1)
     eng.topic("c")  # touched but never written
     assert await eng.topic_names() == ["a", "b"]
+
+
+def test_a_reap_always_due_does_not_starve_the_event_loop() -> None:
+    # The commit loop skipped its wait when the next reap was already due: with a period
+    # of 1e-300 (now refused as a flag) it spun without ever yielding, and no other task
+    # ran again. Run in a thread of its own, so a spinning loop fails the test, not hangs it.
+    async def main() -> bool:
+        topic = engine(reaper_period=1e-300).topic("t")
+        await topic.enqueue("x")  # starts the commit loop
+        await asyncio.sleep(0.05)
+        return (await topic.enqueue("y")).created
+
+    results: list[bool] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(main())), daemon=True)
+    thread.start()
+    thread.join(30)
+    assert results == [True], "the event loop was starved"
