@@ -14,6 +14,8 @@ import redis
 from common.limits import MAX_ERROR_CHARS, MAX_PAYLOAD_DEPTH
 from tests.support.daemon import Daemon, start_daemon
 
+pytestmark = pytest.mark.slow  # one daemon for the whole file
+
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
