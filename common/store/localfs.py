@@ -268,14 +268,18 @@ class LocalFSStore(ObjectStore):
             _fsync_dir(path.parent)
 
     def _sweep(self) -> None:
-        """Remove temp files whose key is not locked by a live writer."""
-        for temp in _walk(self.root):
-            if not temp.name.startswith(TEMP_PREFIX):
-                continue
-            target = temp.parent / _temp_target(temp.name)
-            with _flocked(target, blocking=False) as held:
-                if held:
-                    temp.unlink(missing_ok=True)
+        """Remove temp files whose key is not locked by a live writer, and lock files
+        whose key is gone (a process killed between deleting a key and its lock file)."""
+        for found in _walk(self.root):
+            if found.name.startswith(TEMP_PREFIX):
+                target = found.parent / _temp_target(found.name)
+                with _flocked(target, blocking=False) as held:
+                    if held:
+                        found.unlink(missing_ok=True)
+            elif found.name.startswith(LOCK_PREFIX):
+                target = found.parent / found.name.removeprefix(LOCK_PREFIX)
+                with _flocked(target, blocking=False):
+                    pass  # leaving the lock of a key without a file removes its lock file
 
 
 # -- file helpers (module-level: no store state) ---------------------------------------

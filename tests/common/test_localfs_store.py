@@ -198,6 +198,21 @@ async def test_stale_temp_files_are_ignored_by_list_and_removed_on_open(tmp_path
     assert temp_files(tmp_path) == []
 
 
+async def test_lock_files_of_deleted_keys_are_removed_on_open(tmp_path: Path) -> None:
+    # A process killed between deleting a key and its lock file leaves the lock file; the
+    # next process to open the store removes it, and keeps the lock files of live keys.
+    first = LocalFSStore(tmp_path)
+    await first.put_if("topics/a.json", b"{}", None)
+    await first.put_if("topics/a/checkpoint-1.json", b"{}", None)
+    orphan = tmp_path / "topics/a/.lock-checkpoint-0.json"
+    orphan.write_bytes(b"")
+    await LocalFSStore(tmp_path).list()
+    assert not orphan.exists()
+    assert (tmp_path / "topics/.lock-a.json").exists()
+    assert (tmp_path / "topics/a/.lock-checkpoint-1.json").exists()
+    assert await LocalFSStore(tmp_path).get("topics/a.json")
+
+
 async def test_a_temp_file_of_a_live_writer_is_kept_until_that_key_is_written(
     tmp_path: Path,
 ) -> None:
