@@ -19,7 +19,7 @@ on S3); if it did, the new document is installed (so `/document` serves it too) 
 batch is applied again. Batches that refuse nothing never read; reads of status may lag.
 
 Waiters are woken by other brokers' writes too. While any client waits on the topic (a
-long-poll claim, BRPOP, XREADGROUP BLOCK, a `/document` long poll: `watching()`), the loop
+long-poll claim, BRPOP, XREADGROUP BLOCK, a `/document` long poll: `wait_changed()`), the loop
 makes the same conditional read about every POLL_SECONDS, one for all of them, and a newer
 document it finds is installed and wakes them. With nobody waiting it never reads.
 
@@ -55,7 +55,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -150,7 +150,6 @@ class GroupCommitter:
         self.state: TopicState | None = None
         self._stale = True  # the in-memory state must be (re)loaded before use
         self._refresh = False  # check storage for another broker's write, if cheap
-        self._watchers = 0  # clients waiting on the topic: storage is polled meanwhile
         self._last_read = time.monotonic()  # storage last read or written (the state's age)
         self._committed: Object | None = None
         self._checkpoint_seen: _Seen | None = None  # the checkpoint last seen stored
@@ -160,7 +159,7 @@ class GroupCommitter:
         self._gather_target = 0
         self._commit_ewma = 0.0  # smoothed seconds per write
         self._changed = asyncio.Event()
-        self.waiting = 0  # callers parked in wait_changed (long polls, blocking reads)
+        self.waiting = 0  # callers parked in wait_changed: storage is polled meanwhile
         self._lock = asyncio.Lock()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -225,21 +224,14 @@ class GroupCommitter:
         self.request_refresh()
         await self.submit(_nothing)
 
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
-        """While a client waits on the topic: poll storage every POLL_SECONDS, so that
-        another broker's write wakes it (the loop makes one read for all the waiters)."""
-        self._watchers += 1
-        self.start()
-        self._wake.set()  # the loop recomputes its sleep to include the next poll
-        try:
-            yield
-        finally:
-            self._watchers -= 1
-
     async def wait_changed(self, timeout: float) -> bool:  # noqa: ASYNC109
-        """Wait for the next commit or reload; False on timeout."""
-        self.waiting += 1  # the sq_long_polls gauge: a commit from now on wakes this caller
+        """Wait for the next commit or reload; False on timeout. While anyone waits, the
+        loop polls storage every POLL_SECONDS, so another broker's write wakes them too
+        (one read for all the waiters)."""
+        self.waiting += 1  # also the sq_long_polls gauge: a commit from now on wakes us
+        if self.waiting == 1:
+            self.start()
+            self._wake.set()  # the loop recomputes its sleep to include the next poll
         try:
             return await _wait(self._changed, timeout)
         finally:
@@ -303,7 +295,7 @@ class GroupCommitter:
                 await self._load_step()
             elif not self._queue and not self._closing:
                 timeout = self._next_reap - time.monotonic()
-                if self._watchers:
+                if self.waiting:
                     timeout = min(timeout, self._last_read + POLL_SECONDS - time.monotonic())
                 # Always await, even when the reap or a poll is due: a loop that never
                 # yields would starve every other task of the broker.
@@ -435,7 +427,7 @@ class GroupCommitter:
     def _polling(self) -> bool:
         """Is a read of storage due for the clients waiting on the topic?"""
         due = time.monotonic() - self._last_read >= POLL_SECONDS
-        return bool(self._watchers) and due and not self._loading() and not self._closing
+        return bool(self.waiting) and due and not self._loading() and not self._closing
 
     def _loading(self) -> bool:
         return self.state is not None and self.state.loading is not None and not self._stale

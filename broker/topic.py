@@ -344,11 +344,10 @@ class Topic:
     async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         await self._c.load()
-        with self._c.watching():  # another broker's write wakes it too
-            while self.generation <= after:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not await self._c.wait_changed(remaining):
-                    return self.generation > after
+        while self.generation <= after:  # another broker's write wakes it too
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not await self._c.wait_changed(remaining):
+                return self.generation > after
         return True
 
     async def wait_for_available(self, timeout: float) -> bool:  # noqa: ASYNC109
@@ -356,18 +355,17 @@ class Topic:
         holds then (one conditional read), not on this broker's copy."""
         deadline = time.monotonic() + timeout
         await self._c.load()
-        with self._c.watching():  # another broker's enqueue wakes it too
-            while self._c.state is not None and not self._c.closing:
-                now = now_ms()
-                if self._c.state.peek_ready(now) is not None:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    await self._c.refreshed()
-                    state = self._c.state
-                    return state is not None and state.peek_ready(now_ms()) is not None
-                due = self._c.state.next_due()
-                if due is not None:
-                    remaining = min(remaining, max(0.001, (due - now) / 1000))
-                await self._c.wait_changed(remaining)
+        while self._c.state is not None and not self._c.closing:  # woken by other brokers too
+            now = now_ms()
+            if self._c.state.peek_ready(now) is not None:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self._c.refreshed()
+                state = self._c.state
+                return state is not None and state.peek_ready(now_ms()) is not None
+            due = self._c.state.next_due()
+            if due is not None:
+                remaining = min(remaining, max(0.001, (due - now) / 1000))
+            await self._c.wait_changed(remaining)
         return False
