@@ -1,4 +1,4 @@
-"""The engine: every topic of one broker process (DESIGN.md, "The engine").
+"""The engine: every topic of one broker process (broker/DESIGN.md, "The engine").
 
 Topics are created lazily on first use; each owns a GroupCommitter. `start()` loads the
 topics already in storage in the background so their reapers run after a restart even

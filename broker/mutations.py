@@ -1,4 +1,4 @@
-"""Job semantics (DESIGN.md, "Job semantics"): what each operation does to a topic's state.
+"""Job semantics (broker/DESIGN.md, "Job semantics"): what each operation does to a topic's state.
 
 Every function validates first and changes nothing when it raises, so one bad request in
 a group commit never alters the document for the others. Each takes `now` in ms from the

@@ -1,4 +1,4 @@
-"""`Topic`: the API of one topic (DESIGN.md, "The engine"), used by HTTP and RESP.
+"""`Topic`: the API of one topic (broker/DESIGN.md, "The engine"), used by HTTP and RESP.
 
 Mutations go through the topic's GroupCommitter and return after their write landed;
 reads come from the in-memory state and never touch storage once the topic is loaded.

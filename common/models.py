@@ -1,6 +1,6 @@
 """The documents simplequeue keeps on storage and the values its API returns.
 
-These models are the contract of DESIGN.md ("Topic document", "Broker registry") and of
+These models are the contract of broker/DESIGN.md ("Topic document", "Broker registry") and of
 the checkpointed topic's head (format 2, `TopicHead`). They validate strictly: a document
 that does not match raises `DocumentInvalid` naming the key and the field, and is never
 silently repaired.

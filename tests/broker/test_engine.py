@@ -1,4 +1,4 @@
-"""The engine's job semantics on the memory store (DESIGN.md, "Job semantics")."""
+"""The engine's job semantics on the memory store (broker/DESIGN.md, "Job semantics")."""
 
 from __future__ import annotations
 
