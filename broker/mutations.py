@@ -9,6 +9,7 @@ claim, heartbeat, ack and nack return the job's document bytes as the mutation l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,6 +200,32 @@ def delete(state: TopicState, now: int, job_id: str) -> Job:
     state.remove(rec)
     state.dirty = True
     return job
+
+
+def trim_completed(
+    state: TopicState,
+    now: int,
+    max_len: int | None,
+    below: Callable[[str], bool] | None,
+    limit: int | None,
+) -> int:
+    """XTRIM: remove completed jobs, oldest enqueued first, while the topic holds more than
+    `max_len` jobs (MAXLEN) or whose id is `below` the threshold (MINID); at most `limit`.
+    Pending, claimed and dead jobs are never trimmed: they are work not yet done, or
+    failures an operator must see. Returns how many were removed."""
+    excess = len(state.jobs) - max_len if max_len is not None else None
+    removed = 0
+    for rec in [r for r in state.jobs.values() if r.status is COMPLETED]:
+        if excess is not None and removed >= excess:
+            break
+        if limit is not None and removed >= limit:
+            break
+        if below is not None and not below(rec.id):
+            continue
+        state.remove(rec)
+        state.dirty = True
+        removed += 1
+    return removed
 
 
 def take_over(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -219,6 +220,17 @@ class Topic:
     async def delete(self, job_id: str) -> Job:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.delete, job_id=job_id))
+
+    async def trim_completed(
+        self,
+        *,
+        max_len: int | None = None,
+        below: Callable[[str], bool] | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """Remove completed jobs (XTRIM); see mutations.trim_completed."""
+        fn = partial(mutations.trim_completed, max_len=max_len, below=below, limit=limit)
+        return await self._c.submit(fn)
 
     async def take_over(
         self, job_ids: list[str], worker: str, *, min_idle: float, count_delivery: bool = True
