@@ -41,7 +41,14 @@ uninstall:
 run: $(VENV)/.installed-run
 	$(VENV)/bin/simplequeued $(if $(REDIS_ADDR),--redis-addr $(REDIS_ADDR)) $(ARGS)
 
-test: $(VENV)/.installed-test
+# The Node clients the end-to-end tests drive (ioredis), pinned by package-lock.json.
+NODE_DIR := tests/e2e/node
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js and npm (the tests drive ioredis)" >&2; exit 2; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed-test $(NODE_DIR)/node_modules/.installed
 	$(PY) -m pytest $(ARGS)
 
 # The unit tests only (in-process, no daemon, CLI or moto server): under a minute.
