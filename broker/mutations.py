@@ -235,10 +235,13 @@ def take_over(
     worker: str,
     min_idle_ms: int,
     count_delivery: bool = True,
+    owned_by: str | None = None,
 ) -> list[Job]:
     """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped.
     Each move counts as a delivery (attempts) unless `count_delivery` is false (Redis's
-    JUSTID, which does not increment the delivery count)."""
+    JUSTID, which does not increment the delivery count). With `owned_by`, only that
+    worker's claims are taken: a consumer re-reading its own pending entries (XREADGROUP
+    with an id), which Redis counts as a delivery too."""
     moved: list[Job] = []
     for job_id in job_ids:
         rec = state.jobs.get(job_id)
@@ -246,6 +249,8 @@ def take_over(
             state.refused = True  # maybe claimed through another broker since this state
             continue
         if now - (rec.last_heartbeat or 0) < min_idle_ms:
+            continue
+        if owned_by is not None and rec.claimed_by != owned_by:
             continue
         if count_delivery:
             rec.attempts += 1

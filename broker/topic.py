@@ -233,7 +233,13 @@ class Topic:
         return await self._c.submit(fn)
 
     async def take_over(
-        self, job_ids: list[str], worker: str, *, min_idle: float, count_delivery: bool = True
+        self,
+        job_ids: list[str],
+        worker: str,
+        *,
+        min_idle: float,
+        count_delivery: bool = True,
+        owned_by: str | None = None,
     ) -> list[Job]:
         _text("worker", worker)
         if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or min_idle < 0:
@@ -245,6 +251,7 @@ class Topic:
             worker=worker,
             min_idle_ms=idle_ms,
             count_delivery=count_delivery,
+            owned_by=owned_by,
         )
         return await self._c.submit(fn)
 

@@ -97,6 +97,16 @@ class XReadGroup(Command):
             jobs = await topic.claim(self.consumer, count=self.count)
         return jobs or None
 
+    async def _redeliver(self, topic: Topic, jobs: list[Job]) -> list[Job]:
+        """Re-reading pending entries is a delivery, as in Redis: the count rises and the
+        idle time starts again. A job another consumer took meanwhile is left out."""
+        if not jobs:
+            return []
+        ids = [job.id for job in jobs]
+        moved = await topic.take_over(ids, self.consumer, min_idle=0, owned_by=self.consumer)
+        by_id = {job.id: job for job in moved}
+        return [by_id[job_id] for job_id in ids if job_id in by_id]
+
     async def _claim_new(self, ctx: Context) -> list[tuple[str, list[Job]]]:
         topics = [ctx.topic(name) for name, _ in self.streams]
         timeout = ReadOptions(None, self.block_ms, False, []).timeout
@@ -110,8 +120,9 @@ class XReadGroup(Command):
             if cursor == ">":
                 jobs = await self._take(topic) or []
             else:
-                jobs = from_cursor(claimed_jobs(topic, self.consumer), cursor, inclusive=False)
-            found.append((name, jobs[: self.count]))
+                own = from_cursor(claimed_jobs(topic, self.consumer), cursor, inclusive=False)
+                jobs = await self._redeliver(topic, own[: self.count])
+            found.append((name, jobs))
         return found
 
 
