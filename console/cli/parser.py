@@ -27,6 +27,7 @@ from common.limits import (
 from console.cli.exits import EXIT_CODES_HELP, USAGE
 
 DEFAULT_BROKER = "http://localhost:8080"
+WATCH_SECONDS = Limit(0.1, 3600.0)
 DEFAULT_TOPIC = "default"
 GLOBAL_FLAGS_HELP = """\
 The global flags (--broker URL, --topic T, --token, --timeout, --format, --discover and
@@ -133,9 +134,10 @@ def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
     flag(
         broker,
         "format",
-        choices=["json", "table"],
+        choices=["json", "jsonl", "table"],
         default=default("json"),
-        help="json (default, for scripts) or table (for people)",
+        help="json (default, for scripts), jsonl (one compact line per job or topic, for "
+        "pipelines) or table (for people)",
     )
     found = parser.add_argument_group("discovery (find the broker through broker.json)")
     flag(
@@ -211,7 +213,13 @@ def build_parser() -> Parser:
         "--delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="make it claimable later"
     )
     sub.add_argument("--raw", action="store_true", help="send the payload as a plain string")
-    sub.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
+    sub.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="enqueue every line of FILE ('-': stdin) as one job: JSON lines, one payload "
+        "each (with --raw, each line as text); sent 1000 lines per request, one commit each",
+    )
+    sub.add_argument("payload", nargs="?", help="the payload as JSON ('-' reads it from stdin)")
 
     sub = command("claim", "claim the next job for a worker; prints the job (exit 3: none)")
     sub.add_argument("worker_id", metavar="worker-id", help="who claims it")
@@ -235,8 +243,20 @@ def build_parser() -> Parser:
     _job_id(sub)
     _worker_id(sub)
 
-    command("status", "job counts of the topic")
-    command("topics", "every topic with its job counts")
+    for name, summary in (
+        ("status", "job counts of the topic"),
+        ("topics", "every topic with its job counts"),
+    ):
+        sub = command(name, summary)
+        sub.add_argument(
+            "--watch",
+            nargs="?",
+            const=2.0,
+            type=_within(WATCH_SECONDS),
+            metavar="SECONDS",
+            help="ask again every SECONDS (default 2) until Ctrl-C; a table is redrawn in "
+            "place on a terminal, JSON is printed as one line per answer",
+        )
     command("health", "the broker's health and settings")
 
     sub = command("jobs", "list the topic's jobs in enqueue order")
@@ -273,6 +293,11 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--worker-id", help="worker name (default: host-pid)")
     sub.add_argument("--max-jobs", type=_positive_int, help="stop after this many jobs")
+    sub.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit (status 0) once the topic has no job to claim, instead of waiting for more",
+    )
     sub.add_argument(
         "--wait",
         type=_within(WAIT_SECONDS),
