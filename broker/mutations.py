@@ -9,6 +9,7 @@ claim, heartbeat, ack and nack return the job's document bytes as the mutation l
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from common.models import Job
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
 from .records import CLAIMED, COMPLETED, DEAD, PENDING, JobRecord, encode_fields, format_ms
-from .state import TopicState
+from .state import Limits, TopicState
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +148,30 @@ def _retry_or_bury(
     rec.claimed_by = None
 
 
+def backoff_ms(limits: Limits, attempts: int) -> int:
+    """The wait before retrying a job nacked without a delay after `attempts` claims:
+    base, doubled per attempt, capped; then "equal jitter" (between half and all of it),
+    so that jobs failing together do not all come back at once."""
+    if limits.retry_base_ms <= 0:
+        return 0
+    exponent = min(max(attempts - 1, 0), 40)  # 2**40 ms is past any cap
+    ceiling: int = min(limits.retry_cap_ms, limits.retry_base_ms * 2**exponent)
+    return ceiling // 2 + random.randint(0, ceiling - ceiling // 2)
+
+
 def nack(
     state: TopicState,
     now: int,
     job_id: str,
     worker: str | None,
-    delay: float,
+    delay: float | None,
     error: str | None,
 ) -> bytes:
+    """A failed attempt: pending again after `delay` seconds (None: the backoff), or dead."""
     rec = find(state, job_id)
     check_lease(rec, worker)
-    _retry_or_bury(state, rec, now, round(delay * 1000), error)
+    wait = backoff_ms(state.limits, rec.attempts) if delay is None else round(delay * 1000)
+    _retry_or_bury(state, rec, now, wait, error)
     return rec.enc
 
 
@@ -190,6 +204,32 @@ def requeue(state: TopicState, now: int, job_id: str) -> Job:
         last_heartbeat=None,
     )
     return rec.to_job()
+
+
+def purge(state: TopicState, now: int, status: str | None) -> int:
+    """Remove every job, or every job of one status, in one write; counted as `purged`.
+    A worker holding a purged claim gets job_not_found on its ack."""
+    doomed = [rec for rec in state.jobs.values() if status is None or rec.status == status]
+    for rec in doomed:
+        state.remove(rec)
+    if doomed:
+        state.counters["purged"] += len(doomed)
+        state.dirty = True
+    return len(doomed)
+
+
+def requeue_dead(state: TopicState, now: int, error_contains: str | None) -> int:
+    """Every dead job (whose last error contains the text, when given) back to pending with
+    its attempts reset, in one write, keeping its place in the queue."""
+    dead = [
+        rec
+        for rec in state.jobs.values()
+        if rec.status is DEAD
+        and (error_contains is None or error_contains in (rec.to_job().last_error or ""))
+    ]
+    for rec in dead:
+        requeue(state, now, rec.id)
+    return len(dead)
 
 
 def delete(state: TopicState, now: int, job_id: str) -> Job:

@@ -185,7 +185,7 @@ class Topic:
         self,
         job_id: str,
         *,
-        delay: float = 0.0,
+        delay: float | None = None,  # None: the retry backoff (mutations.backoff_ms)
         error: str | None = None,
         worker: str | None = None,
     ) -> Job:
@@ -195,17 +195,18 @@ class Topic:
         self,
         job_id: str,
         *,
-        delay: float = 0.0,
+        delay: float | None = None,
         error: str | None = None,
         worker: str | None = None,
     ) -> bytes:
         return api_json(await self._nack(job_id, delay, error, worker))
 
     async def _nack(
-        self, job_id: str, delay: float, error: str | None, worker: str | None
+        self, job_id: str, delay: float | None, error: str | None, worker: str | None
     ) -> bytes:
         _text("job_id", job_id)
-        delay = _in_range(DELAY_SECONDS, "delay", delay)
+        if delay is not None:
+            delay = _in_range(DELAY_SECONDS, "delay", delay)
         if error is not None and not isinstance(error, str):
             raise InvalidRequest("error must be a string")
         if error is not None and len(error) > MAX_ERROR_CHARS:
@@ -216,6 +217,18 @@ class Topic:
     async def requeue(self, job_id: str) -> Job:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.requeue, job_id=job_id))
+
+    async def purge(self, status: JobStatus | None = None) -> int:
+        """Remove every job (or every job of `status`) in one commit; how many."""
+        return await self._c.submit(
+            partial(mutations.purge, status=status.value if status else None)
+        )
+
+    async def requeue_dead(self, error_contains: str | None = None) -> int:
+        """Every dead job (whose last error contains the text) back to pending; how many."""
+        if error_contains is not None:
+            _text("error", error_contains)
+        return await self._c.submit(partial(mutations.requeue_dead, error_contains=error_contains))
 
     async def delete(self, job_id: str) -> Job:
         _text("job_id", job_id)

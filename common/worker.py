@@ -210,7 +210,7 @@ class Worker:
         with contextlib.suppress(ClientError, TimeoutError):
             await asyncio.wait_for(
                 self.client.nack(
-                    self.topic, job.id, error="worker stopped", worker_id=self.worker_id
+                    self.topic, job.id, delay=0, error="worker stopped", worker_id=self.worker_id
                 ),
                 timeout=self.client.timeout,
             )

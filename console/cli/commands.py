@@ -204,6 +204,17 @@ async def delete(client: Client, args: argparse.Namespace) -> Output:
     return job_output(await client.delete(args.topic, args.job_id), "deleted")
 
 
+async def purge(client: Client, args: argparse.Namespace) -> Output:
+    removed = await client.purge(args.topic, status=args.status)
+    which = f"{args.status} jobs" if args.status else "jobs"
+    return Output({"removed": removed}, f"purged {removed} {which} from {args.topic}")
+
+
+async def requeue_dead(client: Client, args: argparse.Namespace) -> Output:
+    requeued = await client.requeue_dead(args.topic, error=args.error)
+    return Output({"requeued": requeued}, f"requeued {requeued} dead jobs of {args.topic}")
+
+
 async def reset_invalid(client: Client, args: argparse.Namespace) -> Output:
     moved_to = await client.reset_invalid(args.topic)
     text = f"topic {args.topic} reset: its invalid document was moved to {moved_to}"
@@ -226,4 +237,6 @@ COMMANDS: dict[str, Command] = {
     "requeue": requeue,
     "delete": delete,
     "reset-invalid": reset_invalid,
+    "purge": purge,
+    "requeue-dead": requeue_dead,
 }

@@ -24,10 +24,12 @@ from common.limits import (
     Limit,
     OutOfRange,
 )
+from common.status import JobStatus
 from console.cli.exits import EXIT_CODES_HELP, USAGE
 
 DEFAULT_BROKER = "http://localhost:8080"
 WATCH_SECONDS = Limit(0.1, 3600.0)
+STATUSES = [status.value for status in JobStatus]
 DEFAULT_TOPIC = "default"
 GLOBAL_FLAGS_HELP = """\
 The global flags (--broker URL, --topic T, --token, --timeout, --format, --discover and
@@ -260,9 +262,7 @@ def build_parser() -> Parser:
     command("health", "the broker's health and settings")
 
     sub = command("jobs", "list the topic's jobs in enqueue order")
-    sub.add_argument(
-        "--status", choices=["pending", "claimed", "completed", "dead"], help="only these"
-    )
+    sub.add_argument("--status", choices=STATUSES, help="only these")
     sub.add_argument(
         "--limit", type=_within(PAGE_LIMIT), default=100, help="at most this many (1-1000)"
     )
@@ -274,6 +274,22 @@ def build_parser() -> Parser:
     _job_id(sub)
     sub = command("delete", "remove a pending or dead job")
     _job_id(sub)
+
+    sub = command(
+        "purge",
+        "remove every job of the topic, or every job of one status, in one commit",
+        "Claimed jobs go too: their workers get 'not found' on ack. The topic keeps its "
+        "lifetime counters; `purged` counts what was removed. Prints how many.",
+    )
+    sub.add_argument("--status", choices=STATUSES, help="only jobs of this status")
+    sub = command(
+        "requeue-dead",
+        "put every dead job back to pending (attempts reset), in one commit",
+        "They keep their place in the queue. Prints how many.",
+    )
+    sub.add_argument(
+        "--error", metavar="TEXT", type=_error_text, help="only jobs whose last error contains TEXT"
+    )
 
     command(
         "reset-invalid",
