@@ -228,7 +228,7 @@ class TopicState:
         self.promote(now)
         return TopicStats(
             topic=self.name,
-            pending=self.counts[PENDING],
+            pending=self.counts[PENDING] - self.n_delayed,
             delayed=self.n_delayed,
             claimed=self.counts[CLAIMED],
             completed=self.counts[COMPLETED],

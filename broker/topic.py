@@ -283,7 +283,8 @@ class Topic:
         return TopicStats(topic=self.name) if state is None else state.stats(now_ms())
 
     def pending_count(self) -> int:
-        """`stats().pending` (what LPUSH and LLEN answer), without building the model."""
+        """Every pending job, delayed ones included (what LPUSH and LLEN answer: a Redis
+        list's length counts every item), without building the stats model."""
         state = self._c.state
         return 0 if state is None else state.counts[JobStatus.PENDING]
 

@@ -167,8 +167,10 @@ class TopicHead(_Model):
 class TopicStats(_Model):
     """What `GET /topics/{topic}/status` and `GET /topics` report for one topic.
 
-    `pending` counts every pending job; `delayed` is the part of it not yet available.
-    `total` is the number of jobs in the document; `counters` are lifetime totals.
+    The counts are disjoint: `pending` jobs can be claimed now, `delayed` ones are pending
+    with an `available_at` still ahead (a delayed enqueue, a nack's delay or backoff), and
+    pending + delayed + claimed + completed + dead = `total`, the jobs in the document.
+    `counters` are lifetime totals.
     """
 
     topic: str

@@ -73,7 +73,7 @@ def test_inspection_and_operator_commands(sq: Sq, daemon: Any) -> None:
     assert sq("delete", "j1")["id"] == "j1"
 
     status = sq("status")
-    assert (status["pending"], status["delayed"], status["total"]) == (3, 1, 3)
+    assert (status["pending"], status["delayed"], status["total"]) == (2, 1, 3)
     topics = sq("topics")["topics"]
     assert [(t["topic"], t["total"]) for t in topics] == [("jobs", 3)]
     assert sq("health")["status"] == "ok"
