@@ -35,6 +35,7 @@ from .committer import GroupCommitter
 from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
 from .records import api_json, job_from_json, now_ms
+from .workers import WorkerLog
 
 REFRESH_INTERVAL = 1.0  # at most one storage check per second for empty claims
 
@@ -75,6 +76,7 @@ class Topic:
         self._last_refresh = 0.0
         self._reader = DocumentReader(committer.store)  # keeps the checkpoint, for documents
         self._merged: tuple[bytes, bytes] | None = None  # a head and its whole document
+        self.workers = WorkerLog()  # what this broker saw each worker do (broker/workers.py)
 
     @property
     def generation(self) -> int:
@@ -132,7 +134,9 @@ class Topic:
     async def _claim(self, worker: str, count: int, wait: float) -> list[bytes]:
         _text("worker", worker)
         fn = partial(mutations.claim, worker=worker, count=_in_range(CLAIM_COUNT, "count", count))
-        return await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
+        claimed: list[bytes] = await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
+        self.workers.saw(worker, claimed=len(claimed))
+        return claimed
 
     async def pop(self, *, count: int = 1, wait: float = 0.0) -> list[Job]:
         fn = partial(mutations.pop, count=_in_range(CLAIM_COUNT, "count", count))
@@ -169,7 +173,16 @@ class Topic:
 
     async def _heartbeat(self, job_id: str, worker: str | None) -> bytes:
         _text("job_id", job_id)
-        return await self._c.submit(partial(mutations.heartbeat, job_id=job_id, worker=worker))
+        holder = self._holder(job_id, worker)
+        done = await self._c.submit(partial(mutations.heartbeat, job_id=job_id, worker=worker))
+        self.workers.saw(holder)
+        return done
+
+    def _holder(self, job_id: str, worker: str | None) -> str | None:
+        """Who holds the job, for the worker log: the named worker, else the claim's."""
+        state = self._c.state
+        rec = state.jobs.get(job_id) if state is not None and worker is None else None
+        return worker or (rec.claimed_by if rec is not None else None)
 
     async def ack(self, job_id: str, *, worker: str | None = None) -> Job:
         return job_from_json(await self._ack(job_id, worker))
@@ -179,7 +192,10 @@ class Topic:
 
     async def _ack(self, job_id: str, worker: str | None) -> bytes:
         _text("job_id", job_id)
-        return await self._c.submit(partial(mutations.ack, job_id=job_id, worker=worker))
+        holder = self._holder(job_id, worker)
+        done = await self._c.submit(partial(mutations.ack, job_id=job_id, worker=worker))
+        self.workers.saw(holder, acked=1)
+        return done
 
     async def nack(
         self,
@@ -212,7 +228,10 @@ class Topic:
         if error is not None and len(error) > MAX_ERROR_CHARS:
             raise InvalidRequest(f"error must be at most {MAX_ERROR_CHARS} characters")
         fn = partial(mutations.nack, job_id=job_id, worker=worker, delay=delay, error=error)
-        return await self._c.submit(fn)
+        holder = self._holder(job_id, worker)
+        done = await self._c.submit(fn)
+        self.workers.saw(holder, nacked=1)
+        return done
 
     async def requeue(self, job_id: str) -> Job:
         _text("job_id", job_id)
@@ -245,6 +264,10 @@ class Topic:
         fn = partial(mutations.trim_completed, max_len=max_len, below=below, limit=limit)
         return await self._c.submit(fn)
 
+    def worker_report(self) -> list[dict[str, Any]]:
+        """Each worker seen on the topic (broker/workers.py says what the figures rest on)."""
+        return self.workers.report(self.claimed())
+
     async def take_over(
         self,
         job_ids: list[str],
@@ -266,7 +289,9 @@ class Topic:
             count_delivery=count_delivery,
             owned_by=owned_by,
         )
-        return await self._c.submit(fn)
+        moved: list[Job] = await self._c.submit(fn)
+        self.workers.saw(worker, claimed=len(moved))
+        return moved
 
     async def reset_invalid(self) -> str:
         """Move an invalid stored document aside and start the topic empty; returns the

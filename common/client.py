@@ -625,6 +625,13 @@ class Client:
     async def delete(self, topic: str, job_id: str) -> Job:
         return await self._job("DELETE", self._job_path(topic, job_id), idempotent=False)
 
+    async def workers(self, topic: str) -> list[dict[str, Any]]:
+        """Each worker seen on the topic, as `GET /topics/{topic}/workers` lists them."""
+        path = f"/topics/{_topic(topic)}/workers"
+        data = await self._json("GET", path, idempotent=True)
+        rows: list[dict[str, Any]] = self._model(lambda: list(data["workers"]), path)
+        return rows
+
     async def purge(self, topic: str, *, status: str | None = None) -> int:
         """Remove every job of the topic (or every job of `status`) in one commit; returns
         how many. Not retried once sent: a second purge could remove jobs enqueued since."""

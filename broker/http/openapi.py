@@ -152,6 +152,20 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
     ),
     (
         "get",
+        "/topics/{topic}/workers",
+        "Workers seen on the topic: claims in flight, oldest claim, last heartbeat, and what "
+        "each claimed, acked and nacked through this broker",
+        None,
+        200,
+        _obj(
+            ["workers"],
+            workers={"type": "array", "items": {"type": "object"}},
+            remembered_seconds={"type": "number"},
+        ),
+        [400],
+    ),
+    (
+        "get",
         "/topics/{topic}/jobs",
         "List jobs in enqueue order (?status=&limit=&after=)",
         None,

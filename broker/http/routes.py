@@ -14,6 +14,7 @@ from common.models import Job, JobStatus, TopicStats
 from .. import __version__
 from ..engine import NewJob, Topic
 from ..errors import BrokerError, InvalidRequest
+from ..workers import REMEMBER_SECONDS
 from .appkeys import ENGINE
 from .body import json_body, query_number
 from .errors import error_response
@@ -162,6 +163,15 @@ async def requeue_dead(request: web.Request) -> web.Response:
     await topic.load()
     error = request.query.get("error") or None
     return _json({"requeued": await topic.requeue_dead(error)})
+
+
+@routes.get("/topics/{topic}/workers")
+async def workers(request: web.Request) -> web.Response:
+    """Each worker seen on the topic: claims in flight (from storage) and what it claimed,
+    acked and nacked through this broker (broker/workers.py)."""
+    topic = _topic(request)
+    await topic.load()
+    return _json({"workers": topic.worker_report(), "remembered_seconds": REMEMBER_SECONDS})
 
 
 @routes.get("/topics/{topic}/jobs")

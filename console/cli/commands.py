@@ -19,7 +19,14 @@ from common.client import AiohttpTransport, BlockingTransport, Client
 from common.errors import ClientError
 from common.payload import InexactInteger, check_exact_integers
 from console.cli import exits
-from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
+from console.cli.output import (
+    Output,
+    columns,
+    job_output,
+    jobs_output,
+    stats_output,
+    topics_output,
+)
 from console.cli.parser import DEFAULT_BROKER, UsageError
 
 if TYPE_CHECKING:
@@ -204,6 +211,23 @@ async def delete(client: Client, args: argparse.Namespace) -> Output:
     return job_output(await client.delete(args.topic, args.job_id), "deleted")
 
 
+WORKER_COLUMNS = (
+    "worker",
+    "claims",
+    "oldest_claim",
+    "last_heartbeat",
+    "claimed",
+    "acked",
+    "nacked",
+)
+
+
+async def workers(client: Client, args: argparse.Namespace) -> Output:
+    rows = await client.workers(args.topic)
+    table = columns(WORKER_COLUMNS, [[row.get(c) or "" for c in WORKER_COLUMNS] for row in rows])
+    return Output({"workers": rows}, table, lines=rows)
+
+
 async def purge(client: Client, args: argparse.Namespace) -> Output:
     removed = await client.purge(args.topic, status=args.status)
     which = f"{args.status} jobs" if args.status else "jobs"
@@ -237,6 +261,7 @@ COMMANDS: dict[str, Command] = {
     "requeue": requeue,
     "delete": delete,
     "reset-invalid": reset_invalid,
+    "workers": workers,
     "purge": purge,
     "requeue-dead": requeue_dead,
 }

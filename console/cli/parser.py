@@ -275,6 +275,14 @@ def build_parser() -> Parser:
     sub = command("delete", "remove a pending or dead job")
     _job_id(sub)
 
+    command(
+        "workers",
+        "the workers seen on the topic",
+        "Claims in flight, the oldest claim and the last heartbeat come from the topic's "
+        "stored claims; claimed, acked and nacked count what each worker did through this "
+        "broker since it first saw it. A worker is remembered while it holds a claim and "
+        "for 15 minutes after it was last seen.",
+    )
     sub = command(
         "purge",
         "remove every job of the topic, or every job of one status, in one commit",
