@@ -7,9 +7,10 @@ that, a *run* of consecutive commands that commute (pushes/XADD/XACK, or list po
 `Command.run`) is started together and awaited in order, so a pipeline's writes share
 group commits instead of paying one storage write each.
 
-Memory per connection is bounded: the read buffer holds at most one incomplete request
-(whose declared sizes the frame parser has checked) plus one read, and replies are
-flushed, with backpressure, whenever they pass OUTPUT_FLUSH_BYTES.
+Requests are parsed by `RequestStream` (hiredis, with the Python parser for what it does
+not take). Memory per connection is bounded: the read buffer holds at most one incomplete
+request (whose declared sizes have been checked) plus one read, and replies are flushed,
+with backpressure, whenever they pass OUTPUT_FLUSH_BYTES.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 from .batching import PipelineBatcher
 from .commands import Command, parse_command
 from .commands.execute import apply
-from .frame import Incomplete, Partial, ProtocolError, parse_request
+from .frame import ProtocolError
 from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
+from .stream import RequestStream
 
 QUEUED = Simple("QUEUED")
 READ_BYTES = 64 * 1024
@@ -46,9 +48,7 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.ctx = Context(server, session, PipelineBatcher())
-        self.buf = bytearray()
-        self.pos = 0  # start of the next request in buf
-        self.partial: Partial | None = None  # progress through the request at pos
+        self.requests = RequestStream()
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.inflight: list[asyncio.Future[Any]] = []
@@ -65,7 +65,7 @@ class Connection:
                 if not data:
                     break
                 self.busy = True
-                self.buf += data
+                self.requests.feed(data)
                 await self._process()
                 await self._flush()
                 self.busy = False
@@ -95,8 +95,7 @@ class Connection:
         """Run every complete request in the buffer."""
         while not self.session.closing:
             try:
-                limits = self.server.limits_for(self.session)
-                parsed = parse_request(self.buf, self.pos, limits, self.partial)
+                args = self.requests.next(self.server.limits_for(self.session))
             except ProtocolError as exc:
                 # Redis answers the requests before the bad bytes, then the error, then
                 # closes: the rest of the stream cannot be trusted to be aligned.
@@ -104,16 +103,11 @@ class Connection:
                 self._emit(Error(f"ERR {exc}"))
                 self.session.closing = True
                 break
-            if isinstance(parsed, Incomplete):
-                self.partial = parsed.partial
+            if args is None:
                 break
-            self.partial = None
-            args, self.pos = parsed
             if args:
                 await self._handle(args)
         await self._settle()
-        del self.buf[: self.pos]
-        self.pos = 0
 
     async def _handle(self, args: list[bytes]) -> None:
         self.server.total_commands += 1
@@ -156,7 +150,7 @@ class Connection:
         read: asyncio.Future[bytes] | None = None
         try:
             while not task.done():
-                if len(self.buf) - self.pos >= MAX_READ_AHEAD:
+                if self.requests.buffered >= MAX_READ_AHEAD:
                     await asyncio.wait([task])
                     break
                 read = asyncio.ensure_future(self.reader.read(READ_BYTES))
@@ -168,7 +162,7 @@ class Connection:
                 if not data:
                     self.session.closing = True
                     return Error("ERR connection closed")
-                self.buf += data
+                self.requests.feed(data)
             return task.result()
         finally:
             # Hung up or shut down: stop waiting, so no job is taken for nobody.
