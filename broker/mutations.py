@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from common.models import Job
+from common.payload import payload_to_bytes
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
 from .records import CLAIMED, COMPLETED, DEAD, PENDING, JobRecord, encode_fields, format_ms
@@ -77,9 +80,10 @@ def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
     return claimed
 
 
-def pop(state: TopicState, now: int, count: int) -> list[Job]:
-    """Claim and complete in one step (a Redis list pop: at-most-once)."""
-    popped: list[Job] = []
+def pop(state: TopicState, now: int, count: int) -> list[bytes]:
+    """Claim and complete in one step (a Redis list pop: at-most-once); the jobs' new
+    bytes."""
+    popped: list[bytes] = []
     while len(popped) < count and (rec := state.take_ready(now)) is not None:
         rec.attempts += 1
         stamp = format_ms(now)
@@ -87,8 +91,17 @@ def pop(state: TopicState, now: int, count: int) -> list[Job]:
             rec, COMPLETED, now, attempts=rec.attempts, claimed_at=stamp, completed_at=stamp
         )
         state.counters["completed"] += 1
-        popped.append(rec.to_job())
+        popped.append(rec.enc)
     return popped
+
+
+def pop_values(state: TopicState, now: int, count: int) -> list[bytes]:
+    """`pop`, each job as the bytes a RESP client gets back for its payload (no model)."""
+    values: list[bytes] = []
+    for enc in pop(state, now, count):
+        fields = orjson.loads(enc)
+        values.append(payload_to_bytes(fields.get("payload"), fields.get("payload_encoding")))
+    return values
 
 
 def find(state: TopicState, job_id: str) -> JobRecord:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .batching import PipelineBatcher
 from .commands import Command, parse_command
-from .commands.execute import apply
+from .commands.execute import apply, error_reply
 from .frame import ProtocolError
 from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
@@ -123,7 +123,7 @@ class Connection:
             if command.run != self.inflight_run:
                 await self._settle()
                 self.inflight_run = command.run
-            self.inflight.append(asyncio.ensure_future(self._apply(command)))
+            self.inflight.append(self._start(command))
             return
         await self._settle()
         if command.blocking:
@@ -136,6 +136,16 @@ class Connection:
 
     async def _apply(self, command: Command) -> Any:
         return await apply(command, self.ctx)
+
+    def _start(self, command: Command) -> asyncio.Future[Any]:
+        """The future of a run command's reply: joined to the pipeline's batch directly
+        when the command can (Command.begin), else its own task."""
+        try:
+            started = command.begin(self.ctx)
+        except Exception as exc:
+            started = asyncio.get_running_loop().create_future()
+            started.set_result(error_reply(exc))
+        return asyncio.ensure_future(self._apply(command)) if started is None else started
 
     async def _apply_watching(self, command: Command) -> Any:
         """Run a blocking command, cancelling it if the client hangs up meanwhile (so a
