@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .load import Http, Recorder, run, run_clients
 from .plan import Plan
-from .report import Row, latency_ms
+from .primitive import commit_primitive_ms
+from .report import Row, commit_row, latency_ms
 from .systems import commit_stats, simplequeued
 
 CLIENTS = 50
@@ -24,10 +25,11 @@ async def cycle(http: Http, index: int, recorder: Recorder) -> None:
 
 def run_scenario(plan: Plan) -> list[Row]:
     cycles = plan.size(5_000, 1_500)
-    flags = ("--backend", "localfs", "--dir", str(plan.fresh_dir("sq-http")))
-    with simplequeued(*flags) as daemon:
+    data = plan.fresh_dir("sq-http")
+    with simplequeued("--backend", "localfs", "--dir", str(data)) as daemon:
         elapsed, recorder = run(run_clients(daemon.http_url, CLIENTS, cycles, cycle))
         commits = commit_stats(daemon)
+    primitive = commit_primitive_ms(data / "primitive", round(commits["bytes_per_commit"]))
     name = f"2 http cycle c={CLIENTS} n={cycles}"
     everything = [s for samples in recorder.latencies.values() for s in samples]
     p50, p99 = latency_ms(everything)
@@ -46,4 +48,5 @@ def run_scenario(plan: Plan) -> list[Row]:
     for op, samples in recorder.latencies.items():
         p50, p99 = latency_ms(samples)
         rows.append(Row(name, f"simplequeued localfs: {op}", len(samples) / elapsed, p50, p99))
+    rows.append(commit_row(name, commits, primitive))
     return rows

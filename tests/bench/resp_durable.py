@@ -8,11 +8,13 @@ import io
 import subprocess
 
 from .plan import Plan
-from .report import Row, compare
+from .primitive import commit_primitive_ms
+from .report import Row, commit_row, compare
 from .systems import commit_stats, find_tool, redis_server, simplequeued
 
 CLIENTS = 50
-GOALS = {1: 1.0, 16: 0.5}  # minimum ratio to Redis by pipeline depth
+# Minimum ratio to Redis by pipeline depth (issue 13); the long-term goal is 1.0x and 0.5x.
+GOALS = {1: 0.5, 16: 0.25}
 
 
 def redis_benchmark(port: int, requests: int, pipeline: int) -> dict[str, dict[str, float]]:
@@ -50,11 +52,13 @@ def run(plan: Plan) -> list[Row]:
     for pipeline in (1, 16):
         with redis_server(plan.fresh_dir(f"redis-P{pipeline}")) as port:
             peer = redis_benchmark(port, requests, pipeline)
-        flags = ("--backend", "localfs", "--dir", str(plan.fresh_dir(f"sq-resp-P{pipeline}")))
-        with simplequeued(*flags, redis=True) as daemon:
+        data = plan.fresh_dir(f"sq-resp-P{pipeline}")
+        with simplequeued("--backend", "localfs", "--dir", str(data), redis=True) as daemon:
             assert daemon.redis_port is not None
             ours = redis_benchmark(daemon.redis_port, requests, pipeline)
             commits = commit_stats(daemon)
+        size = round(commits.get("bytes_per_commit", 0.0))
+        primitive = commit_primitive_ms(data / "primitive", size)
         for test in ("LPUSH", "RPOP"):
             name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
             redis_row = _row(name, "redis appendfsync always", peer[test])
@@ -65,4 +69,6 @@ def run(plan: Plan) -> list[Row]:
             )
             row.extra.update(commits)
             rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
+        name = f"1 resp LPUSH+RPOP -c{CLIENTS} -P{pipeline} n={requests}"
+        rows.append(commit_row(name, commits, primitive))
     return rows
