@@ -59,9 +59,10 @@ def run(plan: Plan) -> list[Row]:
             commits = commit_stats(daemon)
         size = round(commits.get("bytes_per_commit", 0.0))
         primitive = commit_primitive_ms(data / "primitive", size)
+        redis_rows: dict[str, Row] = {}
         for test in ("LPUSH", "RPOP"):
             name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
-            redis_row = _row(name, "redis appendfsync always", peer[test])
+            redis_row = redis_rows[test] = _row(name, "redis appendfsync always", peer[test])
             row = _row(name, "simplequeued localfs", ours[test])
             row.note = (
                 f"LPUSH+RPOP: {commits['commits']:.0f} commits, "
@@ -71,4 +72,14 @@ def run(plan: Plan) -> list[Row]:
             rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
         name = f"1 resp LPUSH+RPOP -c{CLIENTS} -P{pipeline} n={requests}"
         rows.append(commit_row(name, commits, primitive))
+        # The same load with storage in memory: what the hot path costs without any
+        # write to wait for (its CPU ceiling), not durable, so no goal.
+        with simplequeued("--backend", "memfs", redis=True) as daemon:
+            assert daemon.redis_port is not None
+            in_memory = redis_benchmark(daemon.redis_port, requests, pipeline)
+        for test in ("LPUSH", "RPOP"):
+            name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
+            row = _row(name, "simplequeued memfs (not durable)", in_memory[test])
+            row.note = "the hot path's ceiling: no storage write to wait for"
+            rows.append(compare(row, redis_rows[test], None, "redis"))
     return rows
