@@ -57,6 +57,7 @@ class PipelineBatcher:
         self._pops: dict[str, _Batch[int, list[bytes]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the connection's
 
     async def enqueue(self, topic: Topic, jobs: list[NewJob]) -> PushResult:
         """Enqueue `jobs` in order; returns their results and the topic's pending length
@@ -84,7 +85,9 @@ class PipelineBatcher:
         work: W,
         finish: Callable[[R], Any] | None,
     ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         if not self._scheduled:
             # call_soon runs after every task already scheduled in this loop step, so all
             # the commands of one run have joined before the flush.
