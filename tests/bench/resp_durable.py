@@ -10,7 +10,7 @@ import subprocess
 from .plan import Plan
 from .primitive import commit_primitive_ms
 from .report import Row, commit_row, compare
-from .systems import commit_stats, find_tool, redis_server, simplequeued
+from .systems import commit_stats, cpu_seconds, find_tool, redis_server, simplequeued
 
 CLIENTS = 50
 # Minimum ratio to Redis by pipeline depth (issue 13); the long-term goal is 1.0x and 0.5x.
@@ -35,6 +35,15 @@ def redis_benchmark(port: int, requests: int, pipeline: int) -> dict[str, dict[s
     return results
 
 
+def _measured(
+    pid: int, port: int, requests: int, pipeline: int
+) -> tuple[dict[str, dict[str, float]], float]:
+    """redis-benchmark's figures, and the broker's CPU time per command (µs) meanwhile."""
+    before = cpu_seconds(pid)
+    figures = redis_benchmark(port, requests, pipeline)
+    return figures, 1e6 * (cpu_seconds(pid) - before) / (requests * len(figures))
+
+
 def _row(name: str, system: str, figures: dict[str, float]) -> Row:
     return Row(
         scenario=name,
@@ -55,7 +64,7 @@ def run(plan: Plan) -> list[Row]:
         data = plan.fresh_dir(f"sq-resp-P{pipeline}")
         with simplequeued("--backend", "localfs", "--dir", str(data), redis=True) as daemon:
             assert daemon.redis_port is not None
-            ours = redis_benchmark(daemon.redis_port, requests, pipeline)
+            ours, cpu_us = _measured(daemon.proc.pid, daemon.redis_port, requests, pipeline)
             commits = commit_stats(daemon)
         size = round(commits.get("bytes_per_commit", 0.0))
         primitive = commit_primitive_ms(data / "primitive", size)
@@ -65,10 +74,10 @@ def run(plan: Plan) -> list[Row]:
             redis_row = redis_rows[test] = _row(name, "redis appendfsync always", peer[test])
             row = _row(name, "simplequeued localfs", ours[test])
             row.note = (
-                f"LPUSH+RPOP: {commits['commits']:.0f} commits, "
+                f"LPUSH+RPOP: {cpu_us:.0f} µs CPU/command, {commits['commits']:.0f} commits, "
                 f"mean {commits['mean_commit_ms']:g} ms"
             )
-            row.extra.update(commits)
+            row.extra.update(commits, cpu_us_per_command=cpu_us)
             rows += [redis_row, compare(row, redis_row, GOALS[pipeline], "redis")]
         name = f"1 resp LPUSH+RPOP -c{CLIENTS} -P{pipeline} n={requests}"
         rows.append(commit_row(name, commits, primitive))
@@ -76,10 +85,11 @@ def run(plan: Plan) -> list[Row]:
         # write to wait for (its CPU ceiling), not durable, so no goal.
         with simplequeued("--backend", "memfs", redis=True) as daemon:
             assert daemon.redis_port is not None
-            in_memory = redis_benchmark(daemon.redis_port, requests, pipeline)
+            in_memory, cpu_us = _measured(daemon.proc.pid, daemon.redis_port, requests, pipeline)
         for test in ("LPUSH", "RPOP"):
             name = f"1 resp {test} -c{CLIENTS} -P{pipeline} n={requests}"
             row = _row(name, "simplequeued memfs (not durable)", in_memory[test])
-            row.note = "the hot path's ceiling: no storage write to wait for"
+            row.note = f"no storage write to wait for; LPUSH+RPOP: {cpu_us:.0f} µs CPU/command"
+            row.extra["cpu_us_per_command"] = cpu_us
             rows.append(compare(row, redis_rows[test], None, "redis"))
     return rows

@@ -146,6 +146,12 @@ def rss_kib(pid: int) -> dict[str, int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def commit_stats(daemon: Daemon) -> dict[str, float]:
     """Commits, mean mutations, bytes and time per commit, from the broker's /metrics."""
     status, text = daemon.request("GET", "/metrics")
