@@ -62,8 +62,10 @@ def commit_row(scenario: str, commits: dict[str, float], primitive_ms: float) ->
     """The mean commit time against the primitive's own cost for the mean commit size
     (goal: at most COMMIT_GOAL times it), with bytes per commit."""
     mean = commits["mean_commit_ms"]
-    ratio = mean / primitive_ms if primitive_ms else None
     size = commits.get("bytes_per_commit", 0.0)
+    if not size:  # a broker without sq_commit_bytes_total
+        return Row(scenario, "simplequeued localfs: mean commit", note="no commit bytes")
+    ratio = mean / primitive_ms if primitive_ms else None
     return Row(
         scenario=scenario,
         system="simplequeued localfs: mean commit",
