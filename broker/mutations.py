@@ -18,7 +18,15 @@ from common.models import Job
 from common.payload import payload_to_bytes
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
-from .records import CLAIMED, COMPLETED, DEAD, PENDING, JobRecord, encode_fields, format_ms
+from .records import (
+    CLAIMED,
+    COMPLETED,
+    DEAD,
+    PENDING,
+    JobRecord,
+    compact_dumps,
+    format_ms,
+)
 from .state import TopicState
 
 
@@ -41,17 +49,16 @@ def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueRes
     if job_id in state.jobs:
         return EnqueueResult(job_id, False)
     available = now + max(0, round(job.delay * 1000))
-    enc = encode_fields(
-        {
-            "id": job_id,
-            "status": PENDING,
-            "payload": job.payload,
-            "payload_encoding": job.payload_encoding,
-            "created_at": format_ms(now),
-            "available_at": format_ms(available),
-            "attempts": 0,
-        }
-    )
+    # What encode_fields makes of these fields (document order, no None), built directly.
+    fields: dict[str, Any] = {"id": job_id, "status": PENDING}
+    if job.payload is not None:
+        fields["payload"] = job.payload
+    if job.payload_encoding is not None:
+        fields["payload_encoding"] = job.payload_encoding
+    fields["created_at"] = format_ms(now)
+    fields["available_at"] = format_ms(available)
+    fields["attempts"] = 0
+    enc = compact_dumps(fields)
     state.add(JobRecord(job_id, PENDING, state.next_seq, enc, available_at=available), now)
     state.next_seq += 1
     state.counters["enqueued"] += 1

@@ -232,7 +232,14 @@ class Connection:
         self.inflight_run = None
 
     def _emit(self, reply: Any) -> None:
-        data = encode(reply, self.session.protocol)
+        # LPUSH's length and RPOP's value, the same in RESP2 and RESP3: encoded here.
+        kind = type(reply)
+        if kind is int:
+            data = b":%d\r\n" % reply
+        elif kind is bytes:
+            data = b"$%d\r\n%s\r\n" % (len(reply), reply)
+        else:
+            data = encode(reply, self.session.protocol)
         self.out.append(data)
         self.out_bytes += len(data)
 
