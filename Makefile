@@ -1,11 +1,16 @@
-# Quick start: `make run` starts a broker on 127.0.0.1:8080 backed by ./sq-data;
-# `make test` runs the whole suite, `make test-fast` its unit tests. Both create .venv on first use.
+# Quick start: `make install` puts simplequeue, simplequeued and sq-console on PATH (links in
+# ~/.local/bin); `make run` starts a broker on 127.0.0.1:8080 (HTTP) and 127.0.0.1:6379 (Redis
+# protocol) backed by ./sq-data; `make test` runs the whole suite, `make test-fast` its unit
+# tests. Each creates .venv on first use.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+BINDIR ?= $(HOME)/.local/bin
+REDIS_ADDR ?= 127.0.0.1:6379
+COMMANDS := simplequeue simplequeued sq-console
 
-.PHONY: run test test-fast lint bench chaos screenshots clean
+.PHONY: install uninstall run test test-fast lint bench chaos screenshots clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3" >&2; exit 2; }
@@ -21,10 +26,29 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
-	$(VENV)/bin/simplequeued $(ARGS)
+# Links rather than copies: the venv's scripts keep their interpreter, and an editable
+# install means a `git pull` needs no reinstall.
+install: $(VENV)/.installed-run
+	@mkdir -p $(BINDIR)
+	@for c in $(COMMANDS); do ln -sf $(abspath $(VENV))/bin/$$c $(BINDIR)/$$c; done
+	@echo "installed $(COMMANDS) in $(BINDIR)"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "$(BINDIR) is not on your PATH: run  export PATH=\"$(BINDIR):\$$PATH\"  (and add it to your shell's profile)";; esac
 
-test: $(VENV)/.installed-test
+uninstall:
+	@for c in $(COMMANDS); do [ -L $(BINDIR)/$$c ] && rm -f $(BINDIR)/$$c; done; echo "removed the links in $(BINDIR)"
+
+# REDIS_ADDR= (empty) runs without the Redis-protocol listener.
+run: $(VENV)/.installed-run
+	$(VENV)/bin/simplequeued $(if $(REDIS_ADDR),--redis-addr $(REDIS_ADDR)) $(ARGS)
+
+# The Node clients the end-to-end tests drive (ioredis), pinned by package-lock.json.
+NODE_DIR := tests/e2e/node
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js and npm (the tests drive ioredis)" >&2; exit 2; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed-test $(NODE_DIR)/node_modules/.installed
 	$(PY) -m pytest $(ARGS)
 
 # The unit tests only (in-process, no daemon, CLI or moto server): under a minute.

@@ -8,7 +8,7 @@ becomes a head (format 2) holding only what changed since then. A commit writes 
 its cost follows the changes, not the topic. When the changes outgrow a sixteenth of the
 checkpoint, the commit writes a new checkpoint (create-only, under a fresh key) before
 the head that refers to it. A topic that shrinks back under `checkpoint_bytes` is written
-whole again. The head stays the one compare-and-set point, so the CAS rules of DESIGN.md
+whole again. The head stays the one compare-and-set point, so the CAS rules of broker/DESIGN.md
 hold unchanged: a checkpoint nobody refers to is garbage, removed after the next head
 lands (`stale_checkpoints`).
 """

@@ -1,4 +1,4 @@
-"""Group commit: the one place a topic's document is written (DESIGN.md, "The engine").
+"""Group commit: the one place a topic's document is written (broker/DESIGN.md, "The engine").
 
 One loop per topic takes every mutation queued while the previous write was in flight,
 applies them in arrival order to the in-memory state, writes the result with ONE

@@ -1,4 +1,4 @@
-"""The engine: every topic of one broker process (DESIGN.md, "The engine").
+"""The engine: every topic of one broker process (broker/DESIGN.md, "The engine").
 
 Topics are created lazily on first use; each owns a GroupCommitter. `start()` loads the
 topics already in storage in the background so their reapers run after a restart even
@@ -37,6 +37,8 @@ class EngineSettings:
     dead_retention: int = 10_000
     max_payload_bytes: int = 1024 * 1024
     checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES
+    retry_base: float = 1.0  # seconds: a nack without a delay backs off from here
+    retry_cap: float = 300.0
 
     def limits(self) -> Limits:
         return Limits(
@@ -44,6 +46,8 @@ class EngineSettings:
             max_attempts=self.max_attempts,
             completed_retention=self.completed_retention,
             dead_retention=self.dead_retention,
+            retry_base_ms=round(self.retry_base * 1000),
+            retry_cap_ms=round(self.retry_cap * 1000),
         )
 
 

@@ -1,4 +1,4 @@
-"""Job semantics (DESIGN.md, "Job semantics"): what each operation does to a topic's state.
+"""Job semantics (broker/DESIGN.md, "Job semantics"): what each operation does to a topic's state.
 
 Every function validates first and changes nothing when it raises, so one bad request in
 a group commit never alters the document for the others. Each takes `now` in ms from the
@@ -9,6 +9,8 @@ claim, heartbeat, ack and nack return the job's document bytes as the mutation l
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,7 @@ from .records import (
     compact_dumps,
     format_ms,
 )
-from .state import TopicState
+from .state import Limits, TopicState
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +168,30 @@ def _retry_or_bury(
     rec.claimed_by = None
 
 
+def backoff_ms(limits: Limits, attempts: int) -> int:
+    """The wait before retrying a job nacked without a delay after `attempts` claims:
+    base, doubled per attempt, capped; then "equal jitter" (between half and all of it),
+    so that jobs failing together do not all come back at once."""
+    if limits.retry_base_ms <= 0:
+        return 0
+    exponent = min(max(attempts - 1, 0), 40)  # 2**40 ms is past any cap
+    ceiling: int = min(limits.retry_cap_ms, limits.retry_base_ms * 2**exponent)
+    return ceiling // 2 + random.randint(0, ceiling - ceiling // 2)
+
+
 def nack(
     state: TopicState,
     now: int,
     job_id: str,
     worker: str | None,
-    delay: float,
+    delay: float | None,
     error: str | None,
 ) -> bytes:
+    """A failed attempt: pending again after `delay` seconds (None: the backoff), or dead."""
     rec = find(state, job_id)
     check_lease(rec, worker)
-    _retry_or_bury(state, rec, now, round(delay * 1000), error)
+    wait = backoff_ms(state.limits, rec.attempts) if delay is None else round(delay * 1000)
+    _retry_or_bury(state, rec, now, wait, error)
     return rec.enc
 
 
@@ -211,6 +226,32 @@ def requeue(state: TopicState, now: int, job_id: str) -> Job:
     return rec.to_job()
 
 
+def purge(state: TopicState, now: int, status: str | None) -> int:
+    """Remove every job, or every job of one status, in one write; counted as `purged`.
+    A worker holding a purged claim gets job_not_found on its ack."""
+    doomed = [rec for rec in state.jobs.values() if status is None or rec.status == status]
+    for rec in doomed:
+        state.remove(rec)
+    if doomed:
+        state.counters["purged"] += len(doomed)
+        state.dirty = True
+    return len(doomed)
+
+
+def requeue_dead(state: TopicState, now: int, error_contains: str | None) -> int:
+    """Every dead job (whose last error contains the text, when given) back to pending with
+    its attempts reset, in one write, keeping its place in the queue."""
+    dead = [
+        rec
+        for rec in state.jobs.values()
+        if rec.status is DEAD
+        and (error_contains is None or error_contains in (rec.to_job().last_error or ""))
+    ]
+    for rec in dead:
+        requeue(state, now, rec.id)
+    return len(dead)
+
+
 def delete(state: TopicState, now: int, job_id: str) -> Job:
     rec = find(state, job_id)
     if rec.status not in (PENDING, DEAD):
@@ -221,6 +262,32 @@ def delete(state: TopicState, now: int, job_id: str) -> Job:
     return job
 
 
+def trim_completed(
+    state: TopicState,
+    now: int,
+    max_len: int | None,
+    below: Callable[[str], bool] | None,
+    limit: int | None,
+) -> int:
+    """XTRIM: remove completed jobs, oldest enqueued first, while the topic holds more than
+    `max_len` jobs (MAXLEN) or whose id is `below` the threshold (MINID); at most `limit`.
+    Pending, claimed and dead jobs are never trimmed: they are work not yet done, or
+    failures an operator must see. Returns how many were removed."""
+    excess = len(state.jobs) - max_len if max_len is not None else None
+    removed = 0
+    for rec in [r for r in state.jobs.values() if r.status is COMPLETED]:
+        if excess is not None and removed >= excess:
+            break
+        if limit is not None and removed >= limit:
+            break
+        if below is not None and not below(rec.id):
+            continue
+        state.remove(rec)
+        state.dirty = True
+        removed += 1
+    return removed
+
+
 def take_over(
     state: TopicState,
     now: int,
@@ -228,10 +295,13 @@ def take_over(
     worker: str,
     min_idle_ms: int,
     count_delivery: bool = True,
+    owned_by: str | None = None,
 ) -> list[Job]:
     """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped.
     Each move counts as a delivery (attempts) unless `count_delivery` is false (Redis's
-    JUSTID, which does not increment the delivery count)."""
+    JUSTID, which does not increment the delivery count). With `owned_by`, only that
+    worker's claims are taken: a consumer re-reading its own pending entries (XREADGROUP
+    with an id), which Redis counts as a delivery too."""
     moved: list[Job] = []
     for job_id in job_ids:
         rec = state.jobs.get(job_id)
@@ -239,6 +309,8 @@ def take_over(
             state.refused = True  # maybe claimed through another broker since this state
             continue
         if now - (rec.last_heartbeat or 0) < min_idle_ms:
+            continue
+        if owned_by is not None and rec.claimed_by != owned_by:
             continue
         if count_delivery:
             rec.attempts += 1

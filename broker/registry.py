@@ -1,4 +1,4 @@
-"""The broker registry (`broker.json`, DESIGN.md "Broker registry").
+"""The broker registry (`broker.json`, broker/DESIGN.md "Broker registry").
 
 At start and every heartbeat period the broker reads broker.json and, with a CAS write,
 either refreshes its own heartbeat (it is active) or takes over when the record is

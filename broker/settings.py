@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from common.limits import (
+    DELAY_SECONDS,
     HEARTBEAT_PERIOD_SECONDS,
     MAX_ATTEMPTS,
     MAX_PAYLOAD_BYTES,
@@ -72,6 +73,17 @@ class BrokerSettings(StorageSettings):
         ge=MAX_ATTEMPTS.low,
         le=MAX_ATTEMPTS.high,
         description="claims before a failing job is dead (0 = unlimited; at most 1000000)",
+    )
+    retry_base: float = Field(
+        default=1.0,
+        **_within(DELAY_SECONDS),
+        description="seconds a job nacked without a delay waits before its first retry; "
+        "doubled at each attempt up to --retry-cap, with jitter (0: retry at once)",
+    )
+    retry_cap: float = Field(
+        default=300.0,
+        **_within(DELAY_SECONDS),
+        description="the longest backoff of a nack without a delay, in seconds",
     )
     completed_retention: int = Field(
         default=1000, ge=0, description="completed jobs kept per topic for inspection"
@@ -141,4 +153,6 @@ class BrokerSettings(StorageSettings):
             dead_retention=self.dead_retention,
             max_payload_bytes=self.max_payload_bytes,
             checkpoint_bytes=self.checkpoint_bytes,
+            retry_base=self.retry_base,
+            retry_cap=self.retry_cap,
         )

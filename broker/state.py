@@ -69,6 +69,8 @@ class Limits:
     max_attempts: int = 5  # 0 = unlimited
     completed_retention: int = 1000
     dead_retention: int = 10_000
+    retry_base_ms: int = 1000  # a nack without a delay waits this, doubled per attempt,
+    retry_cap_ms: int = 300_000  # up to this, with jitter (mutations.backoff_ms)
 
 
 class TopicState:

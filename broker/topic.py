@@ -1,4 +1,4 @@
-"""`Topic`: the API of one topic (DESIGN.md, "The engine"), used by HTTP and RESP.
+"""`Topic`: the API of one topic (broker/DESIGN.md, "The engine"), used by HTTP and RESP.
 
 Mutations go through the topic's GroupCommitter and return after their write landed;
 reads come from the in-memory state and never touch storage once the topic is loaded.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -191,7 +192,7 @@ class Topic:
         self,
         job_id: str,
         *,
-        delay: float = 0.0,
+        delay: float | None = None,  # None: the retry backoff (mutations.backoff_ms)
         error: str | None = None,
         worker: str | None = None,
     ) -> Job:
@@ -201,17 +202,18 @@ class Topic:
         self,
         job_id: str,
         *,
-        delay: float = 0.0,
+        delay: float | None = None,
         error: str | None = None,
         worker: str | None = None,
     ) -> bytes:
         return api_json(await self._nack(job_id, delay, error, worker))
 
     async def _nack(
-        self, job_id: str, delay: float, error: str | None, worker: str | None
+        self, job_id: str, delay: float | None, error: str | None, worker: str | None
     ) -> bytes:
         _text("job_id", job_id)
-        delay = _in_range(DELAY_SECONDS, "delay", delay)
+        if delay is not None:
+            delay = _in_range(DELAY_SECONDS, "delay", delay)
         if error is not None and not isinstance(error, str):
             raise InvalidRequest("error must be a string")
         if error is not None and len(error) > MAX_ERROR_CHARS:
@@ -223,12 +225,41 @@ class Topic:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.requeue, job_id=job_id))
 
+    async def purge(self, status: JobStatus | None = None) -> int:
+        """Remove every job (or every job of `status`) in one commit; how many."""
+        return await self._c.submit(
+            partial(mutations.purge, status=status.value if status else None)
+        )
+
+    async def requeue_dead(self, error_contains: str | None = None) -> int:
+        """Every dead job (whose last error contains the text) back to pending; how many."""
+        if error_contains is not None:
+            _text("error", error_contains)
+        return await self._c.submit(partial(mutations.requeue_dead, error_contains=error_contains))
+
     async def delete(self, job_id: str) -> Job:
         _text("job_id", job_id)
         return await self._c.submit(partial(mutations.delete, job_id=job_id))
 
+    async def trim_completed(
+        self,
+        *,
+        max_len: int | None = None,
+        below: Callable[[str], bool] | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """Remove completed jobs (XTRIM); see mutations.trim_completed."""
+        fn = partial(mutations.trim_completed, max_len=max_len, below=below, limit=limit)
+        return await self._c.submit(fn)
+
     async def take_over(
-        self, job_ids: list[str], worker: str, *, min_idle: float, count_delivery: bool = True
+        self,
+        job_ids: list[str],
+        worker: str,
+        *,
+        min_idle: float,
+        count_delivery: bool = True,
+        owned_by: str | None = None,
     ) -> list[Job]:
         _text("worker", worker)
         if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or min_idle < 0:
@@ -240,6 +271,7 @@ class Topic:
             worker=worker,
             min_idle_ms=idle_ms,
             count_delivery=count_delivery,
+            owned_by=owned_by,
         )
         return await self._c.submit(fn)
 

@@ -625,6 +625,23 @@ class Client:
     async def delete(self, topic: str, job_id: str) -> Job:
         return await self._job("DELETE", self._job_path(topic, job_id), idempotent=False)
 
+    async def purge(self, topic: str, *, status: str | None = None) -> int:
+        """Remove every job of the topic (or every job of `status`) in one commit; returns
+        how many. Not retried once sent: a second purge could remove jobs enqueued since."""
+        path = f"/topics/{_topic(topic)}"
+        params = {"status": status} if status else None
+        data = await self._json("DELETE", path, idempotent=False, params=params)
+        removed: int = self._model(lambda: int(data["removed"]), path)
+        return removed
+
+    async def requeue_dead(self, topic: str, *, error: str | None = None) -> int:
+        """Every dead job (whose last error contains `error`) back to pending; how many."""
+        path = f"/topics/{_topic(topic)}/requeue-dead"
+        params = {"error": error} if error else None
+        data = await self._json("POST", path, idempotent=False, params=params)
+        requeued: int = self._model(lambda: int(data["requeued"]), path)
+        return requeued
+
     async def reset_invalid(self, topic: str) -> str:
         """Move the topic's invalid document aside and start the topic empty; returns the
         key the document was kept under. JobConflict (`wrong_state`) when it is valid."""

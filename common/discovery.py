@@ -1,4 +1,4 @@
-"""Finding the broker through the registry in storage (`broker.json`, DESIGN.md).
+"""Finding the broker through the registry in storage (`broker.json`, broker/DESIGN.md).
 
 The active broker rewrites broker.json every heartbeat period. A client trusts the record
 only while its heartbeat is younger than `max_age` and its state is `active`; otherwise it

@@ -149,7 +149,7 @@ def merge_document(key: str, head: bytes, checkpoint: bytes) -> bytes:
         raise DocumentInvalid(ref, "field jobs: a job without a usable id") from None
     jobs.extend(job for job in changes if job["id"] not in taken)
 
-    # DESIGN.md's field order, jobs last; the header values exactly as the head stores them.
+    # broker/DESIGN.md's field order, jobs last; the header values exactly as the head stores them.
     merged = {
         "format": FORMAT_VERSION,
         "topic": raw["topic"],

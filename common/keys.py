@@ -1,6 +1,6 @@
 """Every storage key is built here; no other module writes a key literal.
 
-Layout (DESIGN.md, "Storage layout"; checkpoints: the "format 2" spec):
+Layout (broker/DESIGN.md, "Storage layout"; checkpoints: the "format 2" spec):
     broker.json                                       the broker registry
     topics/<topic>.json                               one document (or head) per topic
     topics/<topic>/checkpoint-<generation>-<token>.json

@@ -1,6 +1,6 @@
 """The documents simplequeue keeps on storage and the values its API returns.
 
-These models are the contract of DESIGN.md ("Topic document", "Broker registry") and of
+These models are the contract of broker/DESIGN.md ("Topic document", "Broker registry") and of
 the checkpointed topic's head (format 2, `TopicHead`). They validate strictly: a document
 that does not match raises `DocumentInvalid` naming the key and the field, and is never
 silently repaired.
@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT, beyond_latest_time
+from .status import JobStatus as JobStatus  # re-exported: the schema names it
 
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
@@ -77,13 +78,6 @@ class _Model(BaseModel):
 # --- jobs -------------------------------------------------------------------------------
 
 
-class JobStatus(StrEnum):
-    PENDING = "pending"  # waiting to be claimed (possibly delayed until available_at)
-    CLAIMED = "claimed"  # leased to a worker, kept alive by heartbeats
-    COMPLETED = "completed"  # acked; kept for inspection until trimmed by retention
-    DEAD = "dead"  # failed max_attempts times; stays until requeued or deleted
-
-
 #: attempts, counters, generations: bounded so that adding to one never overflows (limits.py)
 Count = Annotated[int, Field(ge=0, le=MAX_STORED_COUNT)]
 
@@ -128,6 +122,7 @@ class Counters(_Model):
     dead: Count = 0
     reaped: Count = 0
     dropped: Count = 0  # dead jobs dropped by the dead-job cap
+    purged: Count = 0  # jobs removed in bulk (purge, Redis DEL), whatever their status
 
 
 class TopicDocument(_Model):

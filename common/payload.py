@@ -1,6 +1,6 @@
 """How payload bytes (from RESP) become a JSON value in the document, and back.
 
-The rule (DESIGN.md): bytes that are exactly the compact JSON encoding of an object or an
+The rule (broker/DESIGN.md): bytes that are exactly the compact JSON encoding of an object or an
 array are stored as that JSON value; other UTF-8 bytes as a string; anything else as
 base64 with `payload_encoding: "base64"`. So a RESP pop returns exactly the bytes that were
 pushed, and the document stays readable.

@@ -83,6 +83,7 @@ class Worker:
         nack_delay: float | None = None,
         max_jobs: int | None = None,
         on_done: Callable[[Job, Outcome, str | None], None] | None = None,
+        burst: bool = False,
     ) -> None:
         self.client = client
         self.topic = topic
@@ -93,6 +94,7 @@ class Worker:
         self.nack_delay = nack_delay
         self.max_jobs = max_jobs
         self.on_done = on_done
+        self.burst = burst  # return once a claim finds nothing, without long-polling
         self.stats = WorkerStats()
         self.busy = False  # True while a claimed job is in hand
         self._stopping = False
@@ -114,12 +116,14 @@ class Worker:
         )
 
     async def run(self) -> WorkerStats:
-        """Claim and process jobs until stop(), max_jobs, or cancellation."""
+        """Claim and process jobs until stop(), max_jobs, cancellation, or (burst) a claim
+        that finds nothing."""
         await self._interval()
         failures = 0
+        wait = 0.0 if self.burst else self.wait
         while self._more():
             try:
-                jobs = await self.client.claim(self.topic, self.worker_id, wait=self.wait)
+                jobs = await self.client.claim(self.topic, self.worker_id, wait=wait)
             except BrokerUnavailable as exc:
                 # The broker may be restarting or failing over; keep trying.
                 failures += 1
@@ -127,6 +131,8 @@ class Worker:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
+            if not jobs and self.burst:
+                break
             for job in jobs:
                 await self.process(job)
         return self.stats
@@ -204,7 +210,7 @@ class Worker:
         with contextlib.suppress(ClientError, TimeoutError):
             await asyncio.wait_for(
                 self.client.nack(
-                    self.topic, job.id, error="worker stopped", worker_id=self.worker_id
+                    self.topic, job.id, delay=0, error="worker stopped", worker_id=self.worker_id
                 ),
                 timeout=self.client.timeout,
             )

@@ -23,7 +23,7 @@ from common.models import BrokerRecord, BrokerState
 from common.store import ObjectStore
 
 DEFAULT_VISIBILITY_TIMEOUT = 30.0
-# A registry heartbeat older than this is a broker that stopped beating (DESIGN.md's
+# A registry heartbeat older than this is a broker that stopped beating (broker/DESIGN.md's
 # takeover timeout): the header says "stale" rather than pretending it is alive.
 STALE_AFTER = 30.0
 

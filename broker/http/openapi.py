@@ -133,6 +133,24 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
         [400, 409, 503],
     ),
     (
+        "delete",
+        "/topics/{topic}",
+        "Purge: remove every job, or every job of ?status=, in one commit (counted as purged)",
+        None,
+        200,
+        _obj(["removed"], removed={"type": "integer"}),
+        [400, 503],
+    ),
+    (
+        "post",
+        "/topics/{topic}/requeue-dead",
+        "Every dead job (?error=: whose last error contains the text) back to pending",
+        None,
+        200,
+        _obj(["requeued"], requeued={"type": "integer"}),
+        [400, 503],
+    ),
+    (
         "get",
         "/topics/{topic}/jobs",
         "List jobs in enqueue order (?status=&limit=&after=)",
@@ -191,6 +209,10 @@ def _number_query(name: str, limit: Limit, description: str) -> dict[str, Any]:
 
 # Query parameters of the routes that take some.
 QUERIES: dict[str, list[dict[str, Any]]] = {
+    "/topics/{topic}": [{"name": "status", "in": "query", "schema": _ref(JobStatus)}],
+    "/topics/{topic}/requeue-dead": [
+        {"name": "error", "in": "query", "schema": _STR, "description": "text the error contains"}
+    ],
     "/topics/{topic}/jobs": [
         {"name": "status", "in": "query", "schema": _ref(JobStatus)},
         _number_query("limit", PAGE_LIMIT, "at most this many jobs (default 100)"),

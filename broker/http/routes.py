@@ -91,10 +91,10 @@ async def ack(request: web.Request) -> web.Response:
 async def nack(request: web.Request) -> web.Response:
     topic = _topic(request)
     body = await json_body(request, NackRequest)
-    delay = body.delay_seconds or 0.0
-    return _job_json(
-        await topic.nack_json(body.job_id, delay=delay, error=body.error, worker=body.worker_id)
+    nacked = await topic.nack_json(
+        body.job_id, delay=body.delay_seconds, error=body.error, worker=body.worker_id
     )
+    return _job_json(nacked)
 
 
 @routes.post("/topics/{topic}/heartbeat")
@@ -140,17 +140,37 @@ async def reset_invalid(request: web.Request) -> web.Response:
     return _json({"moved_to": moved_to})
 
 
+def _status_query(request: web.Request) -> JobStatus | None:
+    status = request.query.get("status") or None
+    if status is not None and status not in JobStatus.__members__.values():
+        raise InvalidRequest(f"status must be one of {', '.join(JobStatus)}")
+    return JobStatus(status) if status else None
+
+
+@routes.delete("/topics/{topic}")
+async def purge(request: web.Request) -> web.Response:
+    """Remove every job of the topic (?status=: of that status) in one commit."""
+    topic = _topic(request)
+    await topic.load()
+    return _json({"removed": await topic.purge(_status_query(request))})
+
+
+@routes.post("/topics/{topic}/requeue-dead")
+async def requeue_dead(request: web.Request) -> web.Response:
+    """Every dead job (?error=: whose last error contains the text) back to pending."""
+    topic = _topic(request)
+    await topic.load()
+    error = request.query.get("error") or None
+    return _json({"requeued": await topic.requeue_dead(error)})
+
+
 @routes.get("/topics/{topic}/jobs")
 async def jobs(request: web.Request) -> web.Response:
     topic = _topic(request)
-    query = dict(request.query)
-    status = query.get("status") or None
-    if status is not None and status not in JobStatus.__members__.values():
-        raise InvalidRequest(f"status must be one of {', '.join(JobStatus)}")
     limit = query_number(request, "limit", PAGE_LIMIT, 100)
     await topic.load()
     found = topic.list_jobs(
-        status=JobStatus(status) if status else None, limit=limit, after=query.get("after") or None
+        status=_status_query(request), limit=limit, after=request.query.get("after") or None
     )
     after = found[-1].id if len(found) == limit else None
     return _json({"jobs": [_job(j) for j in found], "next": after})

@@ -118,7 +118,7 @@ class Connection:
         if isinstance(command, Error):
             self._queue(command)
             return
-        self.session.last_command = command.name
+        self.session.ran(command.name)
         if command.run is not None:
             if command.run != self.inflight_run:
                 await self._settle()

@@ -55,9 +55,11 @@ class RespServer:
             self.state.cap.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        session = self.state.new_session(addr)
+        peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+        sock = writer.get_extra_info("socket")
+        session = self.state.new_session(
+            _address(peer), _address(local), sock.fileno() if sock is not None else -1
+        )
         connection = Connection(self.state, session, reader, writer)
         task = asyncio.current_task()
         assert task is not None
@@ -88,3 +90,7 @@ class RespServer:
             await asyncio.gather(*late, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+
+def _address(addr: object) -> str:
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)

@@ -61,15 +61,30 @@ class Session:
     transaction_failed: bool = False  # a command was refused while queuing: EXEC aborts
     transaction_bytes: int = 0  # argument bytes queued since MULTI
     last_command: str = ""
+    laddr: str = ""  # the listener's address, as the client connected to it
+    fd: int = -1
     created: float = field(default_factory=time.monotonic)
+    last_active: float = field(default_factory=time.monotonic)
+
+    def ran(self, command: str) -> None:
+        self.last_command = command
+        self.last_active = time.monotonic()
 
     def describe(self) -> str:
-        """One CLIENT LIST line."""
-        age = int(time.monotonic() - self.created)
+        """One CLIENT LIST line with every field Redis 7 sends, in its order: clients
+        (redis-py's client_info(), for one) read them by name. Buffer and memory figures
+        the broker does not track are 0."""
+        now = time.monotonic()
+        queued = self.transaction
         return (
-            f"id={self.id} addr={self.addr} name={self.name or ''} age={age} db=0 "
-            f"resp={self.protocol} lib-name={self.lib_name or ''} lib-ver={self.lib_ver or ''} "
-            f"cmd={self.last_command or 'NULL'}"
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+            f"name={self.name or ''} age={int(now - self.created)} "
+            f"idle={int(now - self.last_active)} flags={'x' if queued is not None else 'N'} "
+            f"db=0 sub=0 psub=0 ssub=0 multi={-1 if queued is None else len(queued)} "
+            f"qbuf=0 qbuf-free=0 argv-mem=0 multi-mem={self.transaction_bytes} rbs=0 rbp=0 "
+            f"obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={self.last_command or 'NULL'} "
+            f"user=default redir=-1 resp={self.protocol} "
+            f"lib-name={self.lib_name or ''} lib-ver={self.lib_ver or ''}"
         )
 
 
@@ -95,8 +110,10 @@ class ServerState:
     def auth_required(self) -> bool:
         return self.options.auth_token is not None
 
-    def new_session(self, addr: str) -> Session:
-        session = Session(next(self._ids), addr, authenticated=not self.auth_required)
+    def new_session(self, addr: str, laddr: str = "", fd: int = -1) -> Session:
+        session = Session(
+            next(self._ids), addr, authenticated=not self.auth_required, laddr=laddr, fd=fd
+        )
         self.sessions[session.id] = session
         self.total_connections += 1
         return session

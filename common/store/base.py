@@ -1,4 +1,4 @@
-"""The object-store contract every backend implements (DESIGN.md, "Object store contract").
+"""The object-store contract every backend implements (broker/DESIGN.md, "Object store contract").
 
 A store holds opaque byte objects under string keys, each with an ETag that changes
 whenever the bytes change. All coordination in simplequeue is `put_if` on that ETag.

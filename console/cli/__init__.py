@@ -41,6 +41,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
             from console.cli.work import work
 
             return await work(client, args)
+        if getattr(args, "watch", None):
+            from console.cli.watch import watch
+
+            return await watch(client, args)
         output = await COMMANDS[args.cmd](client, args)
         emit(output, args.format)
     return output.status
@@ -68,6 +72,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ClientError as exc:
         return _fail(exc.message, exits.exit_code(exc))
     except KeyboardInterrupt:
+        if getattr(args, "watch", None):
+            return exits.OK  # Ctrl-C is how a watch ends
         return _fail("interrupted", exits.INTERRUPTED)
     except Exception as exc:  # a bug or an environment problem: still one line
         return _fail(f"unexpected {type(exc).__name__}: {exc}", exits.ERROR)

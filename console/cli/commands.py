@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from common.client import AiohttpTransport, BlockingTransport, Client
+from common.errors import ClientError
 from common.payload import InexactInteger, check_exact_integers
 from console.cli import exits
 from console.cli.output import Output, job_output, jobs_output, stats_output, topics_output
@@ -87,7 +88,54 @@ def read_payload(text: str, *, raw: bool) -> Any:
         raise UsageError(f"the payload is refused: {exc}") from None
 
 
+BATCH_LINES = 1000  # jobs per request of `enqueue --batch`: one commit each
+
+
+def read_batch(source: str, *, raw: bool) -> list[Any]:
+    """Every non-empty line of a file ('-': stdin) as a payload, all checked before any is
+    sent, so a bad line enqueues nothing."""
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as file:
+                text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {source}: {exc}") from None
+    payloads = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            payloads.append(read_payload(line, raw=raw))
+        except UsageError as exc:
+            raise UsageError(f"{source} line {number}: {exc}") from None
+    return payloads
+
+
+async def enqueue_batch(client: Client, args: argparse.Namespace) -> Output:
+    if args.payload is not None or args.id is not None:
+        raise UsageError("--batch takes the payloads from the file: give no payload or --id")
+    payloads = read_batch(args.batch, raw=args.raw)
+    ids: list[str] = []
+    for start in range(0, len(payloads), BATCH_LINES):
+        chunk = payloads[start : start + BATCH_LINES]
+        jobs = [{"payload": payload, "delay_seconds": args.delay} for payload in chunk]
+        try:
+            ids += await client.enqueue_many(args.topic, jobs)
+        except ClientError as exc:
+            if ids:
+                exc.message = f"{exc.message} (the first {len(ids)} lines were enqueued)"
+            raise
+    text = f"enqueued {len(ids)} jobs" + (f": {ids[0]} ... {ids[-1]}" if ids else "")
+    return Output({"ids": ids, "enqueued": len(ids)}, text, lines=[{"id": i} for i in ids])
+
+
 async def enqueue(client: Client, args: argparse.Namespace) -> Output:
+    if args.batch is not None:
+        return await enqueue_batch(client, args)
+    if args.payload is None:
+        raise UsageError("enqueue needs a payload (or --batch FILE)")
     payload = read_payload(args.payload, raw=args.raw)
     done = await client.enqueue_job(args.topic, payload, id=args.id, delay=args.delay)
     text = f"enqueued: {done.id}" if done.created else f"already enqueued: {done.id}"
@@ -156,6 +204,17 @@ async def delete(client: Client, args: argparse.Namespace) -> Output:
     return job_output(await client.delete(args.topic, args.job_id), "deleted")
 
 
+async def purge(client: Client, args: argparse.Namespace) -> Output:
+    removed = await client.purge(args.topic, status=args.status)
+    which = f"{args.status} jobs" if args.status else "jobs"
+    return Output({"removed": removed}, f"purged {removed} {which} from {args.topic}")
+
+
+async def requeue_dead(client: Client, args: argparse.Namespace) -> Output:
+    requeued = await client.requeue_dead(args.topic, error=args.error)
+    return Output({"requeued": requeued}, f"requeued {requeued} dead jobs of {args.topic}")
+
+
 async def reset_invalid(client: Client, args: argparse.Namespace) -> Output:
     moved_to = await client.reset_invalid(args.topic)
     text = f"topic {args.topic} reset: its invalid document was moved to {moved_to}"
@@ -178,4 +237,6 @@ COMMANDS: dict[str, Command] = {
     "requeue": requeue,
     "delete": delete,
     "reset-invalid": reset_invalid,
+    "purge": purge,
+    "requeue-dead": requeue_dead,
 }

@@ -20,6 +20,7 @@ class Output:
     data: Any  # what --format json prints
     text: str  # what --format table prints
     status: int = 0  # the exit status (console.cli.exits), for answers that are not errors
+    lines: list[Any] | None = None  # what --format jsonl prints, a line each (default: data)
 
 
 def plain(model: BaseModel) -> Any:
@@ -28,10 +29,13 @@ def plain(model: BaseModel) -> Any:
 
 def emit(output: Output, fmt: str) -> None:
     if fmt == "table":
-        text = output.text
+        text = output.text + "\n"
+    elif fmt == "jsonl":
+        lines = output.lines if output.lines is not None else [output.data]
+        text = "".join(orjson.dumps(line).decode() + "\n" for line in lines)
     else:
-        text = orjson.dumps(output.data, option=orjson.OPT_INDENT_2).decode()
-    sys.stdout.write(text + "\n")
+        text = orjson.dumps(output.data, option=orjson.OPT_INDENT_2).decode() + "\n"
+    sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -91,7 +95,8 @@ def topics_output(topics: list[TopicStats]) -> Output:
         row = [t.topic, *(["-"] * len(counts) if t.error else counts)]
         rows.append([*row, t.error or ""] if broken else row)
     header = (*STATS_COLUMNS, "error") if broken else STATS_COLUMNS
-    return Output({"topics": [plain(t) for t in topics]}, columns(header, rows))
+    listed = [plain(t) for t in topics]
+    return Output({"topics": listed}, columns(header, rows), lines=listed)
 
 
 def jobs_output(jobs: list[Job], cursor: str | None) -> Output:
@@ -108,4 +113,6 @@ def jobs_output(jobs: list[Job], cursor: str | None) -> Output:
         for job in jobs
     ]
     text = columns(header, rows) + (f"\nmore: --after {cursor}" if cursor else "")
-    return Output({"jobs": [plain(j) for j in jobs], "next": cursor}, text)
+    listed = [plain(j) for j in jobs]
+    # JSON lines carry jobs only; a script paging with --after reads `next` from --format json.
+    return Output({"jobs": listed, "next": cursor}, text, lines=listed)

@@ -24,9 +24,12 @@ from common.limits import (
     Limit,
     OutOfRange,
 )
+from common.status import JobStatus
 from console.cli.exits import EXIT_CODES_HELP, USAGE
 
 DEFAULT_BROKER = "http://localhost:8080"
+WATCH_SECONDS = Limit(0.1, 3600.0)
+STATUSES = [status.value for status in JobStatus]
 DEFAULT_TOPIC = "default"
 GLOBAL_FLAGS_HELP = """\
 The global flags (--broker URL, --topic T, --token, --timeout, --format, --discover and
@@ -133,9 +136,10 @@ def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
     flag(
         broker,
         "format",
-        choices=["json", "table"],
+        choices=["json", "jsonl", "table"],
         default=default("json"),
-        help="json (default, for scripts) or table (for people)",
+        help="json (default, for scripts), jsonl (one compact line per job or topic, for "
+        "pipelines) or table (for people)",
     )
     found = parser.add_argument_group("discovery (find the broker through broker.json)")
     flag(
@@ -211,7 +215,13 @@ def build_parser() -> Parser:
         "--delay", type=_within(DELAY_SECONDS), metavar="SECONDS", help="make it claimable later"
     )
     sub.add_argument("--raw", action="store_true", help="send the payload as a plain string")
-    sub.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
+    sub.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="enqueue every line of FILE ('-': stdin) as one job: JSON lines, one payload "
+        "each (with --raw, each line as text); sent 1000 lines per request, one commit each",
+    )
+    sub.add_argument("payload", nargs="?", help="the payload as JSON ('-' reads it from stdin)")
 
     sub = command("claim", "claim the next job for a worker; prints the job (exit 3: none)")
     sub.add_argument("worker_id", metavar="worker-id", help="who claims it")
@@ -235,14 +245,24 @@ def build_parser() -> Parser:
     _job_id(sub)
     _worker_id(sub)
 
-    command("status", "job counts of the topic")
-    command("topics", "every topic with its job counts")
+    for name, summary in (
+        ("status", "job counts of the topic"),
+        ("topics", "every topic with its job counts"),
+    ):
+        sub = command(name, summary)
+        sub.add_argument(
+            "--watch",
+            nargs="?",
+            const=2.0,
+            type=_within(WATCH_SECONDS),
+            metavar="SECONDS",
+            help="ask again every SECONDS (default 2) until Ctrl-C; a table is redrawn in "
+            "place on a terminal, JSON is printed as one line per answer",
+        )
     command("health", "the broker's health and settings")
 
     sub = command("jobs", "list the topic's jobs in enqueue order")
-    sub.add_argument(
-        "--status", choices=["pending", "claimed", "completed", "dead"], help="only these"
-    )
+    sub.add_argument("--status", choices=STATUSES, help="only these")
     sub.add_argument(
         "--limit", type=_within(PAGE_LIMIT), default=100, help="at most this many (1-1000)"
     )
@@ -254,6 +274,22 @@ def build_parser() -> Parser:
     _job_id(sub)
     sub = command("delete", "remove a pending or dead job")
     _job_id(sub)
+
+    sub = command(
+        "purge",
+        "remove every job of the topic, or every job of one status, in one commit",
+        "Claimed jobs go too: their workers get 'not found' on ack. The topic keeps its "
+        "lifetime counters; `purged` counts what was removed. Prints how many.",
+    )
+    sub.add_argument("--status", choices=STATUSES, help="only jobs of this status")
+    sub = command(
+        "requeue-dead",
+        "put every dead job back to pending (attempts reset), in one commit",
+        "They keep their place in the queue. Prints how many.",
+    )
+    sub.add_argument(
+        "--error", metavar="TEXT", type=_error_text, help="only jobs whose last error contains TEXT"
+    )
 
     command(
         "reset-invalid",
@@ -273,6 +309,11 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--worker-id", help="worker name (default: host-pid)")
     sub.add_argument("--max-jobs", type=_positive_int, help="stop after this many jobs")
+    sub.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit (status 0) once the topic has no job to claim, instead of waiting for more",
+    )
     sub.add_argument(
         "--wait",
         type=_within(WAIT_SECONDS),

@@ -114,6 +114,7 @@ async def work(client: Client, args: argparse.Namespace) -> int:
         nack_delay=args.nack_delay,
         max_jobs=args.max_jobs,
         on_done=_report,
+        burst=args.burst,
     )
     task = asyncio.current_task()
     assert task is not None

@@ -193,9 +193,10 @@ def test_the_seeds_bodies_still_work(daemon: Daemon) -> None:
         ("enqueue", {"payload": {"item": "pen"}, "delay_seconds": None}, 201),
         ("claim", {"worker_id": "worker-1"}, 200),
         ("heartbeat", {"job_id": "seed-1"}, 200),
-        ("nack", {"job_id": "seed-1"}, 200),
-        ("claim", {"worker_id": "worker-1", "count": 1, "wait_seconds": 0}, 200),
         ("ack", {"job_id": "seed-1", "worker_id": "worker-1"}, 200),
+        ("enqueue", {"id": "seed-3", "payload": 3}, 201),
+        ("claim", {"worker_id": "worker-1", "count": 2, "wait_seconds": 0}, 200),
+        ("nack", {"job_id": "seed-3"}, 200),  # retried after the backoff
     ]
     for route, body, expected in ok:
         status, reply = daemon.request("POST", f"/topics/seed/{route}", body)

@@ -59,7 +59,8 @@ def test_nack_until_dead_with_max_attempts(daemon_factory: Callable[..., Daemon]
     d.request("POST", "/topics/n/enqueue", {"id": "j", "payload": 1})
     for expected in ("pending", "dead"):
         d.request("POST", "/topics/n/claim", {"worker_id": "w"})
-        status, body = d.request("POST", "/topics/n/nack", {"job_id": "j", "error": "bad"})
+        nack = {"job_id": "j", "error": "bad", "delay_seconds": 0}
+        status, body = d.request("POST", "/topics/n/nack", nack)
         assert status == 200 and body["job"]["status"] == expected
     assert body["job"]["last_error"] == "bad"
 

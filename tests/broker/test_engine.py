@@ -1,4 +1,4 @@
-"""The engine's job semantics on the memory store (DESIGN.md, "Job semantics")."""
+"""The engine's job semantics on the memory store (broker/DESIGN.md, "Job semantics")."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import uuid
 import pytest
 
 from broker.errors import InvalidRequest, JobNotFound, JobStateConflict, LeaseLost, PayloadTooLarge
-from broker.mutations import NewJob
+from broker.mutations import NewJob, backoff_ms
+from broker.state import Limits
 from common.keys import InvalidTopicName
-from common.models import JobStatus
+from common.models import JobStatus, utc_now
 from common.store import MemoryStore
 from tests.support.polling import long_polls, until
 
@@ -124,10 +125,10 @@ async def test_nack_returns_to_pending_then_dead_at_max_attempts() -> None:
     topic = engine(max_attempts=2).topic("t")
     job_id = (await topic.enqueue("x")).id
     await topic.claim("w")
-    job = await topic.nack(job_id, error="boom")
+    job = await topic.nack(job_id, error="boom", delay=0)
     assert job.status is JobStatus.PENDING and job.last_error == "boom" and job.claimed_by is None
     await topic.claim("w")
-    job = await topic.nack(job_id, error="again")
+    job = await topic.nack(job_id, error="again", delay=0)
     assert job.status is JobStatus.DEAD and job.attempts == 2
     assert topic.stats().counters.dead == 1
     job = await topic.requeue(job_id)
@@ -140,8 +141,30 @@ async def test_nacked_job_keeps_its_fifo_place() -> None:
     first = (await topic.enqueue(1)).id
     second = (await topic.enqueue(2)).id
     await topic.claim("w")
-    await topic.nack(first)
+    await topic.nack(first, delay=0)
     assert [j.id for j in await topic.claim("w", count=2)] == [first, second]
+
+
+def test_backoff_doubles_per_attempt_up_to_the_cap_with_jitter() -> None:
+    limits = Limits(retry_base_ms=10_000, retry_cap_ms=35_000)
+    for attempts, ceiling in ((1, 10_000), (2, 20_000), (3, 35_000), (50, 35_000)):
+        waits = {backoff_ms(limits, attempts) for _ in range(200)}
+        assert all(ceiling // 2 <= wait <= ceiling for wait in waits), (attempts, waits)
+        assert len(waits) > 1  # jittered
+    assert backoff_ms(Limits(retry_base_ms=0), 3) == 0  # --retry-base 0: at once
+
+
+async def test_a_nack_without_a_delay_waits_the_backoff() -> None:
+    topic = engine(retry_base=60.0).topic("t")
+    job_id = (await topic.enqueue("x")).id
+    await topic.claim("w")
+    before = utc_now()
+    job = await topic.nack(job_id, error="flaky")
+    assert job.available_at is not None
+    wait = (job.available_at - before).total_seconds()
+    assert 30 <= wait <= 61, wait
+    assert await topic.claim("w") == []
+    assert topic.stats().delayed == 1
 
 
 async def test_nack_with_delay_hides_the_job_until_then() -> None:

@@ -95,7 +95,7 @@ def test_the_header_is_the_heads_in_design_order_as_format_1() -> None:
     )
     merged = orjson.loads(merge_document(KEY, parts.head, parts.checkpoint))
     head = orjson.loads(parts.head)
-    assert list(merged) == list(TopicDocument.model_fields)  # DESIGN.md's order
+    assert list(merged) == list(TopicDocument.model_fields)  # broker/DESIGN.md's order
     assert merged["format"] == 1
     for field in ["topic", "generation", "writer", "updated_at", "counters"]:
         assert merged[field] == head[field]

@@ -1,4 +1,4 @@
-"""The object-store contract (DESIGN.md), run against every backend.
+"""The object-store contract (broker/DESIGN.md), run against every backend.
 
 s3 runs against moto's server over real HTTP through aiobotocore; localfs against a
 temporary directory. Races between concurrent writers are tested per backend where the

@@ -54,7 +54,7 @@ def test_inspection_and_operator_commands(sq: Sq, daemon: Any) -> None:
     claimed = sq("claim", "w1")
     assert claimed["id"] == "j0"
     assert sq("heartbeat", "j0")["last_heartbeat"]
-    nacked = sq("nack", "j0", "--error", "broke")
+    nacked = sq("nack", "j0", "--error", "broke", "--delay", "0")
     assert (nacked["status"], nacked["last_error"]) == ("pending", "broke")
 
     page = sq("jobs", "--limit", "2")

@@ -32,7 +32,7 @@ def assert_fails(result: CliResult, status: int, text: str) -> None:
         ([], "required: <command>"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["--no-such-flag", "status"], "unrecognized arguments: --no-such-flag"),
-        (["enqueue"], "required: payload"),
+        (["enqueue"], "enqueue needs a payload (or --batch FILE)"),
         (["enqueue", "{not json"], "not valid JSON"),
         (["-topic", "a/b", "status"], "invalid topic name"),
         (["jobs", "--limit", "0"], "--limit: must be an integer from 1 to 1000, got '0'"),

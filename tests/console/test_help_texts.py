@@ -101,6 +101,11 @@ def test_global_flags_still_work_after_the_command() -> None:
 
 def test_top_level_help_lists_the_global_flags() -> None:
     done = run_cli("--help")
-    for global_flag in ("--broker URL", "--topic T", "--format {json,table}", "--s3-endpoint"):
+    for global_flag in (
+        "--broker URL",
+        "--topic T",
+        "--format {json,jsonl,table}",
+        "--s3-endpoint",
+    ):
         assert global_flag in done.stdout
     assert_reads_well(done.stdout)

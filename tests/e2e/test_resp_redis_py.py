@@ -371,3 +371,29 @@ async def test_xreadgroup_block_wakes_on_xadd_asyncio(
     finally:
         await consumer.aclose()
         await producer.aclose()
+
+
+@pytest.mark.parametrize("options", PROTOCOLS)
+def test_xread_block_waits_for_new_entries_and_claims_nothing(
+    resp_daemon: Daemon, options: dict[str, Any]
+) -> None:
+    name = topic("xread")
+    with sync_client(resp_daemon, options) as reader, sync_client(resp_daemon, options) as writer:
+        writer.xadd(name, {"old": "1"})
+        parked_before = metric(resp_daemon, "sq_long_polls")
+        result: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(read=reader.xread({name: "$"}, block=0))
+        )
+        thread.start()
+        wait_parked(resp_daemon, int(parked_before) + 1)
+        entry_id = writer.xadd(name, {"new": "2"})
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        read = result["read"]
+        entries = read[name.encode()][0] if isinstance(read, dict) else dict(read)[name.encode()]
+        assert entries == [(entry_id, {b"new": b"2"})]  # only what came after `$`
+        # A peek: both entries are still there to be claimed by a group.
+        claimed = writer.xreadgroup("g", "c1", {name: ">"}, count=10)
+        got = claimed[name.encode()][0] if isinstance(claimed, dict) else claimed[0][1]
+        assert [fields for _, fields in got] == [{b"old": b"1"}, {b"new": b"2"}]

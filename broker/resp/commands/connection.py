@@ -10,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..reply import OK, PONG, Simple
+from ..reply import OK, PONG, Simple, Verbatim
 from ..session import Context, Session
 from .base import Args, Command, CommandError, Container, fail, unknown_subcommand, wrong_arity
 
@@ -282,7 +282,7 @@ class ClientInfo(Command):
     group = "connection"
 
     async def apply(self, ctx: Context) -> Any:
-        return ctx.session.describe() + "\n"
+        return Verbatim(ctx.session.describe() + "\n")
 
 
 class ClientList(Command):
@@ -292,7 +292,7 @@ class ClientList(Command):
     group = "connection"
 
     async def apply(self, ctx: Context) -> Any:
-        return "".join(s.describe() + "\n" for s in ctx.server.sessions.values())
+        return Verbatim("".join(s.describe() + "\n" for s in ctx.server.sessions.values()))
 
 
 class ClientNoop(Command):

@@ -13,22 +13,18 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from broker.engine import Topic
-from common.limits import BLOCK_SECONDS, CLAIM_COUNT, Limit
+from common.limits import CLAIM_COUNT
 from common.models import Job, JobStatus, utc_now
 
 from ..reply import NULL_ARRAY, OK
 from ..session import Context
 from .base import ENQUEUE, Args, Command, Container, fail, out_of_range, topic_name
 from .jobs import Range, count_done, entry_of, from_cursor
+from .reads import ReadOptions, parse_read, streams_reply
 from .streams import loaded
 from .waiting import all_available
 
 DEFAULT_COUNT = 100  # XREADGROUP / XAUTOCLAIM without COUNT
-BLOCK_MS = Limit(0, BLOCK_SECONDS.high * 1000, integer=True)  # XREADGROUP BLOCK
-UNBALANCED = (
-    "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be "
-    "specified."
-)
 
 
 def claimed_jobs(topic: Topic, consumer: str | None = None) -> list[Job]:
@@ -78,30 +74,11 @@ class XReadGroup(Command):
             fail("ERR syntax error")
         args.next()  # the group: one per topic
         consumer = args.text()
-        count, block_ms, noack = DEFAULT_COUNT, None, False
-        while True:
-            option = args.keyword()
-            if option == "COUNT":
-                count = _claim_count(args, zero=DEFAULT_COUNT)
-            elif option == "BLOCK":
-                block_ms = args.integer("ERR timeout is not an integer or out of range")
-                if block_ms < 0:
-                    fail("ERR timeout is negative")
-                if block_ms > BLOCK_MS.high:
-                    raise out_of_range("timeout", BLOCK_MS, " milliseconds")
-            elif option == "NOACK":
-                noack = True
-            elif option == "STREAMS":
-                break
-            else:
-                fail("ERR syntax error")
-        words = args.rest()
-        if not words or len(words) % 2:
-            fail(UNBALANCED)
-        half = len(words) // 2
-        keys = [topic_name(word) for word in words[:half]]
-        ids = [word.decode("utf-8", "replace") for word in words[half:]]
-        return cls(consumer, count, block_ms, noack, list(zip(keys, ids, strict=True)))
+        read = parse_read(
+            args, cls.name, lambda words: _claim_count(words, zero=DEFAULT_COUNT), noack=True
+        )
+        count = DEFAULT_COUNT if read.count is None else read.count
+        return cls(consumer, count, read.block_ms, read.noack, read.streams)
 
     def without_blocking(self) -> Command:
         return replace(self, block_ms=None)  # as without BLOCK
@@ -111,11 +88,7 @@ class XReadGroup(Command):
             found = await self._claim_new(ctx)
         else:
             found = await self._read_own(ctx)
-        if not found:
-            return NULL_ARRAY
-        if ctx.session.protocol == 3:
-            return {name: [entry_of(job) for job in jobs] for name, jobs in found}
-        return [[name, [entry_of(job) for job in jobs]] for name, jobs in found]
+        return streams_reply(ctx.session.protocol, found)
 
     async def _take(self, topic: Topic) -> list[Job] | None:
         if self.noack:
@@ -124,12 +97,19 @@ class XReadGroup(Command):
             jobs = await topic.claim(self.consumer, count=self.count)
         return jobs or None
 
+    async def _redeliver(self, topic: Topic, jobs: list[Job]) -> list[Job]:
+        """Re-reading pending entries is a delivery, as in Redis: the count rises and the
+        idle time starts again. A job another consumer took meanwhile is left out."""
+        if not jobs:
+            return []
+        ids = [job.id for job in jobs]
+        moved = await topic.take_over(ids, self.consumer, min_idle=0, owned_by=self.consumer)
+        by_id = {job.id: job for job in moved}
+        return [by_id[job_id] for job_id in ids if job_id in by_id]
+
     async def _claim_new(self, ctx: Context) -> list[tuple[str, list[Job]]]:
         topics = [ctx.topic(name) for name, _ in self.streams]
-        if self.block_ms is None:
-            timeout: float | None = 0.0
-        else:
-            timeout = self.block_ms / 1000 if self.block_ms else None
+        timeout = ReadOptions(None, self.block_ms, False, []).timeout
         found = await all_available(topics, timeout, self._take)
         return [(topic.name, jobs) for topic, jobs in found]
 
@@ -140,8 +120,9 @@ class XReadGroup(Command):
             if cursor == ">":
                 jobs = await self._take(topic) or []
             else:
-                jobs = from_cursor(claimed_jobs(topic, self.consumer), cursor, inclusive=False)
-            found.append((name, jobs[: self.count]))
+                own = from_cursor(claimed_jobs(topic, self.consumer), cursor, inclusive=False)
+                jobs = await self._redeliver(topic, own[: self.count])
+            found.append((name, jobs))
         return found
 
 

@@ -1,4 +1,4 @@
-"""The keyspace is the set of topics: EXISTS, TYPE, KEYS, SCAN.
+"""The keyspace is the set of topics: DEL (a purge), EXISTS, TYPE, KEYS, SCAN.
 
 A key exists once its topic has a document in storage (its first write). Every topic can
 be used both as a list and as a stream; TYPE reports `list`.
@@ -63,11 +63,10 @@ async def existing(ctx: Context, name: str) -> bool:
 
 
 @dataclass
-class Exists(Command):
-    name = "exists"
+class KeysCommand(Command):
+    """A command over any number of keys: `NAME key [key ...]`."""
+
     arity = -2
-    summary = "How many of the given topics exist (have been written)."
-    group = "generic"
     first_key, last_key, key_step = 1, -1, 1
 
     keys: list[str]
@@ -75,6 +74,33 @@ class Exists(Command):
     @classmethod
     def parse(cls, args: Args) -> Command:
         return cls([word.decode("utf-8", "replace") for word in args.rest()])
+
+
+class Del(KeysCommand):
+    name = "del"
+    summary = (
+        "Purge topics: remove every job of each, in one commit per topic (the topic keeps "
+        "its counters, `purged` counts the jobs). Reply: how many of the topics had jobs."
+    )
+    group = "generic"
+    flags = ("write",)
+
+    async def apply(self, ctx: Context) -> Any:
+        purged = 0
+        for key in self.keys:
+            if await existing(ctx, key):
+                purged += await ctx.engine.topic(key).purge() > 0
+        return purged
+
+
+class Unlink(Del):
+    name = "unlink"
+
+
+class Exists(KeysCommand):
+    name = "exists"
+    summary = "How many of the given topics exist (have been written)."
+    group = "generic"
 
     async def apply(self, ctx: Context) -> Any:
         return sum([await existing(ctx, key) for key in self.keys])
@@ -165,4 +191,4 @@ class Scan(Command):
         return [next_cursor, page]
 
 
-COMMANDS: list[type[Command]] = [Exists, Type, Keys, Scan]
+COMMANDS: list[type[Command]] = [Del, Unlink, Exists, Type, Keys, Scan]

@@ -2,15 +2,16 @@
 
 XADD enqueues a job whose payload is the JSON object of its fields; XRANGE/XREVRANGE show
 every job still in the document (pending, claimed, completed until retention trims it,
-dead); XDEL deletes pending or dead jobs. MAXLEN/MINID trimming options are accepted and
-ignored: completed jobs are trimmed by the broker's retention setting.
+dead); XDEL deletes pending or dead jobs. XTRIM, and XADD's MAXLEN/MINID options, remove
+completed jobs only; the broker's retention setting trims them too.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import orjson
@@ -20,9 +21,30 @@ from common.limits import MAX_ID_CHARS
 from common.models import Job
 
 from ..session import Context
-from .base import ENQUEUE, Args, Command, Container, TopicCommand, fail, topic_name, wrong_arity
-from .jobs import IDS, Range, check_size, count_done, entry_of, fields_payload
+from .base import (
+    ENQUEUE,
+    Args,
+    Command,
+    Container,
+    TopicCommand,
+    fail,
+    parse_int,
+    topic_name,
+    wrong_arity,
+)
+from .jobs import (
+    IDS,
+    Range,
+    check_size,
+    count_done,
+    entry_of,
+    fields_payload,
+    from_cursor,
+    stream_id,
+)
 from .keyspace import existing
+from .reads import ReadOptions, parse_read, streams_reply
+from .waiting import all_available
 
 PAGE = 1000
 BAD_ID = "ERR Invalid stream ID specified as stream command argument"
@@ -45,6 +67,79 @@ async def loaded(ctx: Context, name: str) -> Topic:
     return topic
 
 
+@dataclass(frozen=True)
+class Trim:
+    """`MAXLEN|MINID [=|~] threshold [LIMIT count]` of XTRIM and XADD. Only completed jobs
+    are trimmed (mutations.trim_completed); `~` trims exactly, as `=` does."""
+
+    max_len: int | None
+    min_id: tuple[int, int] | None
+    limit: int | None
+
+    @classmethod
+    def parse(cls, strategy: str, args: Args) -> Trim:
+        approximate = args.peek_keyword() == "~"
+        if args.peek_keyword() in ("=", "~"):
+            args.next()
+        threshold = args.next()
+        limit = None
+        if args.peek_keyword() == "LIMIT":
+            args.next()
+            if not approximate:
+                fail("ERR syntax error, LIMIT cannot be used without the special ~ option")
+            limit = args.integer()
+            if limit < 0:
+                fail("ERR The LIMIT argument must be >= 0.")
+        if strategy == "MAXLEN":
+            max_len = parse_int(threshold)
+            if max_len < 0:
+                fail("ERR The MAXLEN argument must be >= 0.")
+            return cls(max_len, None, limit or None)
+        min_id = stream_id(threshold.decode("utf-8", "replace"))
+        if min_id is None:
+            fail(BAD_ID)
+        return cls(None, min_id, limit or None)
+
+    def below(self, job_id: str) -> bool:
+        key = stream_id(job_id)
+        return self.min_id is not None and key is not None and key < self.min_id
+
+    async def apply(self, topic: Topic) -> int:
+        return await topic.trim_completed(
+            max_len=self.max_len, below=self.below if self.min_id else None, limit=self.limit
+        )
+
+
+@dataclass
+class XTrim(Command):
+    name = "xtrim"
+    arity = -4
+    summary = (
+        "Remove completed entries, oldest first, down to MAXLEN entries or below MINID; "
+        "pending, claimed and dead ones are never trimmed. Reply: how many were removed."
+    )
+    group = "stream"
+    flags = ("write",)
+    first_key, last_key, key_step = 1, 1, 1
+
+    topic: str
+    trim: Trim
+
+    @classmethod
+    def parse(cls, args: Args) -> Command:
+        topic = topic_name(args.next())
+        strategy = args.keyword()
+        if strategy not in ("MAXLEN", "MINID"):
+            fail("ERR syntax error")
+        trim = Trim.parse(strategy, args)
+        if args:
+            fail("ERR syntax error")
+        return cls(topic, trim)
+
+    async def apply(self, ctx: Context) -> Any:
+        return await self.trim.apply(await loaded(ctx, self.topic))
+
+
 @dataclass
 class XAdd(Command):
     name = "xadd"
@@ -58,22 +153,18 @@ class XAdd(Command):
     topic: str
     id: str | None  # None: generate `<ms>-<seq>`
     payload: dict[str, str]
+    trim: Trim | None = None
 
     @classmethod
     def parse(cls, args: Args) -> Command:
         topic = topic_name(args.next())
-        make_stream = True
+        make_stream, trim = True, None
         while (option := args.peek_keyword()) in ("NOMKSTREAM", "MAXLEN", "MINID"):
             args.next()
             if option == "NOMKSTREAM":
                 make_stream = False
-                continue
-            if args.peek_keyword() in ("=", "~"):
-                args.next()
-            args.next()  # threshold
-            if args.peek_keyword() == "LIMIT":
-                args.next()
-                args.integer()
+            else:
+                trim = Trim.parse(option, args)
         word = args.text()
         pairs = args.rest()
         if not pairs or len(pairs) % 2:
@@ -81,12 +172,15 @@ class XAdd(Command):
         if word != "*" and not 0 < len(word) <= MAX_ID_CHARS:
             fail(BAD_ID)
         kind = cls if make_stream else XAddNoMkStream
-        return kind(topic, None if word == "*" else word, fields_payload(pairs))
+        return kind(topic, None if word == "*" else word, fields_payload(pairs), trim)
 
     async def apply(self, ctx: Context) -> Any:
         check_size(len(orjson.dumps(self.payload)), ctx.server.options.max_payload_bytes)
         job = NewJob(self.payload, self.id or IDS.next())
-        results, _ = await ctx.batcher.enqueue(ctx.topic(self.topic), [job])
+        topic = ctx.topic(self.topic)
+        results, _ = await ctx.batcher.enqueue(topic, [job])
+        if self.trim is not None:
+            await self.trim.apply(topic)
         return results[0].id
 
 
@@ -224,6 +318,55 @@ class XInfoStream(Command):
         }
 
 
+@dataclass
+class XRead(Command):
+    name = "xread"
+    arity = -4
+    summary = (
+        "Entries after an id in each stream, without claiming them (`$`: only new ones); "
+        "BLOCK waits for the next."
+    )
+    group = "stream"
+    flags = ("readonly", "blocking", "movablekeys")
+    blocking = True
+
+    read: ReadOptions
+
+    @classmethod
+    def parse(cls, args: Args) -> Command:
+        return cls(parse_read(args, cls.name, _read_count))
+
+    def without_blocking(self) -> Command:
+        return replace(self, read=replace(self.read, block_ms=None))
+
+    async def apply(self, ctx: Context) -> Any:
+        cursors: dict[str, str] = {}
+        for name, cursor in self.read.streams:
+            topic = await loaded(ctx, name)
+            if cursor == "$":  # the newest entry now
+                newest = deque(all_jobs(topic), maxlen=1)
+                cursor = newest[0].id if newest else "0-0"
+            cursors[name] = cursor
+        seen: dict[str, int] = {}
+
+        async def entries(topic: Topic) -> list[Job] | None:
+            seen[topic.name] = topic.generation
+            after = from_cursor(list(all_jobs(topic)), cursors[topic.name], inclusive=False)
+            return after[: self.read.count] or None
+
+        async def next_commit(topic: Topic, timeout: float) -> object:  # noqa: ASYNC109
+            return await topic.wait_for_generation(seen[topic.name], timeout)
+
+        topics = [ctx.topic(name) for name in cursors]
+        found = await all_available(topics, self.read.timeout, entries, wait=next_commit)
+        return streams_reply(ctx.session.protocol, [(t.name, jobs) for t, jobs in found])
+
+
+def _read_count(args: Args) -> int | None:
+    count = args.integer()
+    return count if count > 0 else None  # as in Redis: 0 or less, no limit
+
+
 class XInfo(Container):
     name = "xinfo"
     summary = "XINFO STREAM key: the topic's stats."
@@ -231,4 +374,4 @@ class XInfo(Container):
     subcommands: ClassVar[dict[str, type[Command]]] = {"STREAM": XInfoStream}
 
 
-COMMANDS: list[type[Command]] = [XAdd, XLen, XRange, XRevRange, XDel, XInfo]
+COMMANDS: list[type[Command]] = [XAdd, XLen, XRange, XRevRange, XDel, XRead, XTrim, XInfo]

@@ -1,8 +1,9 @@
-"""Blocking reads (BRPOP, XREADGROUP BLOCK).
+"""Blocking reads (BRPOP, XREADGROUP BLOCK, XREAD BLOCK).
 
 Try each topic once; if none had anything, sleep on the topics' own "a job is available"
 signal (`Topic.wait_for_available`, woken by commits and by the committer's once-a-second
-look at storage while someone waits) and try again, until the deadline.
+look at storage while someone waits), or on another `wait` (XREAD waits for the next
+commit), and try again, until the deadline.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from broker.engine import Topic
 
 T = TypeVar("T")
+Wait = Callable[["Topic", float], Awaitable[object]]
+
+
+async def _job_available(topic: Topic, timeout: float) -> object:  # noqa: ASYNC109
+    return await topic.wait_for_available(timeout)
+
 
 FOREVER_SLICE = 3600.0  # a zero timeout blocks forever, in slices of this many seconds
 
@@ -37,6 +44,7 @@ async def all_available(
     attempt: Callable[[Topic], Awaitable[T | None]],
     *,
     first_only: bool = False,
+    wait: Wait = _job_available,
 ) -> list[tuple[Topic, T]]:
     """Every topic's result from the first round in which any `attempt` succeeded,
     waiting up to `timeout` seconds (None: forever); [] on timeout. (XREADGROUP BLOCK)"""
@@ -54,17 +62,17 @@ async def all_available(
         remaining = FOREVER_SLICE if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             return []
-        await _any_available(topics, remaining)
+        await _any(topics, remaining, wait)
 
 
-async def _any_available(topics: Sequence[Topic], timeout: float) -> None:  # noqa: ASYNC109
+async def _any(topics: Sequence[Topic], timeout: float, wait: Wait) -> None:  # noqa: ASYNC109
     if len(topics) == 1:
-        await topics[0].wait_for_available(timeout)
+        await wait(topics[0], timeout)
         return
-    waits = [asyncio.ensure_future(t.wait_for_available(timeout)) for t in topics]
+    waits = [asyncio.ensure_future(wait(t, timeout)) for t in topics]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for wait in waits:
-            wait.cancel()
+        for waiter in waits:
+            waiter.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
