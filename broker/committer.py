@@ -411,6 +411,7 @@ class GroupCommitter:
             self._committed = Object(write.head, etag)
             self._last_read = time.monotonic()  # the CAS proved the state was storage's
             self.metrics.commits.inc()
+            self.metrics.commit_bytes.inc(len(write.head) + len(write.checkpoint or b""))
             self.metrics.batch_size.observe(len(batch))
             self.metrics.commit_seconds.observe(time.monotonic() - started)
             _resolve(batch, outcomes)

@@ -21,6 +21,12 @@ def _labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
     return "{" + inner + "}"
 
 
+def _number(value: float) -> str:
+    """A counter's value: whole numbers in full (`%g` would print 1.23457e+08 for a
+    byte count), others as `%g`."""
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
 class Counter:
     def __init__(self, name: str, help: str) -> None:
         self.name, self.help = name, help
@@ -38,7 +44,7 @@ class Counter:
         if not self.values:
             yield f"{self.name} 0"
         for key, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(key)} {value:g}"
+            yield f"{self.name}{_labels(key)} {_number(value)}"
 
 
 class Histogram:
@@ -71,6 +77,10 @@ class Metrics:
     def __init__(self) -> None:
         self.requests = Counter("sq_requests_total", "HTTP requests by route and status")
         self.commits = Counter("sq_commits_total", "topic documents written")
+        self.commit_bytes = Counter(
+            "sq_commit_bytes_total",
+            "bytes the commits wrote to storage (every object a commit created or replaced)",
+        )
         self.conflicts = Counter(
             "sq_commit_conflicts_total", "writes that lost a compare-and-set race"
         )
@@ -102,6 +112,7 @@ class Metrics:
         for series in (
             self.requests,
             self.commits,
+            self.commit_bytes,
             self.conflicts,
             self.store_errors,
             self.checkpoints,

@@ -14,10 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from common.models import Job
+from common.payload import payload_to_bytes
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
-from .records import CLAIMED, COMPLETED, DEAD, PENDING, JobRecord, encode_fields, format_ms
+from .records import (
+    CLAIMED,
+    COMPLETED,
+    DEAD,
+    PENDING,
+    JobRecord,
+    compact_dumps,
+    format_ms,
+)
 from .state import Limits, TopicState
 
 
@@ -40,17 +51,16 @@ def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueRes
     if job_id in state.jobs:
         return EnqueueResult(job_id, False)
     available = now + max(0, round(job.delay * 1000))
-    enc = encode_fields(
-        {
-            "id": job_id,
-            "status": PENDING,
-            "payload": job.payload,
-            "payload_encoding": job.payload_encoding,
-            "created_at": format_ms(now),
-            "available_at": format_ms(available),
-            "attempts": 0,
-        }
-    )
+    # What encode_fields makes of these fields (document order, no None), built directly.
+    fields: dict[str, Any] = {"id": job_id, "status": PENDING}
+    if job.payload is not None:
+        fields["payload"] = job.payload
+    if job.payload_encoding is not None:
+        fields["payload_encoding"] = job.payload_encoding
+    fields["created_at"] = format_ms(now)
+    fields["available_at"] = format_ms(available)
+    fields["attempts"] = 0
+    enc = compact_dumps(fields)
     state.add(JobRecord(job_id, PENDING, state.next_seq, enc, available_at=available), now)
     state.next_seq += 1
     state.counters["enqueued"] += 1
@@ -79,9 +89,10 @@ def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
     return claimed
 
 
-def pop(state: TopicState, now: int, count: int) -> list[Job]:
-    """Claim and complete in one step (a Redis list pop: at-most-once)."""
-    popped: list[Job] = []
+def pop(state: TopicState, now: int, count: int) -> list[bytes]:
+    """Claim and complete in one step (a Redis list pop: at-most-once); the jobs' new
+    bytes."""
+    popped: list[bytes] = []
     while len(popped) < count and (rec := state.take_ready(now)) is not None:
         rec.attempts += 1
         stamp = format_ms(now)
@@ -89,8 +100,17 @@ def pop(state: TopicState, now: int, count: int) -> list[Job]:
             rec, COMPLETED, now, attempts=rec.attempts, claimed_at=stamp, completed_at=stamp
         )
         state.counters["completed"] += 1
-        popped.append(rec.to_job())
+        popped.append(rec.enc)
     return popped
+
+
+def pop_values(state: TopicState, now: int, count: int) -> list[bytes]:
+    """`pop`, each job as the bytes a RESP client gets back for its payload (no model)."""
+    values: list[bytes] = []
+    for enc in pop(state, now, count):
+        fields = orjson.loads(enc)
+        values.append(payload_to_bytes(fields.get("payload"), fields.get("payload_encoding")))
+    return values
 
 
 def find(state: TopicState, job_id: str) -> JobRecord:

@@ -140,7 +140,14 @@ class Topic:
 
     async def pop(self, *, count: int = 1, wait: float = 0.0) -> list[Job]:
         fn = partial(mutations.pop, count=_in_range(CLAIM_COUNT, "count", count))
-        return await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
+        encs = await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
+        return [job_from_json(enc) for enc in encs]
+
+    async def pop_values(self, *, count: int = 1) -> list[bytes]:
+        """`pop` without waiting, each job as its payload's RESP value (what LPOP
+        answers), without building models."""
+        fn = partial(mutations.pop_values, count=_in_range(CLAIM_COUNT, "count", count))
+        return await self._take(fn, 0.0)
 
     async def _take(self, fn: Any, wait: float) -> list[Any]:
         """Run a claim-like mutation; with `wait`, long-poll until a commit offers jobs."""

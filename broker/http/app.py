@@ -57,7 +57,9 @@ def body_deadline(seconds: float) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.body_exists:
+        # A body already received whole (the usual small JSON body) has nothing to wait
+        # for: no timer is armed for it.
+        if request.body_exists and not request.content.is_eof():
             try:
                 async with asyncio.timeout(seconds):
                     await request.read()

@@ -4,11 +4,19 @@ The same models validate every request (`parse_body`) and make the request schem
 /openapi.json (broker/http/openapi.py), so the two cannot drift. Unknown fields are an
 error naming the closest known one: a misspelt `delay_second` must not be dropped
 silently. Numbers are checked against their ranges in common.limits.
+
+The bodies of the enqueue → claim → ack cycle are read by a few type and range checks
+when they are in the plain form clients send (known fields, strings and numbers of the
+right type, in range): the model is then built without running pydantic's validators.
+Anything else goes through `model_validate`, which decides and words the error, so
+both paths accept the same bodies and give the same values.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -124,10 +132,87 @@ REQUEST_MODELS: list[type[RequestBody]] = [
 B = TypeVar("B", bound=RequestBody)
 
 
+def _is_id(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_ID_CHARS
+
+
+def _in(limit: Limit, value: Any) -> bool:
+    """A number pydantic's field would take as it is (an int for integer limits)."""
+    kind = type(value)
+    if limit.integer:
+        return kind is int and limit.low <= value <= limit.high
+    number = kind is int or kind is float
+    return number and math.isfinite(value) and limit.low <= value <= limit.high
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+_ENQUEUE_FIELDS = frozenset(("payload", "id", "delay_seconds"))
+_CLAIM_FIELDS = frozenset(("worker_id", "count", "wait_seconds"))
+_JOB_FIELDS = frozenset(("job_id", "worker_id"))
+
+
+def _plain_enqueue(body: dict[str, Any]) -> EnqueueRequest | None:
+    job_id, delay = body.get("id"), body.get("delay_seconds")
+    if (
+        not body.keys() <= _ENQUEUE_FIELDS
+        or "payload" not in body
+        or (job_id is not None and not _is_id(job_id))
+        or (delay is not None and not _in(DELAY_SECONDS, delay))
+    ):
+        return None
+    return EnqueueRequest.model_construct(
+        payload=body["payload"], id=job_id, delay_seconds=_seconds(delay)
+    )
+
+
+def _plain_claim(body: dict[str, Any]) -> ClaimRequest | None:
+    count, wait = body.get("count"), body.get("wait_seconds")
+    if (
+        not body.keys() <= _CLAIM_FIELDS
+        or not _is_id(body.get("worker_id"))
+        or (count is not None and not _in(CLAIM_COUNT, count))
+        or (wait is not None and not _in(WAIT_SECONDS, wait))
+    ):
+        return None
+    return ClaimRequest.model_construct(
+        worker_id=body["worker_id"],
+        count=1 if count is None else count,
+        wait_seconds=_seconds(wait),
+    )
+
+
+def _plain_job(body: dict[str, Any]) -> JobRequest | None:
+    worker = body.get("worker_id")
+    if (
+        not body.keys() <= _JOB_FIELDS
+        or not _is_id(body.get("job_id"))
+        or (worker is not None and not _is_id(worker))
+    ):
+        return None
+    return JobRequest.model_construct(job_id=body["job_id"], worker_id=worker)
+
+
+# By exact model (NackRequest, a JobRequest, has fields of its own).
+_PLAIN: dict[type[RequestBody], Callable[[dict[str, Any]], RequestBody | None]] = {
+    EnqueueRequest: _plain_enqueue,
+    ClaimRequest: _plain_claim,
+    JobRequest: _plain_job,
+}
+
+
 def parse_body(model: type[B], body: Any) -> B:
     """The validated request, or InvalidRequest saying in one line what was wrong."""
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
+    plain = _PLAIN.get(model)
+    if plain is not None:
+        found = plain(body)
+        if found is not None:
+            assert isinstance(found, model)
+            return found
     try:
         return model.model_validate(body)
     except ValidationError as exc:

@@ -2,6 +2,8 @@
 
 Layers, each unaware of the ones above it (as in mini-redis):
     frame.py       bytes → request arguments; "incomplete" vs protocol error; no I/O
+    stream.py      a connection's bytes → requests: hiredis' C reader where it gives exactly
+                   what frame.py would, frame.py for the rest and for size checks; no I/O
     reply.py       reply values → RESP2 / RESP3 bytes; no I/O
     commands/      one class per command: parse → apply (engine calls) → reply value
     connection.py  buffered reads and writes, pipelining, group-commit-friendly batching

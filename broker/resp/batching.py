@@ -6,6 +6,10 @@ every command of the run and then makes one `enqueue_many` (pushes) or one `pop`
 call per topic, in request order. The group committer turns those into one write, so a
 pipeline of 100 LPUSHes (or RPOPs) costs one commit, not 100, while every command still
 gets its own reply.
+
+`start_enqueue` and `start_pop` join a batch without a task per command: they return a
+future that the batch resolves with the command's reply (`finish` applied to its result,
+or the error reply for what the batch raised), which is all LPUSH and RPOP need.
 """
 
 from __future__ import annotations
@@ -18,19 +22,23 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from broker.errors import BrokerError, StorageUnavailable
 from common.limits import CLAIM_COUNT
 
+from .commands.execute import error_reply
+
 if TYPE_CHECKING:
     from broker.engine import EnqueueResult, NewJob, Topic
-    from common.models import Job
 
 MAX_POP = int(CLAIM_COUNT.high)  # the engine's cap on one pop's count
 W = TypeVar("W")  # what one command asks for
 R = TypeVar("R")  # what it gets back
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry(Generic[W, R]):
     work: W
-    future: asyncio.Future[R]
+    future: asyncio.Future[Any]
+    # The reply from the result; errors then resolve the future with their error reply.
+    # None: the future gets the result, or the exception.
+    finish: Callable[[R], Any] | None = None
 
 
 @dataclass
@@ -39,36 +47,58 @@ class _Batch(Generic[W, R]):
     entries: list[_Entry[W, R]] = field(default_factory=list)
 
 
-_PushBatch = _Batch["list[NewJob]", "tuple[list[EnqueueResult], int]"]
+PushResult = tuple["list[EnqueueResult]", int]
+_PushBatch = _Batch["list[NewJob]", PushResult]
 
 
 class PipelineBatcher:
     def __init__(self) -> None:
         self._pushes: dict[str, _PushBatch] = {}
-        self._pops: dict[str, _Batch[int, list[Job]]] = {}
+        self._pops: dict[str, _Batch[int, list[bytes]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the connection's
 
-    async def enqueue(self, topic: Topic, jobs: list[NewJob]) -> tuple[list[EnqueueResult], int]:
+    async def enqueue(self, topic: Topic, jobs: list[NewJob]) -> PushResult:
         """Enqueue `jobs` in order; returns their results and the topic's pending length
         right after them (as the sequence of pushes would have left it)."""
-        return await self._join(self._pushes, topic, jobs)
+        result: PushResult = await self._join(self._pushes, topic, jobs, None)
+        return result
 
-    async def pop(self, topic: Topic, count: int) -> list[Job]:
-        """Pop up to `count` jobs; pops of one run are served in request order."""
-        return await self._join(self._pops, topic, count)
+    def start_enqueue(
+        self, topic: Topic, jobs: list[NewJob], finish: Callable[[PushResult], Any]
+    ) -> asyncio.Future[Any]:
+        """`enqueue`, as the future of the reply `finish` makes of its result."""
+        return self._join(self._pushes, topic, jobs, finish)
 
-    async def _join(self, batches: dict[str, _Batch[W, R]], topic: Topic, work: W) -> R:
-        loop = asyncio.get_running_loop()
+    def start_pop(
+        self, topic: Topic, count: int, finish: Callable[[list[bytes]], Any]
+    ) -> asyncio.Future[Any]:
+        """Pop up to `count` jobs (their payloads as RESP values); pops of one run are
+        served in request order. The future of the reply `finish` makes of them."""
+        return self._join(self._pops, topic, count, finish)
+
+    def _join(
+        self,
+        batches: dict[str, _Batch[W, R]],
+        topic: Topic,
+        work: W,
+        finish: Callable[[R], Any] | None,
+    ) -> asyncio.Future[Any]:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         if not self._scheduled:
             # call_soon runs after every task already scheduled in this loop step, so all
             # the commands of one run have joined before the flush.
             self._scheduled = True
             loop.call_soon(self._flush)
-        batch = batches.setdefault(topic.name, _Batch(topic))
-        entry: _Entry[W, R] = _Entry(work, loop.create_future())
+        batch = batches.get(topic.name)
+        if batch is None:
+            batch = batches[topic.name] = _Batch(topic)
+        entry: _Entry[W, R] = _Entry(work, loop.create_future(), finish)
         batch.entries.append(entry)
-        return await entry.future
+        return entry.future
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -85,9 +115,7 @@ class PipelineBatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_pushes(
-        self, batch: _Batch[list[NewJob], tuple[list[EnqueueResult], int]]
-    ) -> None:
+    async def _run_pushes(self, batch: _PushBatch) -> None:
         jobs = [job for entry in batch.entries for job in entry.work]
         try:
             results = await batch.topic.enqueue_many(jobs)
@@ -111,9 +139,10 @@ class PipelineBatcher:
             _resolve(entry, (mine, pending))
             pending -= sum(1 for result in mine if result.created)
 
-    async def _run_pops(self, batch: _Batch[int, list[Job]]) -> None:
+    async def _run_pops(self, batch: _Batch[int, list[bytes]]) -> None:
         try:
-            jobs = await batch.topic.pop(count=sum(entry.work for entry in batch.entries))
+            count = sum(entry.work for entry in batch.entries)
+            jobs = await batch.topic.pop_values(count=count)
         except Exception as exc:
             _fail(batch, exc)
             return
@@ -122,9 +151,9 @@ class PipelineBatcher:
             jobs = jobs[entry.work :]
 
 
-def _chunks(batch: _Batch[int, list[Job]]) -> list[_Batch[int, list[Job]]]:
+def _chunks(batch: _Batch[int, list[bytes]]) -> list[_Batch[int, list[bytes]]]:
     """Split pops so that no single engine pop asks for more than MAX_POP jobs."""
-    chunks: list[_Batch[int, list[Job]]] = [_Batch(batch.topic)]
+    chunks: list[_Batch[int, list[bytes]]] = [_Batch(batch.topic)]
     total = 0
     for entry in batch.entries:
         if total + entry.work > MAX_POP and chunks[-1].entries:
@@ -136,11 +165,23 @@ def _chunks(batch: _Batch[int, list[Job]]) -> list[_Batch[int, list[Job]]]:
 
 
 def _resolve(entry: _Entry[W, R], result: R) -> None:
-    if not entry.future.done():
+    if entry.future.done():
+        return
+    if entry.finish is None:
         entry.future.set_result(result)
+        return
+    try:
+        reply = entry.finish(result)
+    except Exception as exc:
+        reply = error_reply(exc)
+    entry.future.set_result(reply)
 
 
 def _fail(batch: _Batch[Any, Any], exc: Exception) -> None:
     for entry in batch.entries:
-        if not entry.future.done():
+        if entry.future.done():
+            continue
+        if entry.finish is None:
             entry.future.set_exception(exc)
+        else:
+            entry.future.set_result(error_reply(exc))

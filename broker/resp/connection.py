@@ -7,9 +7,10 @@ that, a *run* of consecutive commands that commute (pushes/XADD/XACK, or list po
 `Command.run`) is started together and awaited in order, so a pipeline's writes share
 group commits instead of paying one storage write each.
 
-Memory per connection is bounded: the read buffer holds at most one incomplete request
-(whose declared sizes the frame parser has checked) plus one read, and replies are
-flushed, with backpressure, whenever they pass OUTPUT_FLUSH_BYTES.
+Requests are parsed by `RequestStream` (hiredis, with the Python parser for what it does
+not take). Memory per connection is bounded: the read buffer holds at most one incomplete
+request (whose declared sizes have been checked) plus one read, and replies are flushed,
+with backpressure, whenever they pass OUTPUT_FLUSH_BYTES.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 
 from .batching import PipelineBatcher
 from .commands import Command, parse_command
-from .commands.execute import apply
-from .frame import Incomplete, Partial, ProtocolError, parse_request
+from .commands.execute import apply, error_reply
+from .frame import ProtocolError
 from .reply import Error, Simple, encode
 from .session import Context, ServerState, Session
+from .stream import RequestStream
 
 QUEUED = Simple("QUEUED")
 READ_BYTES = 64 * 1024
@@ -46,9 +48,7 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.ctx = Context(server, session, PipelineBatcher())
-        self.buf = bytearray()
-        self.pos = 0  # start of the next request in buf
-        self.partial: Partial | None = None  # progress through the request at pos
+        self.requests = RequestStream()
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.inflight: list[asyncio.Future[Any]] = []
@@ -65,7 +65,7 @@ class Connection:
                 if not data:
                     break
                 self.busy = True
-                self.buf += data
+                self.requests.feed(data)
                 await self._process()
                 await self._flush()
                 self.busy = False
@@ -95,8 +95,7 @@ class Connection:
         """Run every complete request in the buffer."""
         while not self.session.closing:
             try:
-                limits = self.server.limits_for(self.session)
-                parsed = parse_request(self.buf, self.pos, limits, self.partial)
+                args = self.requests.next(self.server.limits_for(self.session))
             except ProtocolError as exc:
                 # Redis answers the requests before the bad bytes, then the error, then
                 # closes: the rest of the stream cannot be trusted to be aligned.
@@ -104,16 +103,11 @@ class Connection:
                 self._emit(Error(f"ERR {exc}"))
                 self.session.closing = True
                 break
-            if isinstance(parsed, Incomplete):
-                self.partial = parsed.partial
+            if args is None:
                 break
-            self.partial = None
-            args, self.pos = parsed
             if args:
                 await self._handle(args)
         await self._settle()
-        del self.buf[: self.pos]
-        self.pos = 0
 
     async def _handle(self, args: list[bytes]) -> None:
         self.server.total_commands += 1
@@ -129,7 +123,7 @@ class Connection:
             if command.run != self.inflight_run:
                 await self._settle()
                 self.inflight_run = command.run
-            self.inflight.append(asyncio.ensure_future(self._apply(command)))
+            self.inflight.append(self._start(command))
             return
         await self._settle()
         if command.blocking:
@@ -142,6 +136,16 @@ class Connection:
 
     async def _apply(self, command: Command) -> Any:
         return await apply(command, self.ctx)
+
+    def _start(self, command: Command) -> asyncio.Future[Any]:
+        """The future of a run command's reply: joined to the pipeline's batch directly
+        when the command can (Command.begin), else its own task."""
+        try:
+            started = command.begin(self.ctx)
+        except Exception as exc:
+            started = asyncio.get_running_loop().create_future()
+            started.set_result(error_reply(exc))
+        return asyncio.ensure_future(self._apply(command)) if started is None else started
 
     async def _apply_watching(self, command: Command) -> Any:
         """Run a blocking command, cancelling it if the client hangs up meanwhile (so a
@@ -156,7 +160,7 @@ class Connection:
         read: asyncio.Future[bytes] | None = None
         try:
             while not task.done():
-                if len(self.buf) - self.pos >= MAX_READ_AHEAD:
+                if self.requests.buffered >= MAX_READ_AHEAD:
                     await asyncio.wait([task])
                     break
                 read = asyncio.ensure_future(self.reader.read(READ_BYTES))
@@ -168,7 +172,7 @@ class Connection:
                 if not data:
                     self.session.closing = True
                     return Error("ERR connection closed")
-                self.buf += data
+                self.requests.feed(data)
             return task.result()
         finally:
             # Hung up or shut down: stop waiting, so no job is taken for nobody.
@@ -228,7 +232,14 @@ class Connection:
         self.inflight_run = None
 
     def _emit(self, reply: Any) -> None:
-        data = encode(reply, self.session.protocol)
+        # LPUSH's length and RPOP's value, the same in RESP2 and RESP3: encoded here.
+        kind = type(reply)
+        if kind is int:
+            data = b":%d\r\n" % reply
+        elif kind is bytes:
+            data = b"$%d\r\n%s\r\n" % (len(reply), reply)
+        else:
+            data = encode(reply, self.session.protocol)
         self.out.append(data)
         self.out_bytes += len(data)
 

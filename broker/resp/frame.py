@@ -79,17 +79,24 @@ Request = tuple[list[bytes], int]
 
 
 def parse_request(
-    buf: bytes | bytearray, pos: int, limits: Limits, resume: Partial | None = None
+    buf: bytes | bytearray,
+    pos: int,
+    limits: Limits,
+    resume: Partial | None = None,
+    *,
+    keep: bool = True,
 ) -> Request | Incomplete:
     """One request starting at `pos`: `(args, end)`, or an Incomplete.
 
     `args` is empty for requests Redis ignores (an empty inline line, `*0`, `*-1`).
-    `resume` is the `partial` of the Incomplete an earlier call returned for this request.
+    `resume` is the `partial` of the Incomplete an earlier call returned for this request
+    (with the same `keep`). Without `keep`, only the request's form and sizes are checked:
+    its arguments are not copied, and `args` is empty.
     """
     if pos >= len(buf):
         return INCOMPLETE
     if buf[pos] == ord("*"):
-        return _parse_multibulk(buf, pos, limits, resume)
+        return _parse_multibulk(buf, pos, limits, resume, keep)
     return _parse_inline(buf, pos, limits)
 
 
@@ -116,7 +123,7 @@ def _parse_length(raw: bytes | bytearray, lowest: int, highest: int, what: str) 
 
 
 def _parse_multibulk(
-    buf: bytes | bytearray, begin: int, limits: Limits, resume: Partial | None
+    buf: bytes | bytearray, begin: int, limits: Limits, resume: Partial | None, keep: bool
 ) -> Request | Incomplete:
     if resume is None:
         end = _line_end(buf, begin, limits.max_inline_bytes, "mbulk count string")
@@ -144,7 +151,8 @@ def _parse_multibulk(
             return Incomplete(resume)
         if buf[stop : stop + 2] != CRLF:
             raise ProtocolError("expected CRLF after bulk string")
-        args.append(bytes(buf[start:stop]))
+        if keep:
+            args.append(bytes(buf[start:stop]))
         resume.remaining -= 1
         pos = stop + 2
     return args, pos

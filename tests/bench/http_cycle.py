@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .load import Http, Recorder, run, run_clients
 from .plan import Plan
-from .report import Row, latency_ms
-from .systems import commit_stats, simplequeued
+from .primitive import commit_primitive_ms
+from .report import Row, commit_row, latency_ms
+from .systems import commit_stats, cpu_seconds, simplequeued
 
 CLIENTS = 50
 TOPIC = "bench-http"
@@ -24,10 +25,13 @@ async def cycle(http: Http, index: int, recorder: Recorder) -> None:
 
 def run_scenario(plan: Plan) -> list[Row]:
     cycles = plan.size(5_000, 1_500)
-    flags = ("--backend", "localfs", "--dir", str(plan.fresh_dir("sq-http")))
-    with simplequeued(*flags) as daemon:
+    data = plan.fresh_dir("sq-http")
+    with simplequeued("--backend", "localfs", "--dir", str(data)) as daemon:
+        cpu_before = cpu_seconds(daemon.proc.pid)
         elapsed, recorder = run(run_clients(daemon.http_url, CLIENTS, cycles, cycle))
+        cpu_us = 1e6 * (cpu_seconds(daemon.proc.pid) - cpu_before) / max(1, recorder.count())
         commits = commit_stats(daemon)
+    primitive = commit_primitive_ms(data / "primitive", round(commits["bytes_per_commit"]))
     name = f"2 http cycle c={CLIENTS} n={cycles}"
     everything = [s for samples in recorder.latencies.values() for s in samples]
     p50, p99 = latency_ms(everything)
@@ -38,12 +42,13 @@ def run_scenario(plan: Plan) -> list[Row]:
             recorder.count() / elapsed,
             p50,
             p99,
-            note=f"{cycles / elapsed:,.0f} cycles/s; mean commit: {commits['mean_batch']:g} "
-            f"requests, {commits['mean_commit_ms']:g} ms",
-            extra={"seconds": elapsed, **commits},
+            note=f"{cycles / elapsed:,.0f} cycles/s, {cpu_us:.0f} µs CPU/request; mean commit: "
+            f"{commits['mean_batch']:g} requests, {commits['mean_commit_ms']:g} ms",
+            extra={"seconds": elapsed, "cpu_us_per_request": cpu_us, **commits},
         )
     ]
     for op, samples in recorder.latencies.items():
         p50, p99 = latency_ms(samples)
         rows.append(Row(name, f"simplequeued localfs: {op}", len(samples) / elapsed, p50, p99))
+    rows.append(commit_row(name, commits, primitive))
     return rows

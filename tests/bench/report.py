@@ -28,6 +28,9 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+COMMIT_GOAL = 2.0  # issue 13: mean commit time <= 2x the primitive's
+
+
 def percentile(samples: list[float], q: float) -> float | None:
     """The q-quantile (0..1) by nearest rank; None without samples."""
     if not samples:
@@ -53,6 +56,31 @@ def compare(row: Row, peer: Row | None, goal: float | None, peer_name: str = "")
         row.goal = f">= {goal:g}x"
         row.met = row.ratio >= goal
     return row
+
+
+def commit_row(scenario: str, commits: dict[str, float], primitive_ms: float) -> Row:
+    """The mean commit time against the primitive's own cost for the mean commit size
+    (goal: at most COMMIT_GOAL times it), with bytes per commit."""
+    mean = commits["mean_commit_ms"]
+    size = commits.get("bytes_per_commit", 0.0)
+    if not size:  # a broker without sq_commit_bytes_total
+        return Row(scenario, "simplequeued localfs: mean commit", note="no commit bytes")
+    ratio = mean / primitive_ms if primitive_ms else None
+    return Row(
+        scenario=scenario,
+        system="simplequeued localfs: mean commit",
+        ratio=ratio,
+        peer="primitive",
+        goal=f"<= {COMMIT_GOAL:g}x",
+        met=None if ratio is None else ratio <= COMMIT_GOAL,
+        note=(
+            f"{size / 1024:,.1f} KiB/commit, {commits['mean_batch']:g} requests/commit, "
+            f"{commits['commits']:.0f} commits ({commits.get('checkpoints', 0):.0f} "
+            f"checkpoints); commit {mean:g} ms vs write+fsync+rename+dir-fsync of "
+            f"{size / 1024:,.1f} KiB {primitive_ms:g} ms"
+        ),
+        extra={**commits, "primitive_ms": primitive_ms},
+    )
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -146,20 +146,31 @@ def rss_kib(pid: int) -> dict[str, int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def commit_stats(daemon: Daemon) -> dict[str, float]:
-    """Commits, mean mutations per commit and mean commit time, from the broker's /metrics."""
+    """Commits, mean mutations, bytes and time per commit, from the broker's /metrics."""
     status, text = daemon.request("GET", "/metrics")
     values: dict[str, float] = {}
     if status == 200 and isinstance(text, str):
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name.startswith(("sq_commit_batch_size_", "sq_commit_seconds_")):
+            if name.startswith(("sq_commit_batch_size_", "sq_commit_seconds_")) or name in (
+                "sq_commit_bytes_total",
+                "sq_checkpoints_total",
+            ):
                 values[name] = float(value)
     commits = values.get("sq_commit_batch_size_count", 0.0)
     if not commits:
-        return {"commits": 0.0, "mean_batch": 0.0, "mean_commit_ms": 0.0}
+        return {"commits": 0.0, "mean_batch": 0.0, "mean_commit_ms": 0.0, "bytes_per_commit": 0.0}
     return {
         "commits": commits,
+        "checkpoints": values.get("sq_checkpoints_total", 0.0),
         "mean_batch": round(values.get("sq_commit_batch_size_sum", 0.0) / commits, 1),
         "mean_commit_ms": round(1000 * values.get("sq_commit_seconds_sum", 0.0) / commits, 1),
+        "bytes_per_commit": round(values.get("sq_commit_bytes_total", 0.0) / commits),
     }

@@ -30,8 +30,12 @@ def test_concurrent_enqueues_share_commits(
     commits = metric(d, "sq_commits_total")
     assert 1 <= commits < 100, commits  # 200 requests, far fewer writes
     ids = {body["id"] for _, body in results}
-    assert {job["id"] for job in stored_jobs(tmp_path, "burst")} == ids
+    jobs = stored_jobs(tmp_path, "burst")
+    assert {job["id"] for job in jobs} == ids
     assert metric(d, "sq_commit_batch_size_count") == commits
+    # Every job's JSON was written by at least one commit.
+    least = sum(len(json.dumps(job, separators=(",", ":"))) for job in jobs)
+    assert metric(d, "sq_commit_bytes_total") >= least
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,32 @@ async def test_concurrent_enqueues_share_few_writes() -> None:
     assert [j.payload for j in doc.jobs] == list(range(200))  # arrival order
 
 
+class ByteCountingStore(MemoryStore):
+    """Sums the bytes of every object written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        etag = await super().put_if(key, data, etag)
+        self.written += len(data)
+        return etag
+
+
+@pytest.mark.parametrize("checkpoint_bytes", [1024 * 1024, 2048], ids=["whole", "checkpointed"])
+async def test_commit_bytes_count_every_byte_a_commit_wrote(checkpoint_bytes: int) -> None:
+    store = ByteCountingStore()
+    eng = engine(store, checkpoint_bytes=checkpoint_bytes)
+    topic = eng.topic("t")
+    for n in range(30):
+        await topic.enqueue({"n": n, "pad": "x" * 100})
+    assert eng.metrics.commits.get() == 30
+    assert eng.metrics.commit_bytes.get() == store.written > 30 * 100
+    if checkpoint_bytes == 2048:
+        assert eng.metrics.checkpoints.get() >= 1  # checkpoints are counted too
+
+
 async def test_no_read_before_write_in_steady_state() -> None:
     store = CountingStore()
     topic = engine(store).topic("t")

@@ -23,10 +23,12 @@ def test_every_route_is_in_the_openapi_document() -> None:
 def test_metrics_render_prometheus_text() -> None:
     engine = Engine(MemoryStore())
     engine.metrics.commits.inc()
+    engine.metrics.commit_bytes.inc(123_456_789)
     engine.metrics.batch_size.observe(3)
     engine.topic("orders")
     text = engine.metrics.render()
     assert "# TYPE sq_commits_total counter\nsq_commits_total 1\n" in text
+    assert "# TYPE sq_commit_bytes_total counter\nsq_commit_bytes_total 123456789\n" in text
     assert 'sq_commit_batch_size_bucket{le="5"} 1' in text
     assert 'sq_topic_jobs{status="pending",topic="orders"} 0' in text
     assert "sq_commit_conflicts_total 0" in text

@@ -7,6 +7,7 @@ exact Redis reply), runs against the engine (`apply`, async) and returns a reply
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -87,6 +88,12 @@ class Command(ABC):
     @abstractmethod
     async def apply(self, ctx: Context) -> Any:
         """Run the command; return the reply value."""
+
+    def begin(self, ctx: Context) -> asyncio.Future[Any] | None:
+        """For a command of a run: join the pipeline's batch now, without a task of its
+        own, and return the future of its reply; None to run `apply` as a task. What it
+        raises becomes the command's error reply."""
+        return None
 
     def without_blocking(self) -> Command:
         """This command as EXEC runs it: Redis never blocks inside a transaction, a

@@ -8,11 +8,13 @@ after the reply loses the job (use a stream consumer group for at-least-once).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
 from common.limits import BLOCK_SECONDS, CLAIM_COUNT, Limit
 
+from ..batching import PushResult
 from ..reply import NULL_ARRAY
 from ..session import Context
 from .base import (
@@ -52,10 +54,19 @@ class LPush(Command):
         return cls(topic_name(args.next()), args.rest())
 
     async def apply(self, ctx: Context) -> Any:
+        return await self._started(ctx)
+
+    def begin(self, ctx: Context) -> asyncio.Future[Any]:
+        return self._started(ctx)
+
+    def _started(self, ctx: Context) -> asyncio.Future[Any]:
         limit = ctx.server.options.max_payload_bytes
         jobs = [new_job(value, limit) for value in self.values]
-        _, pending = await ctx.batcher.enqueue(ctx.topic(self.topic), jobs)
-        return pending
+        return ctx.batcher.start_enqueue(ctx.topic(self.topic), jobs, _pending_length)
+
+
+def _pending_length(result: PushResult) -> int:
+    return result[1]
 
 
 class RPush(LPush):
@@ -89,14 +100,26 @@ class LPop(Command):
         return cls(topic, count)
 
     async def apply(self, ctx: Context) -> Any:
+        started = self.begin(ctx)
+        if started is not None:
+            return await started
         topic = ctx.topic(self.topic)
+        await topic.load()
+        return [] if topic.document() is not None else NULL_ARRAY
+
+    def begin(self, ctx: Context) -> asyncio.Future[Any] | None:
         if self.count == 0:
-            await topic.load()
-            return [] if topic.document() is not None else NULL_ARRAY
-        jobs = await ctx.batcher.pop(topic, self.count or 1)
-        if self.count is None:
-            return value_of(jobs[0]) if jobs else None
-        return [value_of(job) for job in jobs] if jobs else NULL_ARRAY
+            return None  # looks at the topic: run as a task
+        finish = _one_value if self.count is None else _values
+        return ctx.batcher.start_pop(ctx.topic(self.topic), self.count or 1, finish)
+
+
+def _one_value(values: list[bytes]) -> bytes | None:
+    return values[0] if values else None
+
+
+def _values(values: list[bytes]) -> Any:
+    return values or NULL_ARRAY
 
 
 class RPop(LPop):
