@@ -372,8 +372,11 @@ class Throughput:
 
 
 def format_rate(per_second: float) -> str:
-    if per_second >= 100:
-        return f"{per_second:,.0f}/s"
-    if per_second >= 1 or per_second == 0:
-        return f"{per_second:.0f}/s"
-    return f"{per_second * 60:.0f}/m"
+    """A rate, always per minute (a queue of a few jobs a minute would read `0/s`):
+    `0/m`, `0.5/m`, `48/m`, `1,200/m`, `75k/m`."""
+    per_minute = per_second * 60
+    if per_minute >= 100_000:
+        return f"{per_minute / 1000:,.0f}k/m"
+    if per_minute >= 10 or per_minute == 0 or float(round(per_minute, 1)).is_integer():
+        return f"{per_minute:,.0f}/m"
+    return f"{per_minute:.1f}/m"

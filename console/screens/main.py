@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -51,6 +52,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
+from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
 from console.tail import SourceState, Tail, TopicInvalid, TopicRemoved, TopicSnapshot
 from console.widgets.header import BrokerHeader
@@ -80,7 +82,7 @@ HELP_NOTES = {
     "enqueue": "JSON payload, optional id and delay",
     "claim": "the oldest available job, as --worker-id",
     "ack": "claimed -> completed",
-    "nack": "claimed -> pending (or dead at max attempts)",
+    "nack": "claimed -> pending (or dead at max attempts); asks for an error and a delay",
     "requeue": "dead or claimed -> pending, attempts reset",
     "delete": "pending or dead; asks first",
     "detail": "all fields and the payload (also enter)",
@@ -88,7 +90,7 @@ HELP_NOTES = {
     "view('stale')": "claimed jobs late on their heartbeat, stalest first",
     "view('dead')": "dead jobs with their last error",
     "filter": "cycle: all, pending, claimed, completed, dead",
-    "search": "id or payload text; empty clears",
+    "search": "id or payload text; esc or empty clears",
     "sort": "queue order, oldest, newest, stalest heartbeat",
     "window(-1)": "previous rows when the table is capped",
     "window(1)": "next rows when the table is capped",
@@ -294,7 +296,8 @@ class MainScreen(Screen[None]):
             line = "no topic yet: enqueue one with e"
         else:
             line = f"{self.selected} · {self.spec.describe()} · {win.describe()}"
-        self.query_one("#view-status", Static).update(line)
+        # Text, not markup: the line holds user data and the window's `[ and ]` hint.
+        self.query_one("#view-status", Static).update(Text(line))
         if doc is not None:
             self._label_tabs(doc, now, timeout)
 
@@ -371,7 +374,11 @@ class MainScreen(Screen[None]):
 
     def action_nack(self) -> None:
         if target := self._job_for("nack"):
-            self.send_action(Nack(target[0], target[1].id))
+            self.app.push_screen(NackScreen(target[0], target[1].id), self._nack_done)
+
+    def _nack_done(self, request: Nack | None) -> None:
+        if request is not None:
+            self.send_action(request)
 
     def action_requeue(self) -> None:
         if target := self._job_for("requeue"):
@@ -409,13 +416,16 @@ class MainScreen(Screen[None]):
         self.refresh_jobs()
 
     def action_search(self) -> None:
-        def apply(text: str | None) -> None:
-            if text is not None:
-                self.spec = replace(self.spec, search=text)
-                self.window_start = 0
-                self.refresh_jobs()
+        """The prompt opens empty: the current search is in the status line. Enter applies
+        the text typed; Esc (like an empty text) clears the search."""
 
-        prompt = PromptScreen("Search job id or payload (empty clears)", self.spec.search)
+        def apply(text: str | None) -> None:
+            self.spec = replace(self.spec, search=text or "")
+            self.window_start = 0
+            self.refresh_jobs()
+
+        shown = f" (now {self.spec.search!r})" if self.spec.search else ""
+        prompt = PromptScreen(f"Search job id or payload{shown}; esc or empty clears")
         self.app.push_screen(prompt, apply)
 
     def action_sort(self) -> None:

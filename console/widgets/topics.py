@@ -16,7 +16,7 @@ COLUMNS = (
     ("claimed", "clmd"),
     ("completed", "done"),
     ("dead", "dead"),
-    ("rate", "in / out (1 min)"),
+    ("rate", "in / out (last minute)"),
 )
 
 ERROR_CHARS = 60  # of an invalid topic's problem, in place of its rates
@@ -25,9 +25,9 @@ ERROR_CHARS = 60  # of an invalid topic's problem, in place of its rates
 def rate_cell(enqueue: list[float], complete: list[float]) -> Text:
     text = Text()
     text.append(sparkline(enqueue), style="cyan")
-    text.append(f" {format_rate(enqueue[-1] if enqueue else 0):>5} ", style="dim")
+    text.append(f" {format_rate(enqueue[-1] if enqueue else 0):>7} ", style="dim")
     text.append(sparkline(complete), style="green")
-    text.append(f" {format_rate(complete[-1] if complete else 0):>5}", style="dim")
+    text.append(f" {format_rate(complete[-1] if complete else 0):>7}", style="dim")
     return text
 
 

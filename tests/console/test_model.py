@@ -11,6 +11,7 @@ from console.model import (
     ViewSpec,
     build_rows,
     format_age,
+    format_rate,
     job_row,
     select_jobs,
     sparkline,
@@ -130,3 +131,15 @@ def test_throughput_rates_come_from_counter_growth_per_bucket() -> None:
     enqueue, complete = history.rates(T0 + timedelta(seconds=15))
     assert enqueue == [0.0, 10.0, 0.0]
     assert complete == [0.0, 0.0, 5.0]
+
+
+def test_rates_are_always_per_minute() -> None:
+    assert [format_rate(r) for r in (0, 0.5 / 60, 1 / 60, 0.8, 2, 20, 2000)] == [
+        "0/m",
+        "0.5/m",
+        "1/m",
+        "48/m",
+        "120/m",
+        "1,200/m",
+        "120k/m",
+    ]
