@@ -100,7 +100,9 @@ HELP_NOTES = {
 
 
 class MainScreen(Screen[None]):
+    # Help comes first so that the footer keeps it however narrow the terminal.
     BINDINGS = [
+        Binding("question_mark", "help", "Help"),
         Binding("e", "enqueue", "Enqueue"),
         Binding("c", "claim", "Claim"),
         Binding("a", "ack", "Ack"),
@@ -117,9 +119,13 @@ class MainScreen(Screen[None]):
         Binding("o", "sort", "Sort"),
         Binding("left_square_bracket", "window(-1)", "Prev rows", show=False),
         Binding("right_square_bracket", "window(1)", "Next rows", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
+    # Classes for small terminals (app.tcss): below 100 columns the footer is compact;
+    # below 20 lines the header and topics give up their borders and spare lines, so the
+    # jobs table keeps rows down to 60x16.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
 
     def __init__(self, services: Services) -> None:
         super().__init__()
@@ -142,7 +148,13 @@ class MainScreen(Screen[None]):
         yield Tabs(*(Tab(label, id=kind) for kind, label in VIEW_LABELS.items()), id="views")
         yield Static("no topic yet", id="view-status")
         yield JobsTable(id="jobs-table")
-        yield Footer()
+        yield Footer(id="footer")
+
+    def on_resize(self) -> None:
+        footer = self.query_one(Footer)
+        footer.compact = self.has_class("-narrow")
+        # ctrl+p still opens the palette (the help says so); its hint would cover keys.
+        footer.show_command_palette = not footer.compact
 
     def on_mount(self) -> None:
         self.header.set_source(self.services.tail.description)
