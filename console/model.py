@@ -80,6 +80,16 @@ def format_age(seconds: float | None) -> str:
     return f"{total // 86400}d{total % 86400 // 3600:02d}h"
 
 
+def format_job_age(seconds: float) -> str:
+    """A job's age, to the second only in its first minute: `42s`, `4m`, `3h12m`, `2d04h`.
+    Past a minute the text changes once a minute, so a table of old jobs is not redrawn
+    every second (heartbeats keep seconds: they are what an operator watches tick)."""
+    total = max(0, int(seconds))
+    if 60 <= total < 3600:
+        return f"{total // 60}m"
+    return format_age(total)
+
+
 def payload_text(job: Job) -> str:
     """The payload as one line of JSON (strings as themselves), for previews and search."""
     if isinstance(job.payload, str):
@@ -146,7 +156,7 @@ def job_row(job: Job, now: datetime, visibility_timeout: float, text: str | None
         id=job.id,
         status=job.status.value,
         attempts=str(job.attempts),
-        age=format_age((now - job.created_at).total_seconds()),
+        age=format_job_age((now - job.created_at).total_seconds()),
         claimed_by=job.claimed_by or "",
         heartbeat=format_age(hb_age),
         preview=preview(payload_text(job) if text is None else text),
@@ -258,7 +268,7 @@ def window(total: int, start: int, cap: int) -> Window:
     return Window(start, min(total, start + cap), total)
 
 
-def build_rows(
+def view_window(
     doc: TopicDocument | None,
     spec: ViewSpec,
     now: datetime,
@@ -267,15 +277,17 @@ def build_rows(
     start: int = 0,
     cap: int = 1000,
     texts: PayloadTexts | None = None,
-) -> tuple[list[JobRow], Window]:
-    """Rows of one view of a document, windowed to at most `cap` rows."""
-    texts = texts or PayloadTexts()
+) -> tuple[list[Job], Window]:
+    """The jobs of one view of a document, windowed to at most `cap`, in table order."""
     jobs = select_jobs(doc.jobs if doc else [], spec, now, visibility_timeout, texts)
     win = window(len(jobs), start, cap)
-    rows = [
-        job_row(job, now, visibility_timeout, texts.get(job)) for job in jobs[win.start : win.stop]
-    ]
-    return rows, win
+    return jobs[win.start : win.stop], win
+
+
+def clock_bound(spec: ViewSpec) -> bool:
+    """Whether the clock alone changes which jobs a view holds (the stale view: a claimed
+    job turns stale as its heartbeat ages). Other views change only with the document."""
+    return spec.kind is ViewKind.STALE
 
 
 # --- topics -----------------------------------------------------------------------------

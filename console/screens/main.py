@@ -44,9 +44,11 @@ from console.model import (
     Throughput,
     ViewKind,
     ViewSpec,
-    build_rows,
+    clock_bound,
+    job_row,
     select_jobs,
     summarize,
+    view_window,
 )
 from console.screens.confirm import ConfirmScreen
 from console.screens.detail import JobDetailScreen
@@ -139,6 +141,8 @@ class MainScreen(Screen[None]):
         self.window_start = 0
         self.texts = PayloadTexts()
         self.status: BrokerStatus = self.link.status
+        self.shown: list[Job] = []  # the jobs in the table, in its order
+        self.status_line = ""
 
     # --- layout and workers ---------------------------------------------------------------
 
@@ -280,12 +284,24 @@ class MainScreen(Screen[None]):
         self.action_detail()
 
     def tick(self) -> None:
-        """Ages move with the clock even when no document changes."""
+        """Ages move with the clock even when no document changes. Only what the clock
+        changes is redrawn: the ages of the rows in sight (a row scrolled into sight gets
+        its ages at the next tick), tab counts and rates that differ."""
         now = self.clock()
         pane = self.query_one(TopicsPane)
         for topic, history in self.throughput.items():
             pane.update_rates(topic, history.rates(now))
-        self.refresh_jobs()
+        if clock_bound(self.spec):
+            self.refresh_jobs()
+            return
+        timeout = self.status.visibility_timeout
+        first, last = self.table.rows_in_sight()
+        self.table.update_rows(
+            [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown[first:last]]
+        )
+        doc = self.docs.get(self.selected) if self.selected else None
+        if doc is not None:
+            self._label_tabs(doc, now, timeout)
 
     # --- data out -----------------------------------------------------------------------
 
@@ -293,7 +309,7 @@ class MainScreen(Screen[None]):
         doc = self.docs.get(self.selected) if self.selected else None
         now = self.clock()
         timeout = self.status.visibility_timeout
-        rows, win = build_rows(
+        self.shown, win = view_window(
             doc,
             self.spec,
             now,
@@ -303,13 +319,16 @@ class MainScreen(Screen[None]):
             texts=self.texts,
         )
         self.window_start = win.start
+        rows = [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown]
         self.table.show(rows, COLUMNS[self.spec.kind])
         if self.selected is None:
             line = "no topic yet: enqueue one with e"
         else:
             line = f"{self.selected} · {self.spec.describe()} · {win.describe()}"
         # Text, not markup: the line holds user data and the window's `[ and ]` hint.
-        self.query_one("#view-status", Static).update(Text(line))
+        if line != self.status_line:
+            self.status_line = line
+            self.query_one("#view-status", Static).update(Text(line))
         if doc is not None:
             self._label_tabs(doc, now, timeout)
 

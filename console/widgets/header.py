@@ -34,6 +34,7 @@ class BrokerHeader(Static):
         self.status = BrokerStatus(LinkState.CONNECTING, "looking for the broker")
         self.tail_description = ""
         self.source_problem = ""
+        self._shown = Text()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh_text)
@@ -83,4 +84,7 @@ class BrokerHeader(Static):
         return line
 
     def refresh_text(self) -> None:
-        self.update(self.render_text())
+        text = self.render_text()
+        if text != self._shown:  # called every second; most seconds change nothing
+            self._shown = text
+            self.update(text)

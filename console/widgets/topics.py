@@ -45,6 +45,7 @@ class TopicsPane(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self._topics: set[str] = set()
+        self._rates: dict[str, tuple[list[float], list[float]]] = {}  # as shown
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -68,6 +69,7 @@ class TopicsPane(DataTable[Text]):
                 "rate": rate_cell(*rates),
             },
         )
+        self._rates[summary.topic] = rates
 
     def show_invalid(self, topic: str, problem: str) -> None:
         """Mark a topic whose document cannot be read: no counts, the problem instead."""
@@ -90,12 +92,15 @@ class TopicsPane(DataTable[Text]):
             self.move_cursor(row=self.get_row_index(keep))
 
     def update_rates(self, topic: str, rates: tuple[list[float], list[float]]) -> None:
-        if topic in self._topics:
+        """Called every second for every topic: the cell changes only when the rates do."""
+        if topic in self._topics and self._rates.get(topic) != rates:
+            self._rates[topic] = rates
             self.update_cell(topic, "rate", rate_cell(*rates), update_width=True)
 
     def remove_topic(self, topic: str) -> None:
         if topic in self._topics:
             self._topics.discard(topic)
+            self._rates.pop(topic, None)
             self.remove_row(topic)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

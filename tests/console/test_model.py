@@ -9,13 +9,14 @@ from console.model import (
     Tint,
     ViewKind,
     ViewSpec,
-    build_rows,
     format_age,
+    format_job_age,
     format_rate,
     job_row,
     select_jobs,
     sparkline,
     summarize,
+    view_window,
     window,
 )
 from tests.console.docs import T0, at, document, job
@@ -35,6 +36,16 @@ def test_ages_are_compact_and_empty_when_unknown() -> None:
         "1m05s",
         "1h02m",
         "1d01h",
+    ]
+    # A job's age keeps seconds only in its first minute, so it changes once a minute after.
+    assert [format_job_age(s) for s in (-3, 59, 60, 65, 119, 3599, 3725)] == [
+        "0s",
+        "59s",
+        "1m",
+        "1m",
+        "1m",
+        "59m",
+        "1h02m",
     ]
 
 
@@ -98,17 +109,17 @@ def test_stale_view_holds_claimed_jobs_late_on_heartbeat_stalest_first() -> None
 
 def test_dead_view_shows_last_error() -> None:
     doc = document("t", [job("a", P), job("b", D, error="boom")])
-    rows, _ = build_rows(doc, ViewSpec(kind=ViewKind.DEAD), at(1), 30)
-    assert [(r.id, r.last_error) for r in rows] == [("b", "boom")]
+    jobs, _ = view_window(doc, ViewSpec(kind=ViewKind.DEAD), at(1), 30)
+    assert [(r.id, r.last_error) for r in (job_row(j, at(1), 30) for j in jobs)] == [("b", "boom")]
 
 
 def test_window_caps_rows_and_counts_the_hidden_ones() -> None:
     doc = document("t", [job(f"j{i}", created=i) for i in range(100)])
-    rows, win = build_rows(doc, ViewSpec(), at(200), 30, start=0, cap=30)
-    assert len(rows) == 30 and win.hidden == 70
+    jobs, win = view_window(doc, ViewSpec(), at(200), 30, start=0, cap=30)
+    assert len(jobs) == 30 and win.hidden == 70
     assert "70 hidden" in win.describe()
-    rows, win = build_rows(doc, ViewSpec(), at(200), 30, start=95, cap=30)
-    assert (win.start, win.stop, rows[0].id) == (70, 100, "j70")
+    jobs, win = view_window(doc, ViewSpec(), at(200), 30, start=95, cap=30)
+    assert (win.start, win.stop, jobs[0].id) == (70, 100, "j70")
     assert window(5, 3, 30).hidden == 0
 
 

@@ -251,3 +251,22 @@ async def test_a_column_widens_for_a_longer_value_arriving_later(tmp_path: Path)
             lambda: column.get_render_width(table(app)) > len(worker),
             what="the column measured again",  # when the table is next idle
         )
+
+
+async def test_the_clock_redraws_only_the_ages_in_sight(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await write(store, document("orders", [job(f"j{i:03}", P) for i in range(200)]))
+    now = [at(30)]
+    settings = ConsoleSettings(broker=NO_BROKER, dir=tmp_path, poll_interval=0.1)
+    app = ConsoleApp(settings, store=store, clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(row_ids(app)) == 200, what="rows")
+        assert cell(app, "j000", "age") == cell(app, "j199", "age") == "30s"
+        rows_before = dict(table(app).rows)
+        now[0] = at(35)
+        await until(pilot, lambda: cell(app, "j000", "age") == "35s", what="a tick")
+        # The last row is out of sight: the tick left it alone, and no row was rebuilt.
+        assert cell(app, "j199", "age") == "30s"
+        assert all(table(app).rows[key] is row for key, row in rows_before.items())
+        await pilot.press("ctrl+end")  # in sight now: the next tick brings its age up to date
+        await until(pilot, lambda: cell(app, "j199", "age") == "35s", what="scrolled row")
