@@ -39,12 +39,14 @@ from console.broker_link import BrokerLink, BrokerStatus, LinkState
 from console.messages import ActionFinished, BrokerStatusChanged, TailUpdate
 from console.model import (
     COLUMNS,
+    SHOWN_STATUSES,
     PayloadTexts,
     SortOrder,
     Throughput,
     ViewKind,
     ViewSpec,
     clock_bound,
+    is_delayed,
     job_row,
     select_jobs,
     summarize,
@@ -56,14 +58,22 @@ from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
 from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
-from console.tail import SourceState, Tail, TopicInvalid, TopicRemoved, TopicSnapshot
+from console.tail import (
+    SourceState,
+    Tail,
+    TopicInvalid,
+    TopicLoading,
+    TopicRemoved,
+    TopicSnapshot,
+)
 from console.widgets.header import BrokerHeader
 from console.widgets.jobs_table import JobsTable
 from console.widgets.topics import TopicsPane
 
-STATUS_CYCLE: list[JobStatus | None] = [None, *JobStatus]
+STATUS_CYCLE: list[str | None] = [None, *SHOWN_STATUSES]
 SORT_CYCLE = list(SortOrder)
-VIEW_LABELS = {"jobs": "1 Jobs", "stale": "2 Stale", "dead": "3 Dead"}  # key and name
+# key and name
+VIEW_LABELS = {"jobs": "1 Jobs", "stale": "2 Stale", "dead": "3 Dead", "delayed": "4 Delayed"}
 
 
 @dataclass
@@ -91,9 +101,11 @@ HELP_NOTES = {
     "view('jobs')": "every job; filter, search and sort apply",
     "view('stale')": "claimed jobs late on their heartbeat, stalest first",
     "view('dead')": "dead jobs with their last error",
-    "filter": "cycle: all, pending, claimed, completed, dead",
+    "view('delayed')": "pending jobs not available yet, soonest first",
+    "filter": "cycle: " + ", ".join(status or "all" for status in STATUS_CYCLE),
+    "filter_topics": "topics whose name contains a text; esc or empty clears",
     "search": "id or payload text; esc or empty clears",
-    "sort": "queue order, oldest, newest, stalest heartbeat",
+    "sort": "queue order, oldest, newest, stalest heartbeat (or click a column header)",
     "window(-1)": "previous rows when the table is capped",
     "window(1)": "next rows when the table is capped",
     "help": "this list",
@@ -116,9 +128,11 @@ class MainScreen(Screen[None]):
         Binding("1", "view('jobs')", "Jobs", show=False),
         Binding("2", "view('stale')", "Stale", show=False),
         Binding("3", "view('dead')", "Dead", show=False),
+        Binding("4", "view('delayed')", "Delayed", show=False),
         Binding("f", "filter", "Filter"),
         Binding("slash", "search", "Search"),
         Binding("o", "sort", "Sort"),
+        Binding("t", "filter_topics", "Topics", show=False),
         Binding("left_square_bracket", "window(-1)", "Prev rows", show=False),
         Binding("right_square_bracket", "window(1)", "Next rows", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -142,6 +156,8 @@ class MainScreen(Screen[None]):
         self.texts = PayloadTexts()
         self.status: BrokerStatus = self.link.status
         self.shown: list[Job] = []  # the jobs in the table, in its order
+        self.loading_topics: set[str] = set()  # topics seen whose first document is being read
+        self.next_due: dict[str, datetime | None] = {}  # per topic: soonest delayed job due
         self.status_line = ""
 
     # --- layout and workers ---------------------------------------------------------------
@@ -221,14 +237,20 @@ class MainScreen(Screen[None]):
     def on_tail_update(self, message: TailUpdate) -> None:
         event = message.event
         if isinstance(event, TopicSnapshot):
+            self.loading_topics.discard(event.topic)
             self.docs[event.topic] = event.document
             history = self.throughput.setdefault(event.topic, Throughput())
             history.add(self.clock(), event.document.counters)
-            pane = self.query_one(TopicsPane)
-            pane.show(summarize(event.document), history.rates(self.clock()))
+            self._show_topic(event.topic)
+            if event.topic == self.selected:
+                self.refresh_jobs()
+        elif isinstance(event, TopicLoading):
+            self.loading_topics.add(event.topic)
+            self.query_one(TopicsPane).show_loading(event.topic)
             if event.topic == self.selected:
                 self.refresh_jobs()
         elif isinstance(event, TopicRemoved):
+            self.loading_topics.discard(event.topic)
             self.docs.pop(event.topic, None)
             self.throughput.pop(event.topic, None)
             self.query_one(TopicsPane).remove_topic(event.topic)
@@ -236,6 +258,7 @@ class MainScreen(Screen[None]):
                 self.refresh_jobs()
         elif isinstance(event, TopicInvalid):
             # Marked in the list, and its jobs no longer shown as if they were current.
+            self.loading_topics.discard(event.topic)
             self.docs.pop(event.topic, None)
             self.throughput.pop(event.topic, None)
             self.query_one(TopicsPane).show_invalid(event.topic, event.message)
@@ -244,6 +267,13 @@ class MainScreen(Screen[None]):
             self.notify(event.message, title="Unreadable document", severity="warning")
         elif isinstance(event, SourceState):
             self.header.set_source(self.services.tail.description, event.message)
+
+    def _show_topic(self, topic: str) -> None:
+        """The topic's counts from its document and the clock (delayed jobs turn pending)."""
+        now = self.clock()
+        summary = summarize(self.docs[topic], now)
+        self.next_due[topic] = summary.next_due
+        self.query_one(TopicsPane).show(summary, self.throughput[topic].rates(now))
 
     def on_broker_status_changed(self, message: BrokerStatusChanged) -> None:
         before, self.status = self.status, message.status
@@ -290,7 +320,11 @@ class MainScreen(Screen[None]):
         now = self.clock()
         pane = self.query_one(TopicsPane)
         for topic, history in self.throughput.items():
-            pane.update_rates(topic, history.rates(now))
+            due = self.next_due.get(topic)
+            if due is not None and due <= now and topic in self.docs:
+                self._show_topic(topic)  # a delayed job's time came: count it as pending
+            else:
+                pane.update_rates(topic, history.rates(now))
         if clock_bound(self.spec):
             self.refresh_jobs()
             return
@@ -321,8 +355,11 @@ class MainScreen(Screen[None]):
         self.window_start = win.start
         rows = [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown]
         self.table.show(rows, COLUMNS[self.spec.kind])
+        self.table.loading = self.selected in self.loading_topics
         if self.selected is None:
             line = "no topic yet: enqueue one with e"
+        elif self.selected in self.loading_topics:
+            line = f"{self.selected} · loading its document…"
         else:
             line = f"{self.selected} · {self.spec.describe()} · {win.describe()}"
         # Text, not markup: the line holds user data and the window's `[ and ]` hint.
@@ -336,6 +373,7 @@ class MainScreen(Screen[None]):
         counts = {
             "stale": len(select_jobs(doc.jobs, ViewSpec(ViewKind.STALE), now, timeout)),
             "dead": sum(job.status is JobStatus.DEAD for job in doc.jobs),
+            "delayed": sum(is_delayed(job, now) for job in doc.jobs),
         }
         for tab_id, count in counts.items():
             tab = self.query_one(f"#{tab_id}", Tab)
@@ -461,8 +499,29 @@ class MainScreen(Screen[None]):
 
     def action_sort(self) -> None:
         following = SORT_CYCLE[(SORT_CYCLE.index(self.spec.sort) + 1) % len(SORT_CYCLE)]
-        self.spec = replace(self.spec, sort=following)
+        if self.spec.column is not None:
+            following = SortOrder.QUEUE  # from a clicked column back to the cycle's start
+        self.spec = replace(self.spec, sort=following, column=None, descending=False)
         self.refresh_jobs()
+
+    @on(DataTable.HeaderSelected, "#jobs-table")
+    def sort_by_column(self, message: DataTable.HeaderSelected) -> None:
+        """A click on a column header sorts by it; a second click, the other way round."""
+        column = str(message.column_key.value)
+        descending = self.spec.column == column and not self.spec.descending
+        self.spec = replace(self.spec, column=column, descending=descending)
+        self.refresh_jobs()
+
+    def action_filter_topics(self) -> None:
+        pane = self.query_one(TopicsPane)
+
+        def apply(text: str | None) -> None:
+            pane.set_filter(text or "")
+
+        shown = f" (now {pane.filter_text!r})" if pane.filter_text else ""
+        self.app.push_screen(
+            PromptScreen(f"Show topics containing{shown}; esc or empty clears"), apply
+        )
 
     def action_window(self, step: int) -> None:
         self.window_start = max(0, self.window_start + step * (self.services.row_cap // 2))

@@ -13,13 +13,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.model import COLUMN_LABELS, JobRow, Tint
+from console.widgets.topics import COUNT_STYLES
 
-STATUS_STYLES = {
-    "pending": "cyan",
-    "claimed": "yellow",
-    "completed": "green",
-    "dead": "bold red",
-}
+STATUS_STYLES = COUNT_STYLES
 TINT_STYLES = {Tint.NONE: "", Tint.WARN: "black on yellow", Tint.STALE: "bold white on red"}
 
 

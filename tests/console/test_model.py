@@ -124,9 +124,15 @@ def test_window_caps_rows_and_counts_the_hidden_ones() -> None:
 
 
 def test_summary_counts_each_status() -> None:
-    doc = document("t", [job("a", P), job("b", C), job("c", D), job("d", D)])
-    summary = summarize(doc)
-    assert (summary.pending, summary.claimed, summary.completed, summary.dead) == (1, 1, 0, 2)
+    later = job("e", P)
+    later.available_at = at(60)
+    doc = document("t", [job("a", P), job("b", C), job("c", D), job("d", D), later])
+    summary = summarize(doc, at(30))
+    assert summary.counts == {"pending": 1, "delayed": 1, "claimed": 1, "completed": 0, "dead": 2}
+    assert summary.next_due == at(60)
+    # Once its time has come, the delayed job counts as pending.
+    assert summarize(doc, at(60)).counts["pending"] == 2
+    assert summarize(doc, at(60)).next_due is None
 
 
 def test_sparkline_scales_to_the_largest_value() -> None:

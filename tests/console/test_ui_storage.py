@@ -84,6 +84,8 @@ async def test_filter_search_and_sort_shape_the_table(tmp_path: Path) -> None:
         await until(pilot, lambda: len(row_ids(app)) == 4)
         await pilot.press("f")  # pending
         await until(pilot, lambda: row_ids(app) == ["p1", "p2"])
+        await pilot.press("f")  # delayed: none
+        await until(pilot, lambda: row_ids(app) == [])
         await pilot.press("f")  # claimed
         await until(pilot, lambda: row_ids(app) == ["c1"])
         await pilot.press("f", "f", "f")  # completed, dead, all
