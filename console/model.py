@@ -418,6 +418,21 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARK_BLOCKS[round(value / top * last)] for value in values)
 
 
+#: Windows of the throughput history, in minutes (the topic detail shows each).
+HISTORY_WINDOWS = (5, 15, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRates:
+    minutes: int
+    seen: float  # seconds of the window the console has watched
+    enqueued: int
+    completed: int
+
+    def per_minute(self, count: int) -> float:
+        return count / self.seen * 60 if self.seen > 0 else 0.0
+
+
 @dataclass
 class Throughput:
     """Enqueue and completion rates of a topic, derived from its lifetime counters.
@@ -429,15 +444,43 @@ class Throughput:
     bucket: float = 10.0  # seconds per sparkline bar: six bars are the last minute
     buckets: int = 6
     samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+    # The longer history (HISTORY_WINDOWS): at most one sample per `bucket` seconds.
+    history: deque[tuple[float, int, int]] = field(default_factory=deque)
 
     def add(self, at: datetime, counters: Counters) -> None:
         t = at.timestamp()
         if self.samples and t < self.samples[-1][0]:
             return
-        self.samples.append((t, counters.enqueued, counters.completed))
+        sample = (t, counters.enqueued, counters.completed)
+        self.samples.append(sample)
         horizon = t - self.bucket * (self.buckets + 1)
         while len(self.samples) > 1 and self.samples[1][0] <= horizon:
             self.samples.popleft()
+        # The last sample always holds the latest counters; it is kept as a new point
+        # once it is a bucket past the one before.
+        if len(self.history) >= 2 and t - self.history[-2][0] < self.bucket:
+            self.history[-1] = sample
+        else:
+            self.history.append(sample)
+        horizon = t - max(HISTORY_WINDOWS) * 60 - self.bucket
+        while len(self.history) > 1 and self.history[1][0] <= horizon:
+            self.history.popleft()
+
+    def over(self, now: datetime, minutes: int) -> WindowRates:
+        """Jobs enqueued and completed in the last `minutes`, or over the part of it the
+        console has seen (`seen` seconds, from its first document of the topic)."""
+        if not self.history:
+            return WindowRates(minutes, 0.0, 0, 0)
+        end = now.timestamp()
+        start = end - minutes * 60
+        base = self.history[0]
+        for sample in self.history:
+            if sample[0] > start:
+                break
+            base = sample
+        last = self.history[-1]
+        seen = max(0.0, end - max(base[0], start))
+        return WindowRates(minutes, seen, max(0, last[1] - base[1]), max(0, last[2] - base[2]))
 
     def _at(self, t: float) -> tuple[int, int] | None:
         """Counter values as of time t (the latest sample not after it)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -36,6 +37,7 @@ from console.actions import (
     perform,
 )
 from console.broker_link import BrokerLink, BrokerStatus, LinkState
+from console.export import export_view
 from console.messages import ActionFinished, BrokerStatusChanged, TailUpdate
 from console.model import (
     COLUMNS,
@@ -56,6 +58,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
+from console.screens.history import HistoryScreen
 from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
 from console.tail import (
@@ -87,6 +90,7 @@ class Services:
     row_cap: int
     poll_interval: float
     clock: Callable[[], datetime]
+    export_dir: Path = Path(".")
 
 
 # Extra words for the help screen, by action.
@@ -108,6 +112,8 @@ HELP_NOTES = {
     "sort": "queue order, oldest, newest, stalest heartbeat (or click a column header)",
     "window(-1)": "previous rows when the table is capped",
     "window(1)": "next rows when the table is capped",
+    "history": "the topic's throughput over 5, 15 and 60 minutes",
+    "export": "the current view (every row, not only the window) to a JSON file",
     "help": "this list",
     "app.quit": "leave the console",
 }
@@ -133,6 +139,8 @@ class MainScreen(Screen[None]):
         Binding("slash", "search", "Search"),
         Binding("o", "sort", "Sort"),
         Binding("t", "filter_topics", "Topics", show=False),
+        Binding("h", "history", "History", show=False),
+        Binding("x", "export", "Export", show=False),
         Binding("left_square_bracket", "window(-1)", "Prev rows", show=False),
         Binding("right_square_bracket", "window(1)", "Next rows", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -526,6 +534,27 @@ class MainScreen(Screen[None]):
     def action_window(self, step: int) -> None:
         self.window_start = max(0, self.window_start + step * (self.services.row_cap // 2))
         self.refresh_jobs()
+
+    def action_history(self) -> None:
+        if self.selected is None or self.selected not in self.throughput:
+            self.notify("No topic selected", severity="warning")
+            return
+        screen = HistoryScreen(self.selected, self.throughput[self.selected], self.clock())
+        self.app.push_screen(screen)
+
+    def action_export(self) -> None:
+        doc = self.docs.get(self.selected) if self.selected else None
+        if doc is None:
+            self.notify("Nothing to export: no topic document shown", severity="warning")
+            return
+        now = self.clock()
+        jobs = select_jobs(doc.jobs, self.spec, now, self.status.visibility_timeout, self.texts)
+        try:
+            path = export_view(self.services.export_dir, doc, self.spec, jobs, now)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error", timeout=8)
+            return
+        self.notify(f"Exported {len(jobs):,} jobs to {path}", title="Export", timeout=8)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS, HELP_NOTES))

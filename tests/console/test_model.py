@@ -160,3 +160,26 @@ def test_rates_are_always_per_minute() -> None:
         "1,200/m",
         "120k/m",
     ]
+
+
+def test_throughput_history_covers_5_15_and_60_minutes() -> None:
+    history = Throughput()
+    for minute in range(0, 70):  # 10 jobs enqueued and 4 completed a minute
+        history.add(at(minute * 60), Counters(enqueued=10 * minute, completed=4 * minute))
+    now = at(69 * 60)
+    five, hour = history.over(now, 5), history.over(now, 60)
+    assert (five.enqueued, five.completed, five.seen) == (50, 20, 300)
+    assert (hour.enqueued, hour.completed) == (600, 240)
+    assert hour.per_minute(hour.enqueued) == 10.0
+    # Only what the console has seen: 2 minutes of a 15-minute window.
+    young = Throughput()
+    young.add(at(0), Counters(enqueued=100))
+    young.add(at(120), Counters(enqueued=106))
+    window = young.over(at(120), 15)
+    assert (window.enqueued, window.seen) == (6, 120)
+    assert len(history.history) <= 60 * 6 + 2  # one sample per 10 s, an hour long
+    # Documents seconds apart: the first sample stays the base, the last the latest.
+    quick = Throughput()
+    for second, enqueued in ((0, 100), (2, 103), (4, 105)):
+        quick.add(at(second), Counters(enqueued=enqueued))
+    assert quick.over(at(4), 5).enqueued == 5

@@ -6,6 +6,7 @@ Storage (or the broker) is the judge of what an action did."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ from common.keys import topic_key
 from common.models import JobStatus, dump_document
 from common.store import MemoryStore, Object
 from console.app import ConsoleApp
+from console.screens.history import HistoryScreen
 from console.screens.prompt import PromptScreen
 from console.settings import ConsoleSettings
 from console.widgets.topics import TopicsPane
 from tests.console.docs import at, document, job
 from tests.console.pilot import SIZE, Notes, broker_line, cell, main_screen, row_ids, table
 from tests.console.pilot import wait_until as until
-from tests.console.test_ui_broker import enqueue, localfs_console, stored_job
+from tests.console.test_snapshots import screen_text
+from tests.console.test_ui_broker import enqueue, localfs_console, stored, stored_job
 
 P = JobStatus.PENDING
 NO_BROKER = "http://127.0.0.1:9"
@@ -199,3 +202,63 @@ async def test_a_topic_being_read_shows_a_loading_indicator(tmp_path: Path) -> N
         await until(pilot, lambda: not table(app).loading, what="indicator gone")
         await until(pilot, lambda: pane_cell(app, "big", "pending") == "2,000", what="counts")
         assert len(row_ids(app)) == 1000
+
+
+async def test_export_writes_the_current_view_to_a_json_file(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    data = tmp_path / "data"
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(data))
+    for job_id in ("a1", "a2", "b1"):
+        enqueue(daemon, job_id, payload={"item": job_id})
+    status, _ = daemon.request("POST", "/topics/orders/claim", json={"worker_id": "w"})
+    assert status == 200
+    exports = tmp_path / "exports"
+    app = localfs_console(data, export_dir=exports)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(row_ids(app)) == 3, what="rows")
+        await until(pilot, lambda: cell(app, "a1", "status") == "claimed", what="claimed")
+        await pilot.press("f")  # pending only: a2 and b1
+        await until(pilot, lambda: row_ids(app) == ["a2", "b1"], what="filtered")
+        await pilot.press("x")
+        await until(pilot, lambda: notes.find("Exported 2 jobs to "), what="notification")
+        path = Path(notes.find("Exported 2 jobs to ")[0][0].removeprefix("Exported 2 jobs to "))
+        assert path.parent == exports and path.name.startswith("sq-orders-jobs-")
+        body = json.loads(path.read_bytes())  # noqa: ASYNC240 (a small file, in a test)
+        assert body["view"] == "jobs · status=pending" and body["count"] == 2
+        assert [j["id"] for j in body["jobs"]] == ["a2", "b1"]
+        assert body["jobs"][0]["payload"] == {"item": "a2"}
+        assert body["generation"] == stored(data).generation
+
+
+async def test_history_shows_what_was_enqueued_and_completed_per_window(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(tmp_path))
+    enqueue(daemon, "before")  # counted before the console looked: not in its history
+    app = localfs_console(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+        await until(pilot, lambda: row_ids(app) == ["before"], what="first document")
+        for job_id in ("j1", "j2", "j3"):
+            enqueue(daemon, job_id)
+        status, _ = daemon.request("POST", "/topics/orders/claim", json={"worker_id": "w"})
+        assert status == 200
+        status, _ = daemon.request("POST", "/topics/orders/ack", json={"job_id": "before"})
+        assert status == 200
+        await until(pilot, lambda: cell(app, "before", "status") == "completed", what="acked")
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        await until(pilot, lambda: "last 60 min" in screen_text(app), what="drawn")
+        text = screen_text(app)  # what the terminal shows
+        lines = [line.split("last", 1)[1].split() for line in text.splitlines() if " last " in line]
+        lines = [["last", *line[:-1]] for line in lines]  # without the dialog's right border
+        assert [line[:3] for line in lines] == [
+            ["last", "5", "min"],
+            ["last", "15", "min"],
+            ["last", "60", "min"],
+        ]
+        assert all(line[4] == "3" and line[6] == "1" for line in lines), text
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HistoryScreen))
