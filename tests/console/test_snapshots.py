@@ -29,6 +29,7 @@ from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
+from tests.console.make_screenshots import check_png
 from tests.console.pilot import row_ids, table
 from tests.console.pilot import wait_until as until
 
@@ -170,3 +171,16 @@ async def test_help_snapshot(name: str) -> None:
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
     await run_view(name, steps)
+
+
+@pytest.mark.slow  # cairocffi runs ldconfig to find libcairo
+async def test_a_screenshot_renders_to_a_png(tmp_path: Path) -> None:
+    """What `make screenshots` does to each SVG: cairosvg renders it, the PNG is checked."""
+
+    async def steps(pilot: Pilot[Any], app: ConsoleApp) -> None:
+        await show_orders(pilot, app)
+        svg = tmp_path / "overview.svg"
+        svg.write_text(app.export_screenshot())
+        assert check_png(svg).stat().st_size > 10_000
+
+    await run_view("overview", steps)
