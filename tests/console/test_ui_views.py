@@ -148,14 +148,15 @@ async def test_topics_sort_naturally_filter_and_sort_by_a_clicked_header(
         assert not pane(app).border_title
 
 
-async def test_a_click_on_a_jobs_column_header_sorts_by_it(tmp_path: Path) -> None:
-    store = MemoryStore()
-    jobs = [job("j-10", P, created=3), job("j-9", P, created=1), job("j-100", P, created=2)]
-    await store.put_if(topic_key("orders"), dump_document(document("orders", jobs)), None)
-    settings = ConsoleSettings(broker=NO_BROKER, dir=tmp_path, poll_interval=0.1)
-    app = ConsoleApp(settings, store=store, clock=lambda: at(40))
+async def test_a_click_on_a_jobs_column_header_sorts_by_it(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(tmp_path))
+    for job_id in ("j-10", "j-9", "j-100"):  # enqueued (created) in this order
+        enqueue(daemon, job_id)
+    app = localfs_console(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "unreachable" in broker_line(app), what="broker checked")
+        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j-10", "j-9", "j-100"])  # queue order
         await click_header(pilot, table(app), "id")
         await until(pilot, lambda: row_ids(app) == ["j-9", "j-10", "j-100"], what="id ↑")
@@ -163,7 +164,12 @@ async def test_a_click_on_a_jobs_column_header_sorts_by_it(tmp_path: Path) -> No
         await click_header(pilot, table(app), "id")
         await until(pilot, lambda: row_ids(app) == ["j-100", "j-10", "j-9"], what="id ↓")
         await click_header(pilot, table(app), "age")  # youngest first
-        await until(pilot, lambda: row_ids(app) == ["j-10", "j-100", "j-9"], what="age ↑")
+        await until(pilot, lambda: row_ids(app) == ["j-100", "j-9", "j-10"], what="age ↑")
+        # The order holds as the document changes: a claim keeps the rows where they are.
+        status, _ = daemon.request("POST", "/topics/orders/claim", json={"worker_id": "w"})
+        assert status == 200
+        await until(pilot, lambda: cell(app, "j-10", "status") == "claimed", what="claimed")
+        assert row_ids(app) == ["j-100", "j-9", "j-10"]
         await pilot.press("o")  # the sort key goes back to queue order
         await until(pilot, lambda: row_ids(app) == ["j-10", "j-9", "j-100"], what="queue")
 
