@@ -46,7 +46,8 @@ class Ack:
 class Nack:
     topic: str
     job_id: str
-    error: str = "nacked from sq-console"
+    error: str | None = None  # the job's last_error; None leaves it as it was
+    delay: float | None = None  # seconds before the job is available again; None: at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +80,10 @@ async def perform(client: Client, action: Action) -> str:
         case Ack(topic, job_id):
             await client.ack(topic, job_id)
             return f"Acked job {job_id}: completed"
-        case Nack(topic, job_id, error):
-            job = await client.nack(topic, job_id, error=error)
-            return f"Nacked job {job_id}: now {job.status.value}"
+        case Nack(topic, job_id, error, delay):
+            job = await client.nack(topic, job_id, error=error, delay=delay)
+            later = f", available in {delay:g}s" if delay and job.status.value == "pending" else ""
+            return f"Nacked job {job_id}: now {job.status.value}{later}"
         case Requeue(topic, job_id):
             await client.requeue(topic, job_id)
             return f"Requeued job {job_id}: pending again, attempts reset"
@@ -108,10 +110,19 @@ def enqueue_from_form(topic: str, payload: str, job_id: str, delay: str) -> Enqu
     job_id = job_id.strip()
     if len(job_id) > MAX_ID_CHARS:
         raise FormInvalid(f"id: at most {MAX_ID_CHARS} characters")
-    seconds: float | None = None
-    if delay.strip():
-        try:
-            seconds = DELAY_SECONDS.parse("delay", delay.strip())
-        except OutOfRange as exc:
-            raise FormInvalid(str(exc)) from None
-    return Enqueue(topic, value, job_id or None, seconds or None)
+    return Enqueue(topic, value, job_id or None, _delay(delay))
+
+
+def _delay(text: str) -> float | None:
+    """A form's delay field: empty (or 0) is no delay."""
+    if not text.strip():
+        return None
+    try:
+        return DELAY_SECONDS.parse("delay", text.strip()) or None
+    except OutOfRange as exc:
+        raise FormInvalid(str(exc)) from None
+
+
+def nack_from_form(topic: str, job_id: str, error: str, delay: str) -> Nack:
+    """Check the nack form (an error text and a delay, both optional) and build the request."""
+    return Nack(topic, job_id, error.strip() or None, _delay(delay))

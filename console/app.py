@@ -59,6 +59,7 @@ class ConsoleApp(App[None]):
             row_cap=settings.row_cap,
             poll_interval=settings.poll_interval,
             clock=clock,
+            export_dir=settings.export_dir,
         )
 
     def get_default_screen(self) -> Screen[None]:

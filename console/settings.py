@@ -11,6 +11,7 @@ Where the console reads from:
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -45,6 +46,10 @@ class ConsoleSettings(StorageSettings):
         default=1000,
         ge=10,
         description="most rows the jobs table shows at once; more are windowed",
+    )
+    export_dir: Path = Field(
+        default=Path("."),
+        description="directory where x (export) writes the current view as JSON",
     )
     worker_id: str = Field(
         default_factory=default_worker_id,

@@ -46,6 +46,14 @@ class TopicSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicLoading:
+    """A topic seen for the first time whose document is being read (a big one takes
+    seconds); its snapshot (or TopicInvalid) follows."""
+
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class TopicRemoved:
     """The topic's document is gone."""
 
@@ -68,7 +76,7 @@ class TopicInvalid:
     message: str
 
 
-TailEvent = TopicSnapshot | TopicRemoved | TopicInvalid | SourceState
+TailEvent = TopicSnapshot | TopicLoading | TopicRemoved | TopicInvalid | SourceState
 
 
 async def parse_document(topic: str, data: bytes) -> TopicDocument:
@@ -127,7 +135,12 @@ class StoreTail(Tail):
                 else:
                     names = sorted(self._etags if hint is None else hint)
                 for topic in names:
+                    first = topic not in self._etags
+                    if first:
+                        yield TopicLoading(topic)
                     event = await self._check(topic)
+                    if event is None and first:  # gone before it could be read
+                        event = TopicRemoved(topic)
                     if event is not None:
                         yield event
                 if ok is not True:
@@ -281,6 +294,7 @@ class BrokerTail(Tail):
         from common.client import ClientError
 
         etag: str | None = None
+        await self._queue.put(TopicLoading(topic))
         while True:
             client = self._client()
             if client is None:

@@ -1,4 +1,5 @@
-"""The enqueue dialog: a JSON editor, an optional id and delay, errors shown inline.
+"""The enqueue dialog: a JSON editor, an optional id and delay, errors shown inline. Tab
+moves between the fields (payload, id, delay, buttons) in that order.
 
 The dialog only builds the request; it stays open while the form is invalid, so a bad
 payload never reaches the broker.
@@ -7,22 +8,16 @@ payload never reaches the broker.
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from console.actions import Enqueue, FormInvalid, enqueue_from_form
+from console.screens.form import FormScreen
 
 EXAMPLE = '{\n  "item": "book"\n}'
 
 
-class EnqueueScreen(ModalScreen[Enqueue | None]):
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Enqueue"),
-    ]
-
+class EnqueueScreen(FormScreen[Enqueue]):
     def __init__(self, topic: str, payload: str = EXAMPLE) -> None:
         super().__init__()
         self.topic = topic
@@ -32,12 +27,15 @@ class EnqueueScreen(ModalScreen[Enqueue | None]):
         with Vertical(classes="dialog", id="enqueue-dialog"):
             yield Label(f"Enqueue a job on [b]{self.topic}[/b]", classes="title")
             yield Label("Payload (JSON)", classes="field-label")
-            yield TextArea(
-                self.initial, id="payload", show_line_numbers=True, tab_behavior="indent"
-            )
+            # Tab moves to the next field, as everywhere else in a form; JSON needs no tabs.
+            yield TextArea(self.initial, id="payload", show_line_numbers=True, tab_behavior="focus")
             with Horizontal(classes="fields"):
-                yield Input(placeholder="job id (optional)", id="job-id")
-                yield Input(placeholder="delay seconds (optional)", id="delay")
+                with Vertical(classes="field"):
+                    yield Label("Job id (empty: the broker picks one)", classes="field-label")
+                    yield Input(placeholder="order-1042", id="job-id")
+                with Vertical(classes="field"):
+                    yield Label("Delay in seconds (empty: none)", classes="field-label")
+                    yield Input(placeholder="30", id="delay")
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Enqueue (ctrl+s)", id="submit", variant="primary")
@@ -54,11 +52,6 @@ class EnqueueScreen(ModalScreen[Enqueue | None]):
             self.query_one("#delay", Input).value,
         )
 
-    def _show_error(self, message: str) -> None:
-        error = self.query_one("#form-error", Static)
-        error.update(message)
-        error.set_class(bool(message), "-shown")
-
     def on_text_area_changed(self) -> None:
         # Clear a shown error as soon as the payload is fixed.
         if self.query_one("#form-error", Static).has_class("-shown"):
@@ -68,25 +61,3 @@ class EnqueueScreen(ModalScreen[Enqueue | None]):
                 self._show_error(str(exc))
             else:
                 self._show_error("")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "submit":
-            self.action_submit()
-        else:
-            self.action_cancel()
-
-    def action_submit(self) -> None:
-        try:
-            request = self._request()
-        except FormInvalid as exc:
-            self._show_error(str(exc))
-            return
-        self.dismiss(request)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

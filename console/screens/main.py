@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -35,31 +37,46 @@ from console.actions import (
     perform,
 )
 from console.broker_link import BrokerLink, BrokerStatus, LinkState
+from console.export import export_view
 from console.messages import ActionFinished, BrokerStatusChanged, TailUpdate
 from console.model import (
     COLUMNS,
+    SHOWN_STATUSES,
     PayloadTexts,
     SortOrder,
     Throughput,
     ViewKind,
     ViewSpec,
-    build_rows,
+    clock_bound,
+    is_delayed,
+    job_row,
     select_jobs,
     summarize,
+    view_window,
 )
 from console.screens.confirm import ConfirmScreen
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
+from console.screens.history import HistoryScreen
+from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
-from console.tail import SourceState, Tail, TopicInvalid, TopicRemoved, TopicSnapshot
+from console.tail import (
+    SourceState,
+    Tail,
+    TopicInvalid,
+    TopicLoading,
+    TopicRemoved,
+    TopicSnapshot,
+)
 from console.widgets.header import BrokerHeader
 from console.widgets.jobs_table import JobsTable
 from console.widgets.topics import TopicsPane
 
-STATUS_CYCLE: list[JobStatus | None] = [None, *JobStatus]
+STATUS_CYCLE: list[str | None] = [None, *SHOWN_STATUSES]
 SORT_CYCLE = list(SortOrder)
-VIEW_LABELS = {"jobs": "1 Jobs", "stale": "2 Stale", "dead": "3 Dead"}  # key and name
+# key and name
+VIEW_LABELS = {"jobs": "1 Jobs", "stale": "2 Stale", "dead": "3 Dead", "delayed": "4 Delayed"}
 
 
 @dataclass
@@ -73,6 +90,7 @@ class Services:
     row_cap: int
     poll_interval: float
     clock: Callable[[], datetime]
+    export_dir: Path = Path(".")
 
 
 # Extra words for the help screen, by action.
@@ -80,25 +98,31 @@ HELP_NOTES = {
     "enqueue": "JSON payload, optional id and delay",
     "claim": "the oldest available job, as --worker-id",
     "ack": "claimed -> completed",
-    "nack": "claimed -> pending (or dead at max attempts)",
+    "nack": "claimed -> pending (or dead at max attempts); asks for an error and a delay",
     "requeue": "dead or claimed -> pending, attempts reset",
     "delete": "pending or dead; asks first",
     "detail": "all fields and the payload (also enter)",
     "view('jobs')": "every job; filter, search and sort apply",
     "view('stale')": "claimed jobs late on their heartbeat, stalest first",
     "view('dead')": "dead jobs with their last error",
-    "filter": "cycle: all, pending, claimed, completed, dead",
-    "search": "id or payload text; empty clears",
-    "sort": "queue order, oldest, newest, stalest heartbeat",
+    "view('delayed')": "pending jobs not available yet, soonest first",
+    "filter": "cycle: " + ", ".join(status or "all" for status in STATUS_CYCLE),
+    "filter_topics": "topics whose name contains a text; esc or empty clears",
+    "search": "id or payload text; esc or empty clears",
+    "sort": "queue order, oldest, newest, stalest heartbeat (or click a column header)",
     "window(-1)": "previous rows when the table is capped",
     "window(1)": "next rows when the table is capped",
+    "history": "the topic's throughput over 5, 15 and 60 minutes",
+    "export": "the current view (every row, not only the window) to a JSON file",
     "help": "this list",
     "app.quit": "leave the console",
 }
 
 
 class MainScreen(Screen[None]):
+    # Help comes first so that the footer keeps it however narrow the terminal.
     BINDINGS = [
+        Binding("question_mark", "help", "Help"),
         Binding("e", "enqueue", "Enqueue"),
         Binding("c", "claim", "Claim"),
         Binding("a", "ack", "Ack"),
@@ -110,14 +134,22 @@ class MainScreen(Screen[None]):
         Binding("1", "view('jobs')", "Jobs", show=False),
         Binding("2", "view('stale')", "Stale", show=False),
         Binding("3", "view('dead')", "Dead", show=False),
+        Binding("4", "view('delayed')", "Delayed", show=False),
         Binding("f", "filter", "Filter"),
         Binding("slash", "search", "Search"),
         Binding("o", "sort", "Sort"),
+        Binding("t", "filter_topics", "Topics", show=False),
+        Binding("h", "history", "History", show=False),
+        Binding("x", "export", "Export", show=False),
         Binding("left_square_bracket", "window(-1)", "Prev rows", show=False),
         Binding("right_square_bracket", "window(1)", "Next rows", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
+    # Classes for small terminals (app.tcss): below 100 columns the footer is compact;
+    # below 20 lines the header and topics give up their borders and spare lines, so the
+    # jobs table keeps rows down to 60x16.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
 
     def __init__(self, services: Services) -> None:
         super().__init__()
@@ -131,6 +163,10 @@ class MainScreen(Screen[None]):
         self.window_start = 0
         self.texts = PayloadTexts()
         self.status: BrokerStatus = self.link.status
+        self.shown: list[Job] = []  # the jobs in the table, in its order
+        self.loading_topics: set[str] = set()  # topics seen whose first document is being read
+        self.next_due: dict[str, datetime | None] = {}  # per topic: soonest delayed job due
+        self.status_line = ""
 
     # --- layout and workers ---------------------------------------------------------------
 
@@ -140,7 +176,13 @@ class MainScreen(Screen[None]):
         yield Tabs(*(Tab(label, id=kind) for kind, label in VIEW_LABELS.items()), id="views")
         yield Static("no topic yet", id="view-status")
         yield JobsTable(id="jobs-table")
-        yield Footer()
+        yield Footer(id="footer")
+
+    def on_resize(self) -> None:
+        footer = self.query_one(Footer)
+        footer.compact = self.has_class("-narrow")
+        # ctrl+p still opens the palette (the help says so); its hint would cover keys.
+        footer.show_command_palette = not footer.compact
 
     def on_mount(self) -> None:
         self.header.set_source(self.services.tail.description)
@@ -203,14 +245,20 @@ class MainScreen(Screen[None]):
     def on_tail_update(self, message: TailUpdate) -> None:
         event = message.event
         if isinstance(event, TopicSnapshot):
+            self.loading_topics.discard(event.topic)
             self.docs[event.topic] = event.document
             history = self.throughput.setdefault(event.topic, Throughput())
             history.add(self.clock(), event.document.counters)
-            pane = self.query_one(TopicsPane)
-            pane.show(summarize(event.document), history.rates(self.clock()))
+            self._show_topic(event.topic)
+            if event.topic == self.selected:
+                self.refresh_jobs()
+        elif isinstance(event, TopicLoading):
+            self.loading_topics.add(event.topic)
+            self.query_one(TopicsPane).show_loading(event.topic)
             if event.topic == self.selected:
                 self.refresh_jobs()
         elif isinstance(event, TopicRemoved):
+            self.loading_topics.discard(event.topic)
             self.docs.pop(event.topic, None)
             self.throughput.pop(event.topic, None)
             self.query_one(TopicsPane).remove_topic(event.topic)
@@ -218,6 +266,7 @@ class MainScreen(Screen[None]):
                 self.refresh_jobs()
         elif isinstance(event, TopicInvalid):
             # Marked in the list, and its jobs no longer shown as if they were current.
+            self.loading_topics.discard(event.topic)
             self.docs.pop(event.topic, None)
             self.throughput.pop(event.topic, None)
             self.query_one(TopicsPane).show_invalid(event.topic, event.message)
@@ -226,6 +275,13 @@ class MainScreen(Screen[None]):
             self.notify(event.message, title="Unreadable document", severity="warning")
         elif isinstance(event, SourceState):
             self.header.set_source(self.services.tail.description, event.message)
+
+    def _show_topic(self, topic: str) -> None:
+        """The topic's counts from its document and the clock (delayed jobs turn pending)."""
+        now = self.clock()
+        summary = summarize(self.docs[topic], now)
+        self.next_due[topic] = summary.next_due
+        self.query_one(TopicsPane).show(summary, self.throughput[topic].rates(now))
 
     def on_broker_status_changed(self, message: BrokerStatusChanged) -> None:
         before, self.status = self.status, message.status
@@ -266,12 +322,28 @@ class MainScreen(Screen[None]):
         self.action_detail()
 
     def tick(self) -> None:
-        """Ages move with the clock even when no document changes."""
+        """Ages move with the clock even when no document changes. Only what the clock
+        changes is redrawn: the ages of the rows in sight (a row scrolled into sight gets
+        its ages at the next tick), tab counts and rates that differ."""
         now = self.clock()
         pane = self.query_one(TopicsPane)
         for topic, history in self.throughput.items():
-            pane.update_rates(topic, history.rates(now))
-        self.refresh_jobs()
+            due = self.next_due.get(topic)
+            if due is not None and due <= now and topic in self.docs:
+                self._show_topic(topic)  # a delayed job's time came: count it as pending
+            else:
+                pane.update_rates(topic, history.rates(now))
+        if clock_bound(self.spec):
+            self.refresh_jobs()
+            return
+        timeout = self.status.visibility_timeout
+        first, last = self.table.rows_in_sight()
+        self.table.update_rows(
+            [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown[first:last]]
+        )
+        doc = self.docs.get(self.selected) if self.selected else None
+        if doc is not None:
+            self._label_tabs(doc, now, timeout)
 
     # --- data out -----------------------------------------------------------------------
 
@@ -279,7 +351,7 @@ class MainScreen(Screen[None]):
         doc = self.docs.get(self.selected) if self.selected else None
         now = self.clock()
         timeout = self.status.visibility_timeout
-        rows, win = build_rows(
+        self.shown, win = view_window(
             doc,
             self.spec,
             now,
@@ -289,12 +361,19 @@ class MainScreen(Screen[None]):
             texts=self.texts,
         )
         self.window_start = win.start
+        rows = [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown]
         self.table.show(rows, COLUMNS[self.spec.kind])
+        self.table.loading = self.selected in self.loading_topics
         if self.selected is None:
             line = "no topic yet: enqueue one with e"
+        elif self.selected in self.loading_topics:
+            line = f"{self.selected} · loading its document…"
         else:
             line = f"{self.selected} · {self.spec.describe()} · {win.describe()}"
-        self.query_one("#view-status", Static).update(line)
+        # Text, not markup: the line holds user data and the window's `[ and ]` hint.
+        if line != self.status_line:
+            self.status_line = line
+            self.query_one("#view-status", Static).update(Text(line))
         if doc is not None:
             self._label_tabs(doc, now, timeout)
 
@@ -302,6 +381,7 @@ class MainScreen(Screen[None]):
         counts = {
             "stale": len(select_jobs(doc.jobs, ViewSpec(ViewKind.STALE), now, timeout)),
             "dead": sum(job.status is JobStatus.DEAD for job in doc.jobs),
+            "delayed": sum(is_delayed(job, now) for job in doc.jobs),
         }
         for tab_id, count in counts.items():
             tab = self.query_one(f"#{tab_id}", Tab)
@@ -371,7 +451,11 @@ class MainScreen(Screen[None]):
 
     def action_nack(self) -> None:
         if target := self._job_for("nack"):
-            self.send_action(Nack(target[0], target[1].id))
+            self.app.push_screen(NackScreen(target[0], target[1].id), self._nack_done)
+
+    def _nack_done(self, request: Nack | None) -> None:
+        if request is not None:
+            self.send_action(request)
 
     def action_requeue(self) -> None:
         if target := self._job_for("requeue"):
@@ -409,23 +493,68 @@ class MainScreen(Screen[None]):
         self.refresh_jobs()
 
     def action_search(self) -> None:
-        def apply(text: str | None) -> None:
-            if text is not None:
-                self.spec = replace(self.spec, search=text)
-                self.window_start = 0
-                self.refresh_jobs()
+        """The prompt opens empty: the current search is in the status line. Enter applies
+        the text typed; Esc (like an empty text) clears the search."""
 
-        prompt = PromptScreen("Search job id or payload (empty clears)", self.spec.search)
+        def apply(text: str | None) -> None:
+            self.spec = replace(self.spec, search=text or "")
+            self.window_start = 0
+            self.refresh_jobs()
+
+        shown = f" (now {self.spec.search!r})" if self.spec.search else ""
+        prompt = PromptScreen(f"Search job id or payload{shown}; esc or empty clears")
         self.app.push_screen(prompt, apply)
 
     def action_sort(self) -> None:
         following = SORT_CYCLE[(SORT_CYCLE.index(self.spec.sort) + 1) % len(SORT_CYCLE)]
-        self.spec = replace(self.spec, sort=following)
+        if self.spec.column is not None:
+            following = SortOrder.QUEUE  # from a clicked column back to the cycle's start
+        self.spec = replace(self.spec, sort=following, column=None, descending=False)
         self.refresh_jobs()
+
+    @on(DataTable.HeaderSelected, "#jobs-table")
+    def sort_by_column(self, message: DataTable.HeaderSelected) -> None:
+        """A click on a column header sorts by it; a second click, the other way round."""
+        column = str(message.column_key.value)
+        descending = self.spec.column == column and not self.spec.descending
+        self.spec = replace(self.spec, column=column, descending=descending)
+        self.refresh_jobs()
+
+    def action_filter_topics(self) -> None:
+        pane = self.query_one(TopicsPane)
+
+        def apply(text: str | None) -> None:
+            pane.set_filter(text or "")
+
+        shown = f" (now {pane.filter_text!r})" if pane.filter_text else ""
+        self.app.push_screen(
+            PromptScreen(f"Show topics containing{shown}; esc or empty clears"), apply
+        )
 
     def action_window(self, step: int) -> None:
         self.window_start = max(0, self.window_start + step * (self.services.row_cap // 2))
         self.refresh_jobs()
+
+    def action_history(self) -> None:
+        if self.selected is None or self.selected not in self.throughput:
+            self.notify("No topic selected", severity="warning")
+            return
+        screen = HistoryScreen(self.selected, self.throughput[self.selected], self.clock())
+        self.app.push_screen(screen)
+
+    def action_export(self) -> None:
+        doc = self.docs.get(self.selected) if self.selected else None
+        if doc is None:
+            self.notify("Nothing to export: no topic document shown", severity="warning")
+            return
+        now = self.clock()
+        jobs = select_jobs(doc.jobs, self.spec, now, self.status.visibility_timeout, self.texts)
+        try:
+            path = export_view(self.services.export_dir, doc, self.spec, jobs, now)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error", timeout=8)
+            return
+        self.notify(f"Exported {len(jobs):,} jobs to {path}", title="Export", timeout=8)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS, HELP_NOTES))

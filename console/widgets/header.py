@@ -34,6 +34,7 @@ class BrokerHeader(Static):
         self.status = BrokerStatus(LinkState.CONNECTING, "looking for the broker")
         self.tail_description = ""
         self.source_problem = ""
+        self._shown = Text()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh_text)
@@ -50,33 +51,40 @@ class BrokerHeader(Static):
         self.refresh_text()
 
     def render_text(self) -> Text:
+        """Fields are parted by a dim `·`, never by spaces alone: each styled run is its own
+        text element in an SVG screenshot, and renderers that trim those ran words
+        together (`connectedbroker`)."""
         status = self.status
-        line = Text()
-        line.append(" sq-console ", style="bold reverse")
-        line.append("  ")
-        line.append(f"● {status.state.value}", style=STATE_STYLES[status.state])
+        fields: list[Text] = [Text(f"● {status.state.value}", style=STATE_STYLES[status.state])]
         if status.broker_id:
-            line.append("  broker ", style="dim")
-            line.append(status.broker_id, style="bold")
+            fields.append(Text.assemble(("broker ", "dim"), (status.broker_id, "bold")))
         if status.address:
-            line.append(f"  {status.address}")
+            fields.append(Text(status.address))
         if status.active is not None:
-            line.append("  active" if status.active else "  standby", style="bold")
+            fields.append(Text("active" if status.active else "standby", style="bold"))
         if status.ready is not None:
             ready, style = ("ready", "green") if status.ready else ("not ready", "bold red")
-            line.append(f"  {ready}", style=style)
+            fields.append(Text(ready, style=style))
         if status.heartbeat is not None:
             age = (self.clock() - status.heartbeat).total_seconds()
-            line.append(f"  heartbeat {format_age(age)} ago", style="dim")
+            fields.append(Text(f"heartbeat {format_age(age)} ago", style="dim"))
+        line = Text()
+        line.append(" sq-console ", style="bold reverse")
+        line.append(" ")
+        line.append(Text(" · ", style="dim").join(fields))
         line.append("\n ")
         line.append(self.source, style="bold")
         if self.tail_description:
-            line.append(f"  ({self.tail_description})", style="dim")
+            line.append(" · ", style="dim")
+            line.append(self.tail_description, style="dim")
         problems = [p for p in (status.message, self.source_problem) if p]
         if problems:
             line.append("\n ")
-            line.append("  ·  ".join(problems), style="bold red" if not status.usable else "red")
+            line.append(" · ".join(problems), style="bold red" if not status.usable else "red")
         return line
 
     def refresh_text(self) -> None:
-        self.update(self.render_text())
+        text = self.render_text()
+        if text != self._shown:  # called every second; most seconds change nothing
+            self._shown = text
+            self.update(text)

@@ -13,13 +13,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.model import COLUMN_LABELS, JobRow, Tint
+from console.widgets.topics import COUNT_STYLES
 
-STATUS_STYLES = {
-    "pending": "cyan",
-    "claimed": "yellow",
-    "completed": "green",
-    "dead": "bold red",
-}
+STATUS_STYLES = COUNT_STYLES
 TINT_STYLES = {Tint.NONE: "", Tint.WARN: "black on yellow", Tint.STALE: "bold white on red"}
 
 
@@ -96,17 +92,33 @@ class JobsTable(DataTable[Text]):
             if old is None:
                 new.append(row)
             elif old != row:
-                for name in self.columns_shown:
-                    if getattr(old, name) != getattr(row, name) or (
-                        name == "heartbeat" and old.tint != row.tint
-                    ):
-                        self._update(row.id, name, cell(row, name))
-                self.shown[row.id] = row
+                self._update_row(old, row)
         self._add(new)
         order = [row.id for row in rows]
         if order != [key.value for key in self._ordered_keys()]:
             position = {job_id: index for index, job_id in enumerate(order)}
             self.sort("id", key=lambda text: position[text.plain])
+
+    def update_rows(self, rows: list[JobRow]) -> None:
+        """Update the cells that differ in rows the table already holds (others are
+        ignored): how the clock's changes reach the table without a pass over every row."""
+        for row in rows:
+            old = self.shown.get(row.id)
+            if old is not None and old != row:
+                self._update_row(old, row)
+
+    def rows_in_sight(self) -> tuple[int, int]:
+        """Row indexes [first, last) that the table's viewport shows now."""
+        first = int(self.scroll_y)
+        return first, first + self.scrollable_content_region.height + 1
+
+    def _update_row(self, old: JobRow, row: JobRow) -> None:
+        for name in self.columns_shown:
+            if getattr(old, name) != getattr(row, name) or (
+                name == "heartbeat" and old.tint != row.tint
+            ):
+                self._update(row.id, name, cell(row, name))
+        self.shown[row.id] = row
 
     def _update(self, job_id: str, column: str, value: Text) -> None:
         # Widen a column for a longer value, but never narrow it here: DataTable measures

@@ -11,7 +11,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import depth, http_cycle, memory, resp_durable, s3_latency, startup, systems
+from . import (
+    console_idle,
+    depth,
+    http_cycle,
+    memory,
+    resp_durable,
+    s3_latency,
+    startup,
+    systems,
+)
 from .plan import Plan
 from .report import Row, machine, table, write_json
 from .systems import ToolMissing
@@ -23,6 +32,7 @@ SCENARIOS: dict[str, Callable[[Plan], list[Row]]] = {
     "s3": s3_latency.run_scenario,
     "memory": memory.run_scenario,
     "startup": startup.run_scenario,
+    "console": console_idle.run_scenario,
 }
 DEFAULT_OUT = Path("bench-results/latest.json")
 

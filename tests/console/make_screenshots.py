@@ -2,8 +2,9 @@
 
 Starts a real broker on a temporary localfs directory, fills it with demo jobs over HTTP
 (pending, claimed, completed and dead ones on three topics), drives sq-console headless
-with Textual's Pilot and writes SVGs to screenshots/: overview, job detail, stale jobs and
-the enqueue dialog.
+with Textual's Pilot and writes SVGs to screenshots/: overview, job detail, stale jobs,
+delayed jobs and the enqueue dialog. Each SVG is also rendered to PNG (cairosvg) and the
+PNG checked, since SVG renderers differ (one that trims spaces ran words together).
 
     python -m tests.console.make_screenshots [OUTPUT_DIR]
 """
@@ -56,6 +57,9 @@ def demo_data(daemon: Daemon) -> None:
         call(daemon, "POST", "/topics/emails/enqueue", {"payload": payload, "id": f"mail-{n:03}"})
     for n in range(4):
         call(daemon, "POST", "/topics/reports/enqueue", {"payload": f"monthly report {n + 1}"})
+    for n, delay in enumerate((90, 600, 3600)):  # scheduled for later: the delayed view
+        body = {"payload": f"reminder {n + 1}", "id": f"reminder-{n + 1}", "delay_seconds": delay}
+        call(daemon, "POST", "/topics/reports/enqueue", body)
 
     for _ in range(12):  # completed work
         job = call(daemon, "POST", "/topics/orders/claim", {"worker_id": "worker-a"})["job"]
@@ -147,6 +151,29 @@ async def shoot(daemon: Daemon, data_dir: Path, out: Path) -> None:
         app.save_screenshot("enqueue.svg", str(out))
         await pilot.press("escape")
 
+        topics.move_cursor(row=topics.get_row_index("reports"))
+        await until(pilot, lambda: main_screen(app).selected == "reports")
+        await pilot.press("4")
+        await until(pilot, lambda: row_ids(app) == ["reminder-1", "reminder-2", "reminder-3"])
+        await pilot.pause(1.0)  # the tabs' underline slides to the new tab
+        app.save_screenshot("delayed-jobs.svg", str(out))
+
+
+def check_png(svg: Path) -> Path:
+    """Render an SVG screenshot to PNG beside it and check that it holds a picture."""
+    import cairosvg
+    from PIL import Image
+
+    png = svg.with_suffix(".png")
+    cairosvg.svg2png(url=str(svg), write_to=str(png), output_width=1400)
+    with Image.open(png) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        if image.width != 1400 or image.height < 400:
+            raise RuntimeError(f"{png}: {image.width}x{image.height} is not a screen")
+        if colors is not None and len(colors) < 16:
+            raise RuntimeError(f"{png}: {len(colors)} colors, the picture is blank")
+    return png
+
 
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "screenshots"
@@ -168,7 +195,8 @@ def main() -> None:
             asyncio.run(shoot(daemon, data_dir, out))
         finally:
             daemon.stop()
-    print(f"screenshots written to {out}")
+    pngs = [check_png(svg) for svg in sorted(out.glob("*.svg"))]
+    print(f"screenshots written to {out}: {len(pngs)} SVGs, each also as a checked PNG")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 import pytest
 
-from console.actions import Enqueue, FormInvalid, enqueue_from_form
+from console.actions import Enqueue, FormInvalid, Nack, enqueue_from_form, nack_from_form
 
 
 def test_form_builds_the_request_with_optional_id_and_delay() -> None:
@@ -24,3 +24,10 @@ def test_form_builds_the_request_with_optional_id_and_delay() -> None:
 def test_form_errors_name_the_field(payload: str, job_id: str, delay: str, message: str) -> None:
     with pytest.raises(FormInvalid, match=message):
         enqueue_from_form("t", payload, job_id, delay)
+
+
+def test_nack_form_leaves_empty_fields_out() -> None:
+    assert nack_from_form("t", "j", "", "") == Nack("t", "j", None, None)
+    assert nack_from_form("t", "j", " timeout ", "30") == Nack("t", "j", "timeout", 30.0)
+    with pytest.raises(FormInvalid, match="delay must be a number of seconds"):
+        nack_from_form("t", "j", "", "later")

@@ -29,6 +29,7 @@ from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
+from tests.console.make_screenshots import check_png
 from tests.console.pilot import row_ids, table
 from tests.console.pilot import wait_until as until
 
@@ -87,10 +88,14 @@ async def demo_store() -> MemoryStore:
     return store
 
 
-async def run_view(name: str, steps: Callable[[Pilot[Any], ConsoleApp], Awaitable[None]]) -> None:
+async def run_view(
+    name: str,
+    steps: Callable[[Pilot[Any], ConsoleApp], Awaitable[None]],
+    size: tuple[int, int] = SIZE,
+) -> None:
     settings = ConsoleSettings(dir=Path("/srv/sq"), poll_interval=0.1, worker_id="ops@host")
     app = ConsoleApp(settings, store=await demo_store(), clock=lambda: at(40))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: "no broker" in screen_text(app), what="broker checked")
         await until(pilot, lambda: row_ids(app)[:1] == ["mail-0"], what="first topic")
         await steps(pilot, app)
@@ -106,6 +111,19 @@ async def show_orders(pilot: Pilot[Any], app: ConsoleApp) -> None:
 
 async def test_overview_snapshot() -> None:
     await run_view("overview", show_orders)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 16)], ids=["80x24", "60x16"])
+async def test_small_terminal_snapshot(size: tuple[int, int]) -> None:
+    """The footer keeps `? Help` and the jobs table keeps rows on small terminals."""
+
+    async def steps(pilot: Pilot[Any], app: ConsoleApp) -> None:
+        await show_orders(pilot, app)
+        lines = screen_text(app).splitlines()
+        assert lines[-1].startswith("? Help"), lines[-1]
+        assert any(line.startswith(" order-3  claimed") for line in lines), lines
+
+    await run_view(f"overview-{size[0]}x{size[1]}", steps, size)
 
 
 async def test_stale_view_snapshot() -> None:
@@ -153,3 +171,16 @@ async def test_help_snapshot(name: str) -> None:
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
     await run_view(name, steps)
+
+
+@pytest.mark.slow  # cairocffi runs ldconfig to find libcairo
+async def test_a_screenshot_renders_to_a_png(tmp_path: Path) -> None:
+    """What `make screenshots` does to each SVG: cairosvg renders it, the PNG is checked."""
+
+    async def steps(pilot: Pilot[Any], app: ConsoleApp) -> None:
+        await show_orders(pilot, app)
+        svg = tmp_path / "overview.svg"
+        svg.write_text(app.export_screenshot())
+        assert check_png(svg).stat().st_size > 10_000
+
+    await run_view("overview", steps)

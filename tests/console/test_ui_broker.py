@@ -21,6 +21,7 @@ from common.store.localfs import LocalFSStore
 from console.app import ConsoleApp
 from console.screens.confirm import ConfirmScreen
 from console.screens.enqueue import EnqueueScreen
+from console.screens.nack import NackScreen
 from console.settings import ConsoleSettings
 from tests.console.pilot import SIZE, Notes, broker_line, header_text, main_screen, row_ids, table
 from tests.console.pilot import wait_until as until
@@ -98,6 +99,9 @@ async def test_each_action_pressed_as_keys_changes_the_job_in_storage(
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
         await until(pilot, lambda: row_ids(app) == ["j1", "j2", "j3"], what="rows")
+        # Header fields are parted by a visible dot, so no two words run together.
+        assert "● connected · broker " in broker_line(app)
+        assert f" · {daemon.http_url} · active · ready" in broker_line(app)
 
         # claim takes the oldest pending job as --worker-id
         await pilot.press("c")
@@ -112,17 +116,27 @@ async def test_each_action_pressed_as_keys_changes_the_job_in_storage(
         done = job_is(tmp_path, "j1", lambda j: j.status is JobStatus.COMPLETED)
         await until(pilot, done, what="j1 completed")
 
-        # nack: claimed -> pending, with the console's error
+        # nack asks for an error and a delay: claimed -> pending, available later
         await pilot.press("c")
         await until(pilot, job_is(tmp_path, "j2", lambda j: j.status is JobStatus.CLAIMED))
         await select(pilot, app, "j2")
         await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NackScreen))
+        await pilot.press(*"gateway timeout", "tab", *"1", "enter")
         nacked = job_is(
             tmp_path,
             "j2",
-            lambda j: j.status is JobStatus.PENDING and j.last_error == "nacked from sq-console",
+            lambda j: (
+                j.status is JobStatus.PENDING
+                and j.last_error == "gateway timeout"
+                and j.available_at is not None
+            ),
         )
-        await until(pilot, nacked, what="j2 nacked")
+        await until(pilot, nacked, what="j2 nacked with an error and a delay")
+        await until(pilot, lambda: notes.find("Nacked job j2: now pending, available in 1s"))
+        delayed_until = stored_job(tmp_path, "j2").available_at  # type: ignore[union-attr]
+        assert delayed_until is not None
+        await until(pilot, lambda: utc_now() >= delayed_until, what="j2 available again")
 
         # requeue: claimed -> pending with attempts reset
         await pilot.press("c")
@@ -153,10 +167,7 @@ async def test_each_action_pressed_as_keys_changes_the_job_in_storage(
         app.screen.query_one("#payload", TextArea).text = ""
         await pilot.click("#payload")
         await pilot.press(*'{"item": "lamp"}')
-        await pilot.click("#job-id")
-        await pilot.press(*"j4")
-        await pilot.click("#delay")
-        await pilot.press(*"60")
+        await pilot.press("tab", *"j4", "tab", *"60")  # tab moves on to the id, the delay
         await pilot.press("ctrl+s")
         enqueued = job_is(
             tmp_path,
@@ -388,7 +399,7 @@ async def test_the_header_shows_a_broker_that_is_not_ready_and_why(
     app = localfs_console(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
-        await until(pilot, lambda: "  ready" in broker_line(app), what="ready")
+        await until(pilot, lambda: " · ready" in broker_line(app), what="ready")
         # A file where the topics directory belongs: no topic document can be written.
         (tmp_path / "topics").rename(tmp_path / "topics-away")
         (tmp_path / "topics").write_text("")

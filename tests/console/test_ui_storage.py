@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console as RichConsole
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Static
+from textual.widgets import Input, Label, Static, TextArea
 from textual.widgets.data_table import ColumnKey
 
 from common.keys import topic_key
@@ -20,6 +20,7 @@ from console.model import ViewKind
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
+from console.screens.prompt import PromptScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
 from tests.console.pilot import SIZE, Notes, broker_line, cell, main_screen, row_ids, table
@@ -83,18 +84,34 @@ async def test_filter_search_and_sort_shape_the_table(tmp_path: Path) -> None:
         await until(pilot, lambda: len(row_ids(app)) == 4)
         await pilot.press("f")  # pending
         await until(pilot, lambda: row_ids(app) == ["p1", "p2"])
+        await pilot.press("f")  # delayed: none
+        await until(pilot, lambda: row_ids(app) == [])
         await pilot.press("f")  # claimed
         await until(pilot, lambda: row_ids(app) == ["c1"])
         await pilot.press("f", "f", "f")  # completed, dead, all
         await until(pilot, lambda: len(row_ids(app)) == 4)
 
         await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press(*"lamp", "enter")
         await until(pilot, lambda: row_ids(app) == ["p2"])
         status_line = main_screen(app).query_one("#view-status", Static)
         assert "search='lamp'" in str(status_line.render())
-        await pilot.press("slash", "ctrl+u", "enter")  # empty search clears
+        # The prompt opens empty, not with the search in force; enter on empty clears it.
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one("#prompt", Input).value == ""
+        await pilot.press("enter")
         await until(pilot, lambda: len(row_ids(app)) == 4)
+        # Esc clears the search too, and closes the prompt.
+        await pilot.press("slash", *"book", "enter")
+        await until(pilot, lambda: row_ids(app) == ["p1"])
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"lam", "escape")
+        await until(pilot, lambda: len(row_ids(app)) == 4)
+        assert not isinstance(app.screen, PromptScreen)
+        assert "search" not in str(status_line.render())
 
         await pilot.press("o", "o")  # oldest first, then newest first
         await until(pilot, lambda: row_ids(app) == ["p2", "d1", "c1", "p1"])
@@ -164,6 +181,25 @@ async def test_enqueue_form_shows_bad_json_inline_and_stays_open(tmp_path: Path)
         await until(pilot, lambda: str(error.render()) == "")
 
 
+async def test_enqueue_form_tab_moves_between_labelled_fields(tmp_path: Path) -> None:
+    app = console(MemoryStore(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(EnqueueScreen("orders", payload='{"a": 1}'))
+        await until(pilot, lambda: isinstance(app.focused, TextArea), what="payload focused")
+        screen = app.screen
+        payload = screen.query_one("#payload", TextArea)
+        await pilot.press("tab")
+        await until(pilot, lambda: app.focused is screen.query_one("#job-id", Input))
+        await pilot.press("tab")
+        await until(pilot, lambda: app.focused is screen.query_one("#delay", Input))
+        assert payload.text == '{"a": 1}'  # no spaces inserted by tab
+        await pilot.press("shift+tab", "shift+tab")
+        await until(pilot, lambda: app.focused is payload, what="back to the payload")
+        labels = [str(label.render()) for label in screen.query(Label)]
+        assert any(text.startswith("Job id") for text in labels), labels
+        assert any(text.startswith("Delay in seconds") for text in labels), labels
+
+
 async def test_a_big_topic_is_windowed_at_the_row_cap(tmp_path: Path) -> None:
     store = MemoryStore()
     await write(store, document("big", [job(f"j{i:05}", P, created=i) for i in range(10_000)]))
@@ -171,7 +207,7 @@ async def test_a_big_topic_is_windowed_at_the_row_cap(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: table(app).row_count == 2000, what="first window")
         line = main_screen(app).query_one("#view-status", Static)
-        assert "8,000 hidden" in str(line.render())
+        assert "(8,000 hidden; [ and ] move the window)" in str(line.render())
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: row_ids(app)[0] == "j01000", what="next window")
 
@@ -217,3 +253,22 @@ async def test_a_column_widens_for_a_longer_value_arriving_later(tmp_path: Path)
             lambda: column.get_render_width(table(app)) > len(worker),
             what="the column measured again",  # when the table is next idle
         )
+
+
+async def test_the_clock_redraws_only_the_ages_in_sight(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await write(store, document("orders", [job(f"j{i:03}", P) for i in range(200)]))
+    now = [at(30)]
+    settings = ConsoleSettings(broker=NO_BROKER, dir=tmp_path, poll_interval=0.1)
+    app = ConsoleApp(settings, store=store, clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(row_ids(app)) == 200, what="rows")
+        assert cell(app, "j000", "age") == cell(app, "j199", "age") == "30s"
+        rows_before = dict(table(app).rows)
+        now[0] = at(35)
+        await until(pilot, lambda: cell(app, "j000", "age") == "35s", what="a tick")
+        # The last row is out of sight: the tick left it alone, and no row was rebuilt.
+        assert cell(app, "j199", "age") == "30s"
+        assert all(table(app).rows[key] is row for key, row in rows_before.items())
+        await pilot.press("ctrl+end")  # in sight now: the next tick brings its age up to date
+        await until(pilot, lambda: cell(app, "j199", "age") == "35s", what="scrolled row")
