@@ -64,8 +64,20 @@ class CommandRunner:
             start_new_session=True,
         )
 
+    async def _started(self, job: Job) -> asyncio.subprocess.Process:
+        """The running program. Cancelled while it starts, the start is still seen through
+        and the program stopped: it may already run (and hold our stderr open, so that
+        whoever reads it would wait for it) before create_subprocess returns."""
+        starting = asyncio.ensure_future(self._start(job))
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _stop(await starting)
+            raise
+
     async def __call__(self, job: Job) -> None:
-        proc = await self._start(job)
+        proc = await self._started(job)
         assert proc.stdin is not None and proc.stderr is not None
         stdin, stderr = proc.stdin, proc.stderr
         tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL_LINES)
@@ -87,12 +99,17 @@ class CommandRunner:
             await asyncio.gather(feed(), relay_stderr())
             status = await proc.wait()
         except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+            await _stop(proc)
             raise
         if status != 0:
             raise JobFailed(f"command exited with status {status}: {_tail(tail)}".rstrip(": "))
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """Kill the program's whole process group (it runs in a session of its own)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
 
 
 def _report(job: Job, outcome: Outcome, error: str | None) -> None:
