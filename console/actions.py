@@ -47,7 +47,7 @@ class Nack:
     topic: str
     job_id: str
     error: str | None = None  # the job's last_error; None leaves it as it was
-    delay: float | None = None  # seconds before the job is available again; None: at once
+    delay: float | None = None  # seconds before the job is available again; None: backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,18 @@ class Delete:
     job_id: str
 
 
-Action = Enqueue | Claim | Ack | Nack | Requeue | Delete
+@dataclass(frozen=True, slots=True)
+class Purge:
+    topic: str
+    status: str | None = None  # None: every job of the topic
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueDead:
+    topic: str
+
+
+Action = Enqueue | Claim | Ack | Nack | Requeue | Delete | Purge | RequeueDead
 
 
 async def perform(client: Client, action: Action) -> str:
@@ -90,6 +101,12 @@ async def perform(client: Client, action: Action) -> str:
         case Delete(topic, job_id):
             await client.delete(topic, job_id)
             return f"Deleted job {job_id} from {topic}"
+        case Purge(topic, status):
+            removed = await client.purge(topic, status=status)
+            return f"Purged {removed:,} {status + ' ' if status else ''}jobs from {topic}"
+        case RequeueDead(topic):
+            requeued = await client.requeue_dead(topic)
+            return f"Requeued {requeued:,} dead jobs of {topic}: pending again, attempts reset"
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
 
 
@@ -124,5 +141,12 @@ def _delay(text: str) -> float | None:
 
 
 def nack_from_form(topic: str, job_id: str, error: str, delay: str) -> Nack:
-    """Check the nack form (an error text and a delay, both optional) and build the request."""
-    return Nack(topic, job_id, error.strip() or None, _delay(delay))
+    """Check the nack form (an error text and a delay, both optional) and build the request.
+    An empty delay leaves it to the broker's retry backoff; 0 retries at once."""
+    if not delay.strip():
+        return Nack(topic, job_id, error.strip() or None, None)
+    try:
+        seconds = DELAY_SECONDS.parse("delay", delay.strip())
+    except OutOfRange as exc:
+        raise FormInvalid(str(exc)) from None
+    return Nack(topic, job_id, error.strip() or None, seconds)

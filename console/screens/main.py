@@ -33,7 +33,9 @@ from console.actions import (
     Delete,
     Enqueue,
     Nack,
+    Purge,
     Requeue,
+    RequeueDead,
     perform,
 )
 from console.broker_link import BrokerLink, BrokerStatus, LinkState
@@ -61,6 +63,7 @@ from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
 from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
+from console.screens.workers import WorkersScreen
 from console.tail import (
     SourceState,
     Tail,
@@ -101,6 +104,10 @@ HELP_NOTES = {
     "nack": "claimed -> pending (or dead at max attempts); asks for an error and a delay",
     "requeue": "dead or claimed -> pending, attempts reset",
     "delete": "pending or dead; asks first",
+    "purge": "remove every job of the topic in one commit (in the dead view, or filtered "
+    "by a status: only those); asks first, with the count",
+    "requeue_dead": "every dead job of the topic back to pending in one commit; asks first",
+    "workers": "the workers seen on the topic: claims, last heartbeat, acked, nacked",
     "detail": "all fields and the payload (also enter)",
     "view('jobs')": "every job; filter, search and sort apply",
     "view('stale')": "claimed jobs late on their heartbeat, stalest first",
@@ -129,6 +136,9 @@ class MainScreen(Screen[None]):
         Binding("n", "nack", "Nack"),
         Binding("r", "requeue", "Requeue"),
         Binding("d", "delete", "Delete"),
+        Binding("P", "purge", "Purge", show=False),
+        Binding("R", "requeue_dead", "Requeue dead", show=False),
+        Binding("w", "workers", "Workers", show=False),
         # Shown in the tab labels and the help rather than the footer, to keep it short.
         Binding("i", "detail", "Detail", show=False),
         Binding("1", "view('jobs')", "Jobs", show=False),
@@ -467,12 +477,56 @@ class MainScreen(Screen[None]):
             return
         topic, job = target
 
+        question = f"Delete job {job.id} ({job.status.value}) from {topic}?"
+        self._confirm_then(question, Delete(topic, job.id))
+
+    def _topic_for(self, verb: str) -> tuple[str, TopicDocument] | None:
+        """The selected topic and its document, or None after saying why."""
+        if not self._usable():
+            return None
+        doc = self.docs.get(self.selected) if self.selected else None
+        if self.selected is None or doc is None:
+            self.notify(f"Nothing to {verb}: select a topic first", severity="warning")
+            return None
+        return self.selected, doc
+
+    def _confirm_then(self, question: str, action: Action) -> None:
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.send_action(Delete(topic, job.id))
+                self.send_action(action)
 
-        question = f"Delete job {job.id} ({job.status.value}) from {topic}?"
         self.app.push_screen(ConfirmScreen(question), confirmed)
+
+    def action_purge(self) -> None:
+        target = self._topic_for("purge")
+        if target is None:
+            return
+        topic, doc = target
+        status = JobStatus.DEAD.value if self.spec.kind is ViewKind.DEAD else self.spec.status
+        if status is not None and status not in JobStatus.__members__.values():
+            self.notify(f"{status} jobs are pending ones: filter by pending to purge them")
+            return
+        count = sum(1 for job in doc.jobs if status is None or job.status.value == status)
+        which = f"{status} jobs" if status else "jobs"
+        question = f"Purge all {count:,} {which} of {topic}? This cannot be undone."
+        self._confirm_then(question, Purge(topic, status))
+
+    def action_requeue_dead(self) -> None:
+        target = self._topic_for("requeue")
+        if target is None:
+            return
+        topic, doc = target
+        count = sum(1 for job in doc.jobs if job.status is JobStatus.DEAD)
+        question = f"Requeue all {count:,} dead jobs of {topic} (attempts reset)?"
+        self._confirm_then(question, RequeueDead(topic))
+
+    def action_workers(self) -> None:
+        client = self.link.usable_client()
+        if self.selected is None or client is None:
+            reason = "select a topic first" if client else self.link.status.refusal()
+            self.notify(f"No workers to show: {reason}", severity="warning")
+            return
+        self.app.push_screen(WorkersScreen(self.selected, client, self.services.poll_interval))
 
     def action_detail(self) -> None:
         job = self.current_job()

@@ -26,7 +26,10 @@ class NackScreen(FormScreen[Nack]):
             )
             yield Label("Error (empty: none recorded)", classes="field-label")
             yield Input(placeholder="payment gateway timeout", id="nack-error")
-            yield Label("Delay in seconds before a retry (empty: none)", classes="field-label")
+            yield Label(
+                "Delay in seconds before a retry (empty: the broker's backoff; 0: at once)",
+                classes="field-label",
+            )
             yield Input(placeholder="30", id="nack-delay")
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
