@@ -47,8 +47,12 @@ from __future__ import annotations
 from common.keys import checkpoint_generation, log_generation
 
 DEFAULT_CHECKPOINT_BYTES = 1024 * 1024
-CHANGES_FRACTION = 8  # a new checkpoint once the log outgrows 1/8 of the checkpoint
-MANY_LOG_OBJECTS = 1000  # ... or has this many objects and 1/128 of the checkpoint's bytes
+# A new checkpoint once the log outgrows 1/8 of the checkpoint: checkpoints then cost 8x
+# the log's bytes, amortized, and a reader reads at most 1/8 more than the checkpoint
+# (folded in memory while a broker loads: a bigger fraction costs memory at start-up).
+CHANGES_FRACTION = 8
+# ... or once it has this many objects (a reader's requests) and 1/64 of the checkpoint.
+MANY_LOG_OBJECTS = 4000
 GRACE_SECONDS = 300.0
 CONFIRM_SECONDS = GRACE_SECONDS / 2
 GC_INTERVAL_SECONDS = 10.0  # garbage is looked for at most this often per topic
@@ -63,7 +67,7 @@ def checkpoint_due(
     floor = max(1, checkpoint_bytes // 16)
     if log_bytes >= max(floor, checkpoint_size // CHANGES_FRACTION):
         return True
-    return log_objects >= MANY_LOG_OBJECTS and log_bytes >= max(floor, checkpoint_size // 128)
+    return log_objects >= MANY_LOG_OBJECTS and log_bytes >= max(floor, checkpoint_size // 64)
 
 
 def stale_checkpoints(keys: list[str], pointer_generation: int, named: str) -> list[str]:

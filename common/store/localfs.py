@@ -244,10 +244,13 @@ class LocalFSStore(ObjectStore):
         with _flocked(path):
             if self._current_etag(key, path) != etag:
                 raise PreconditionFailed(key, etag)
-            if key not in self._temps_removed:
+            if etag is not None and key not in self._temps_removed:
                 # We hold the key's lock, so any temp file of this key is a dead writer's.
                 # Once per key is enough: a write that fails removes its own temp file, and
                 # scanning the directory on every write costs as much as the topics in it.
+                # Not for a create: its key is new (a log object, a checkpoint), so the
+                # scan would run on every commit, over every object in the directory;
+                # a dead creator's temp file is removed when a store next opens the root.
                 _remove_temps(path)
                 self._temps_removed.add(key)
             return _write_atomically(path, data)
