@@ -47,15 +47,16 @@ from __future__ import annotations
 from common.keys import checkpoint_generation, log_generation
 
 DEFAULT_CHECKPOINT_BYTES = 1024 * 1024
-# A new checkpoint once the log outgrows 1/8 of the checkpoint: checkpoints then cost 8x
-# the log's bytes, amortized, and a reader reads at most 1/8 more than the checkpoint
+# A new checkpoint once the log outgrows 1/4 of the checkpoint: checkpoints then cost 4x
+# the log's bytes, amortized, and a reader reads at most 1/4 more than the checkpoint
 # (folded in memory while a broker loads: a bigger fraction costs memory at start-up).
-CHANGES_FRACTION = 8
+CHANGES_FRACTION = 4
 # ... or once it has this many objects (a reader's requests) and 1/64 of the checkpoint.
 MANY_LOG_OBJECTS = 4000
 GRACE_SECONDS = 300.0
 CONFIRM_SECONDS = GRACE_SECONDS / 2
 GC_INTERVAL_SECONDS = 10.0  # garbage is looked for at most this often per topic
+LOG_LIST_SECONDS = GRACE_SECONDS / 2  # log objects left by others are listed this often
 
 
 def checkpoint_due(

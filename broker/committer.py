@@ -64,7 +64,7 @@ from typing import Any, TypeVar
 
 from common.keys import (
     checkpoint_key,
-    checkpoint_prefix,
+    checkpoints_prefix,
     log_generation,
     log_key,
     log_prefix,
@@ -86,6 +86,7 @@ from .checkpoints import (
     DEFAULT_CHECKPOINT_BYTES,
     GC_INTERVAL_SECONDS,
     GRACE_SECONDS,
+    LOG_LIST_SECONDS,
     checkpoint_due,
     covered_logs,
     stale_checkpoints,
@@ -187,6 +188,11 @@ class GroupCommitter:
         self._checkpointing: asyncio.Task[None] | None = None
         self._next_gc = 0.0
         self._garbage = False  # something to collect: a format-2 topic's old checkpoints
+        # Log objects after the pointer's generation: how many, their bytes (for
+        # `checkpoint_due`); counted again from `_logs` when the pointer moves.
+        self._since = (0, 0)
+        self._since_generation = -1
+        self._next_log_list = 0.0  # when to list the log for objects others left
         self._checkpoint_seen = float("-inf")  # when the pointer's checkpoint was seen stored
         self._checkpoint_etag = ""
         self._queue: list[_Request] = []
@@ -523,6 +529,7 @@ class GroupCommitter:
         state.generation, state.token = generation, token
         self._confirmed_at = sent
         self._logs.append(_Log(generation, len(entry), time.monotonic()))
+        self._since = (self._since[0] + 1, self._since[1] + len(entry))
         root = self._root
         self._committed = Object(b"" if root is None else root.data, _etag(generation, token))
         return True
@@ -571,6 +578,7 @@ class GroupCommitter:
         self._checkpoint_seen = time.monotonic()
         self._confirmed_at = sent
         self._logs.clear()
+        self._since_generation = -1
         self._committed = Object(pointer, _etag(generation, token))
         self._garbage = previous is not None  # what the old format stored is garbage now
         return True
@@ -617,9 +625,12 @@ class GroupCommitter:
         if state.layout != LOG_FORMAT or state.loading is not None or self._closing:
             return
         if self._checkpointing is None:
-            since = [e for e in self._logs if e.generation > self._pointer_generation]
-            size = sum(entry.size for entry in since)
-            if checkpoint_due(size, len(since), self.checkpoint_bytes, self._checkpoint_size):
+            if self._since_generation != self._pointer_generation:  # the pointer moved
+                since = [e for e in self._logs if e.generation > self._pointer_generation]
+                self._since = (len(since), sum(entry.size for entry in since))
+                self._since_generation = self._pointer_generation
+            count, size = self._since
+            if checkpoint_due(size, count, self.checkpoint_bytes, self._checkpoint_size):
                 assert state.token is not None and state.updated_at is not None
                 # Taken now, between two commits: exactly generation `state.generation`.
                 parts = state.encode_parts(state.generation, self.writer, state.updated_at)
@@ -683,13 +694,15 @@ class GroupCommitter:
         floor, named = self._pointer_generation, self._pointer_checkpoint
         if not named:
             return
-        keys = await self.store.list(checkpoint_prefix(self.name))
+        keys = await self.store.list(checkpoints_prefix(self.name))
         await self._delete(stale_checkpoints(keys, floor, named))
-        known = {entry.generation for entry in self._logs}
         now = time.monotonic()
-        for generation, _ in covered_logs(keys, floor):
-            if generation not in known:  # left by others: seen now, deleted after the grace
-                self._logs.append(_Log(generation, 0, now))
+        if now >= self._next_log_list:  # log objects others saw and did not collect
+            self._next_log_list = now + LOG_LIST_SECONDS
+            known = {entry.generation for entry in self._logs}
+            for generation, _ in covered_logs(await self.store.list(log_prefix(self.name)), floor):
+                if generation not in known:  # seen now: deleted after the grace period
+                    self._logs.append(_Log(generation, 0, now))
         self._logs = deque(sorted(self._logs, key=lambda entry: entry.generation))
         due = [
             entry for entry in self._logs
@@ -868,6 +881,7 @@ class GroupCommitter:
         self._confirmed_at = stored.confirmed_at
         now = time.monotonic()
         self._logs = deque(_Log(generation, size, now) for generation, size in stored.sizes)
+        self._since_generation = -1  # counted from `_logs` at the next commit
         if stored.format == LOG_FORMAT:
             self._committed = Object(stored.root.data, _etag(stored.generation, stored.token))
         else:

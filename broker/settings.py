@@ -88,7 +88,7 @@ class BrokerSettings(StorageSettings):
         default=DEFAULT_CHECKPOINT_BYTES,
         ge=1024,
         description="a new checkpoint of a topic is written once the log since the last one "
-        "holds a sixteenth of this many bytes (and an eighth of the checkpoint); each "
+        "holds a sixteenth of this many bytes (and a quarter of the checkpoint); each "
         "commit writes only its own changes either way",
     )
     heartbeat_period: float = Field(

@@ -97,6 +97,11 @@ def checkpoint_key(name: str, generation: int, token: str) -> str:
     return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}{generation:012d}-{token}{_TOPIC_SUFFIX}"
 
 
+def checkpoints_prefix(name: str) -> str:
+    """The prefix of every checkpoint key of topic `name` (and of nothing else)."""
+    return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}"
+
+
 def set_aside_key(name: str, when: str, token: str) -> str:
     """Where an invalid document of topic `name` is kept when an operator resets the topic:
     beside its checkpoints, so that it is neither a topic nor a checkpoint. `when` is
