@@ -1,50 +1,52 @@
-"""Group commit: the one place a topic's document is written (broker/DESIGN.md, "The engine").
+"""Group commit: the one place a topic is written (broker/DESIGN.md, "The engine").
 
 One loop per topic takes every mutation queued while the previous write was in flight,
-applies them in arrival order to the in-memory state, writes the result with ONE
-`put_if(etag)` and only then resolves each request with its own result or its own error.
-On PreconditionFailed (another broker wrote) it reloads and re-applies the same batch,
-a bounded number of times with jittered backoff; on any other storage error it fails the
-batch with StorageUnavailable, and the state is reloaded before it is used again. The
-reaper is a mutation queued by the same loop on a timer. In the steady state there is no
-read before a write: the ETag of the last write is the precondition of the next.
+applies them in arrival order to the in-memory state, writes what the batch changed as
+ONE create-only log object and only then resolves each request with its own result or
+its own error. On PreconditionFailed (another broker wrote that generation) it reloads
+and re-applies the same batch, a bounded number of times with jittered backoff; on any
+other storage error it fails the batch with StorageUnavailable, and the state is reloaded
+before it is used again. The reaper is a mutation queued by the same loop on a timer.
 
 Refusals are decided on the stored state. Another broker may have changed the topic since
 this one last read it, and a refusal (JobNotFound, JobStateConflict: 404 and 409 over
 HTTP, a 0 or an error over RESP) from an old copy would be wrong. A batch that writes
 needs nothing more: its compare-and-set proves that the state it was applied to was the
 stored one. A batch that writes nothing and refused something first asks storage whether
-the document moved on (`get_if_changed` with the committed ETag: a stat on localfs, a 304
-on S3); if it did, the new document is installed (so `/document` serves it too) and the
-batch is applied again. Batches that refuse nothing never read; reads of status may lag.
+the topic moved on (a get of the next log object: not found means unchanged; formats 1
+and 2: `get_if_changed` of the document); if it did, the topic is read again (so
+`/document` serves it too) and the batch is applied again. Batches that refuse nothing
+never read; reads of status may lag.
 
 Waiters are woken by other brokers' writes too. While any client waits on the topic (a
 long-poll claim, BRPOP, XREADGROUP BLOCK, a `/document` long poll: `wait_changed()`), the loop
-makes the same conditional read about every POLL_SECONDS, one for all of them, and a newer
-document it finds is installed and wakes them. With nobody waiting it never reads.
+makes the same read about every POLL_SECONDS, one for all of them, and a newer
+generation it finds is read and wakes them. With nobody waiting it never reads.
+
+The log object (common/topic_log.py, format 3) is `topics/<t>/log/<g>.json`, with only
+the batch's changes. That create is the compare-and-set:
+the broker that creates generation g first wins; a loser reads the topic again and
+applies its batch to what storage holds. In the steady state there is no read before a
+write. Checkpoints (taken between two commits, written by a background task) and garbage
+collection run off the commit path (broker/checkpoints.py,
+which also states the rule that keeps a deleted log object from being created again: a
+copy last confirmed current more than CONFIRM_SECONDS ago is brought up to date first).
+
+A topic stored in an older format (a format-1 document, a format-2 head over a
+checkpoint), or not stored yet, moves to the log layout on its first write: the commit
+creates a checkpoint of the whole topic as of its generation, then compare-and-sets the
+topic's key from what it read (the old document, or nothing) to a pointer naming it.
 
 A lost answer is not a conflict. When a write lands but its answer is lost, the client's
 retry meets the write itself and reports PreconditionFailed. So after PreconditionFailed
-the committer reads the head: if it holds the very bytes this commit wrote (a head carries
-generation, writer and the time in ms, so equal bytes are this write's), the write landed
-and the batch is answered with the results computed for it; otherwise the head read is
-someone else's, installed before the batch is applied again. The same holds for a new
-checkpoint's create-only write (its key carries a random token, so an object already
-there with the same bytes is this write) and for a topic's first, create-only write.
-Only a write already overwritten by another broker when the head is read cannot be told
-apart from a lost race; the retry and that read follow the write at once.
+the committer reads the object: if it holds the very bytes this commit wrote (a log
+object carries a random token, a pointer names a checkpoint with a random key), the write
+landed and the batch is answered with the results computed for it; otherwise it is
+someone else's, and the topic is read again before the batch is applied again.
 
 Reads between a batch being applied and its write landing see the applied state; a write
 that fails is undone by reloading, so reads may briefly show a change that never landed.
-`committed()` returns only bytes that landed.
-
-Big topics are written as a head over a checkpoint (broker/checkpoints.py): a commit then
-creates the checkpoint first, when there is a new one, and the head is still the one
-`put_if(etag)`; checkpoints no head refers to any more are deleted after the head landed.
-A head is written over a checkpoint seen stored at most CHECKPOINT_CHECK_SECONDS earlier;
-if it is gone under the head this broker wrote last (deleted by hand, a lifecycle rule),
-the commit writes the whole topic again, as a new checkpoint, instead of acknowledging
-heads that could not be read after a restart.
+`committed()` returns only what landed.
 """
 
 from __future__ import annotations
@@ -55,16 +57,40 @@ import logging
 import random
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from common.documents import HeadInvalid, checkpoint_of
-from common.keys import checkpoint_prefix, set_aside_key
-from common.models import DocumentInvalid
+from common.keys import (
+    checkpoint_key,
+    checkpoints_prefix,
+    log_generation,
+    log_key,
+    log_prefix,
+    set_aside_key,
+)
+from common.models import LOG_FORMAT, DocumentInvalid
 from common.store import NotFound, Object, ObjectStore, PreconditionFailed
+from common.topic_log import (
+    HeadInvalid,
+    Stored,
+    pointer_bytes,
+    read_topic,
+    root_format,
+    validate_pointer,
+)
 
-from .checkpoints import DEFAULT_CHECKPOINT_BYTES, Write, plan_write, stale_checkpoints
+from .checkpoints import (
+    CONFIRM_SECONDS,
+    DEFAULT_CHECKPOINT_BYTES,
+    GC_INTERVAL_SECONDS,
+    GRACE_SECONDS,
+    LOG_LIST_SECONDS,
+    checkpoint_due,
+    covered_logs,
+    stale_checkpoints,
+)
 from .errors import (
     BrokerError,
     DocumentUnusable,
@@ -73,11 +99,11 @@ from .errors import (
     NothingToReset,
     StorageUnavailable,
 )
-from .loading import load_state
+from .loading import load_stored
 from .metrics import Metrics
 from .mutations import reap, trim
 from .records import now_ms
-from .state import CheckpointRef, Limits, TopicState
+from .state import Limits, TopicState
 
 log = logging.getLogger("simplequeue.broker")
 
@@ -86,11 +112,10 @@ Mutation = Callable[[TopicState, int], Any]
 
 MAX_CONFLICT_RETRIES = 16
 LOAD_STEP_JOBS = 20_000  # a big topic loads this many jobs at a time (about 0.1 s)
-MAX_CHECKPOINT_READS = 5  # a head that moved on since it was read names a newer checkpoint
-CHECKPOINT_CHECK_SECONDS = 1.0  # a head names a checkpoint seen stored at most this long ago
 # An unusable document is parsed again this often even if its ETag did not change: a read
 # that came back torn (a fault, not the stored bytes) must not refuse the topic for ever.
 BROKEN_RECHECK_SECONDS = 5.0
+CHECKPOINT_CHECK_SECONDS = 1.0  # the pointer's checkpoint is seen stored at most this long ago
 POLL_SECONDS = 1.0  # while clients wait, storage is checked for other brokers' writes this often
 MAX_GATHER_SECONDS = 0.05
 MIN_GATHER_SECONDS = 0.002
@@ -115,15 +140,16 @@ class _Broken:
     etag: str
     error: DocumentUnusable
     checked_at: float  # monotonic time it was last parsed
+    key: str  # the object found unusable: the topic's key, a checkpoint or a log object
 
 
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    """A checkpoint seen stored: its key, its ETag and when (time.monotonic())."""
+@dataclass(slots=True)
+class _Log:
+    """A log object known to exist: its generation, size and when it was seen."""
 
-    key: str
-    etag: str
-    at: float
+    generation: int
+    size: int
+    seen: float  # time.monotonic()
 
 
 class GroupCommitter:
@@ -152,7 +178,23 @@ class GroupCommitter:
         self._refresh = False  # check storage for another broker's write, if cheap
         self._last_read = time.monotonic()  # storage last read or written (the state's age)
         self._committed: Object | None = None
-        self._checkpoint_seen: _Seen | None = None  # the checkpoint last seen stored
+        # What the topic's key held when last read or written (pointer or old document).
+        self._root: Object | None = None
+        self._pointer_generation = 0  # generation of the checkpoint the pointer names
+        self._pointer_checkpoint = ""
+        self._checkpoint_size = 0
+        self._confirmed_at = float("-inf")  # the copy was the newest then (checkpoints.py)
+        self._logs: deque[_Log] = deque()  # log objects known to exist, oldest first
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._next_gc = 0.0
+        self._garbage = False  # something to collect: a format-2 topic's old checkpoints
+        # Log objects after the pointer's generation: how many, their bytes (for
+        # `checkpoint_due`); counted again from `_logs` when the pointer moves.
+        self._since = (0, 0)
+        self._since_generation = -1
+        self._next_log_list = 0.0  # when to list the log for objects others left
+        self._checkpoint_seen = float("-inf")  # when the pointer's checkpoint was seen stored
+        self._checkpoint_etag = ""
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._gathered = asyncio.Event()  # enough requests queued to end a _gather
@@ -260,11 +302,11 @@ class GroupCommitter:
                 await self._reload()  # it may have been repaired or removed meanwhile
             if self._broken is None:
                 raise NothingToReset(self.key)
-            etag = self._broken.etag
+            etag, bad = self._broken.etag, self._broken.key
             when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = set_aside_key(self.name, when, secrets.token_hex(4))
             try:
-                await self._move_aside(aside, etag)
+                await self._move_aside(aside, etag, bad)
             except BrokerError:
                 raise
             except Exception as exc:
@@ -273,13 +315,32 @@ class GroupCommitter:
             self._broken = None  # the next request finds no document: an empty topic
             return aside
 
-    async def _move_aside(self, aside: str, etag: str) -> None:
-        """Copy the document at `etag` to `aside`, then delete it if still at `etag`."""
+    async def _move_aside(self, aside: str, etag: str, bad: str) -> None:
+        """Copy the unusable object `bad` (or the topic's key) to `aside`, then start the
+        topic empty if its key is still at `etag`: by deleting it, or, when the topic has
+        log objects (which must never be created again, see checkpoints.py), by pointing
+        it at an empty checkpoint past every one of them."""
         stored = await self.store.get(self.key)
         if stored.etag == etag:
-            await self.store.put_if(aside, stored.data, None)
+            kept = stored
+            if bad != self.key:
+                with contextlib.suppress(NotFound):  # a checkpoint that is gone: keep the key
+                    kept = await self.store.get(bad)
+            await self.store.put_if(aside, kept.data, None)
+            keys = await self.store.list(log_prefix(self.name))
+            logs = [generation for key in keys if (generation := log_generation(key))]
             try:
-                await self.store.delete(self.key, etag)
+                if not logs:
+                    await self.store.delete(self.key, etag)
+                    return
+                generation = max(logs) + 1
+                empty = TopicState(self.name, self.limits)
+                whole = empty.encode(generation, self.writer, now_ms())
+                ckpt = checkpoint_key(self.name, generation, secrets.token_hex(4))
+                await self.store.put_if(ckpt, whole, None)
+                token = secrets.token_hex(8)
+                pointer = pointer_bytes(self.name, generation, token, ckpt)
+                await self.store.put_if(self.key, pointer, etag)
                 return
             except PreconditionFailed:
                 await self.store.delete(aside)
@@ -368,32 +429,23 @@ class GroupCommitter:
                             continue
                     _resolve(batch, outcomes)
                     return
-                if not await self._check_checkpoint(state):
-                    fresh = True
-                    continue  # another broker's head names another checkpoint: re-apply
             except StorageUnavailable as exc:
                 self._stale = self._stale or state.dirty  # undo the applied batch
                 _fail(batch, exc)
                 return
             generation = state.generation + 1
-            write = plan_write(state, generation, self.writer, now, self.checkpoint_bytes)
             try:
-                etag = await self._write(write, state.etag)
-            except PreconditionFailed:
-                try:
-                    landed = await self._own_write(write, state.etag)
-                except StorageUnavailable as exc:
-                    self._stale = True
-                    _fail(batch, exc)
-                    return
-                if landed is None:  # another broker wrote first (or a spurious conflict)
-                    if write.checkpoint is not None and write.ref is not None:
-                        self._clean([write.ref.key])  # nobody will refer to it
-                    self.metrics.conflicts.inc()
-                    fresh = True  # the next try applies the batch to what storage holds
-                    await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
-                    continue
-                etag = landed
+                if state.layout == LOG_FORMAT:
+                    missing = await self._checkpoint_missing(state)
+                    landed = await self._append(state, generation, now)
+                    if landed and missing:
+                        await self._replace_checkpoint(state, now)
+                else:
+                    landed = await self._rebase(state, generation, now)
+            except StorageUnavailable as exc:
+                self._stale = True
+                _fail(batch, exc)
+                return
             except Exception as exc:
                 self.metrics.store_errors.inc()
                 self._stale = True
@@ -401,21 +453,21 @@ class GroupCommitter:
                 await self._try_reload()  # undo the applied batch before anyone reads it
                 _fail(batch, StorageUnavailable(f"could not write {self.key}: {exc}; retry"))
                 return
-            previous = state.checkpoint
-            state.generation = generation
-            state.etag = etag
+            if not landed:  # another broker wrote first (or a spurious conflict)
+                self._stale = True  # the state holds the applied batch: read storage again
+                self.metrics.conflicts.inc()
+                fresh = True  # the next try applies the batch to what storage holds
+                await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
+                continue
             state.updated_at = now
-            state.landed(write.ref)
-            if write.ref is not previous:
-                self._clean_before(generation, write.ref)
-            self._committed = Object(write.head, etag)
-            self._last_read = time.monotonic()  # the CAS proved the state was storage's
+            state.landed()
+            self._last_read = time.monotonic()  # the write proved the state was storage's
             self.metrics.commits.inc()
-            self.metrics.commit_bytes.inc(len(write.head) + len(write.checkpoint or b""))
             self.metrics.batch_size.observe(len(batch))
             self.metrics.commit_seconds.observe(time.monotonic() - started)
             _resolve(batch, outcomes)
             self._notify()
+            self._after_commit(state)
             return
         _fail(
             batch,
@@ -461,93 +513,206 @@ class GroupCommitter:
         self._notify()  # claims waiting for a loaded job look again
         await asyncio.sleep(0)
 
-    async def _write(self, write: Write, etag: str | None) -> str:
-        """Create the new checkpoint, if any, then compare-and-set the head."""
-        if write.checkpoint is not None and write.ref is not None:
-            key = write.ref.key
-            try:
-                created = await self.store.put_if(key, write.checkpoint, None)
-            except PreconditionFailed:
-                # Its key is new (a random token): what is there is this very write, whose
-                # answer was lost and whose retry met it. Nothing there: a spurious
-                # conflict, handled as one on the head.
-                try:
-                    found = await self.store.get(key)
-                except NotFound:
-                    raise PreconditionFailed(key, None) from None
-                if found.data != write.checkpoint:
-                    raise StorageUnavailable(f"{key} exists with other content") from None
-                created = found.etag
-            self._checkpoint_seen = _Seen(key, created, time.monotonic())
-            self.metrics.checkpoints.inc()
-        return await self.store.put_if(self.key, write.head, etag)
-
-    async def _own_write(self, write: Write, etag: str | None) -> str | None:
-        """After PreconditionFailed on the head: its ETag if the head that is stored now is
-        the one this commit wrote (the write landed, its answer was lost and the client's
-        retry met it), else None with the stored head installed or the state marked stale.
-        Heads carry generation, writer and time, so equal bytes are this write's."""
-        self._stale = True  # the state holds the applied batch: never re-apply on it
+    async def _append(self, state: TopicState, generation: int, now: int) -> bool:
+        """Create the log object of `generation`; True if it landed (this write, even if
+        its answer was lost), False if another broker's is there."""
+        assert state.token is not None
+        token = secrets.token_hex(8)
+        entry = state.encode_entry(generation, state.token, token, self.writer, now)
+        key = log_key(self.name, generation)
+        sent = time.monotonic()
         try:
-            current = await self.store.get_if_changed(self.key, etag)
-        except NotFound:
-            return None
-        except Exception as exc:
-            raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
-        if current is None:
-            return None  # unchanged: a spurious conflict
-        if current.data == write.head:
-            self._stale = False
-            return current.etag
-        await self._install(current)  # another broker's write: the next try applies to it
-        return None
-
-    async def _check_checkpoint(self, state: TopicState) -> bool:
-        """Before a head is written over the state's checkpoint: is that checkpoint still
-        stored? Looked at (a conditional read) at most every CHECKPOINT_CHECK_SECONDS.
-
-        If it is gone and storage holds a newer head, that head is installed and False
-        returned: the batch is applied again. If it is gone under the head this broker
-        wrote last (deleted by hand, or by a lifecycle rule), the state drops it, so
-        the write carries the whole topic again (a new checkpoint) rather than a head
-        naming a checkpoint that is missing. A topic still loading (whose whole cannot
-        be written yet) is checked once it is loaded."""
-        ref = state.checkpoint
-        if ref is None or state.loading is not None:  # half loaded: checked once loaded
-            return True
-        seen = self._checkpoint_seen
-        known = seen.etag if seen is not None and seen.key == ref.key else None
-        recent = seen is not None and time.monotonic() - seen.at < CHECKPOINT_CHECK_SECONDS
-        if known is not None and recent:
-            return True
-        try:
-            found = await self.store.get_if_changed(ref.key, known)
-            current = known if found is None else found.etag
-        except NotFound:
-            current = None
-        except Exception as exc:
-            raise StorageUnavailable(f"could not read checkpoint {ref.key}: {exc}; retry") from exc
-        if current is not None and known in (None, current):
-            self._checkpoint_seen = _Seen(ref.key, current, time.monotonic())
-            return True
-        if await self._read_if_changed():
-            return False
-        log.error(
-            "checkpoint %s is missing (or was replaced): writing the topic %s whole again",
-            ref.key,
-            self.name,
-        )
-        state.checkpoint = None
+            await self.store.put_if(key, entry, None)
+        except PreconditionFailed:
+            if not await self._own(key, entry):
+                return False
+        state.generation, state.token = generation, token
+        self.metrics.commit_bytes.inc(len(entry))  # a checkpoint off the path is not counted
+        self._confirmed_at = sent
+        self._logs.append(_Log(generation, len(entry), time.monotonic()))
+        self._since = (self._since[0] + 1, self._since[1] + len(entry))
+        root = self._root
+        self._committed = Object(b"" if root is None else root.data, _etag(generation, token))
         return True
 
-    def _clean_before(self, generation: int, ref: CheckpointRef | None) -> None:
-        """Delete the checkpoints a head of `generation` referring to `ref` made stale."""
+    async def _own(self, key: str, data: bytes) -> bool:
+        """After PreconditionFailed on a create: is what `key` holds this very write (its
+        answer lost, the retry meeting it)? Nothing there is a spurious conflict."""
+        try:
+            found = await self.store.get(key)
+        except NotFound:
+            return False
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {key}: {exc}; retry") from exc
+        return found.data == data
 
-        async def clean() -> None:
-            keys = await self.store.list(checkpoint_prefix(self.name))
-            await self._delete(stale_checkpoints(keys, generation, ref))
+    async def _rebase(self, state: TopicState, generation: int, now: int) -> bool:
+        """The first write of a topic, or of one stored in format 1 or 2: a checkpoint of
+        the whole topic, then the topic's key from what was read to a pointer naming it."""
+        whole = state.encode(generation, self.writer, now)
+        ckpt = checkpoint_key(self.name, generation, secrets.token_hex(4))
+        try:
+            ckpt_etag = await self.store.put_if(ckpt, whole, None)
+        except PreconditionFailed:
+            ckpt_etag = ""
+            # Its key is new: what is there is this very write, whose answer was lost.
+            # Nothing there: a spurious conflict, retried like one.
+            if not await self._own(ckpt, whole):
+                return False
+        self.metrics.checkpoints.inc()
+        token = secrets.token_hex(8)
+        pointer = pointer_bytes(self.name, generation, token, ckpt)
+        previous = None if self._root is None else self._root.etag
+        sent = time.monotonic()
+        try:
+            etag = await self.store.put_if(self.key, pointer, previous)
+        except PreconditionFailed:
+            if not await self._own(self.key, pointer):
+                self._clean([ckpt])  # nobody will name it
+                return False
+            etag = (await self.store.get(self.key)).etag
+        state.generation, state.token, state.layout = generation, token, LOG_FORMAT
+        self.metrics.commit_bytes.inc(len(whole) + len(pointer))  # both on the commit path
+        state.etag = etag
+        self._root = Object(pointer, etag)
+        self._pointer_generation, self._pointer_checkpoint = generation, ckpt
+        self._checkpoint_size, self._checkpoint_etag = len(whole), ckpt_etag
+        self._checkpoint_seen = time.monotonic()
+        self._confirmed_at = sent
+        self._logs.clear()
+        self._since_generation = -1
+        self._committed = Object(pointer, _etag(generation, token))
+        self._garbage = previous is not None  # what the old format stored is garbage now
+        return True
 
-        self._background(clean())
+    async def _checkpoint_missing(self, state: TopicState) -> bool:
+        """Is the pointer's checkpoint gone (deleted by hand, a lifecycle rule)? Looked at
+        at most every CHECKPOINT_CHECK_SECONDS, before a commit; a topic still loading
+        (which cannot be written whole yet) is looked at once loaded."""
+        now = time.monotonic()
+        if state.loading is not None or now - self._checkpoint_seen < CHECKPOINT_CHECK_SECONDS:
+            return False
+        try:
+            found = await self.store.get_if_changed(self._pointer_checkpoint, self._checkpoint_etag)
+        except NotFound:
+            root = self._root
+            if root is None or await self.store.get_if_changed(self.key, root.etag) is not None:
+                return False  # the pointer moved on (and its old checkpoint was collected)
+            log.error(
+                "checkpoint %s is missing: writing the topic %s whole again",
+                self._pointer_checkpoint,
+                self.name,
+            )
+            return True
+        if found is not None:  # checkpoints never change: this is the first look
+            self._checkpoint_etag = found.etag
+        self._checkpoint_seen = now
+        return False
+
+    async def _replace_checkpoint(self, state: TopicState, now: int) -> None:
+        """Write a checkpoint of the state (just landed) and move the pointer to it, before
+        the batch is answered: what it acknowledges must be readable after a restart."""
+        assert state.token is not None
+        whole = state.encode(state.generation, self.writer, now)
+        task = self._checkpointing
+        if task is not None:
+            await asyncio.wait({task})
+        await self._checkpoint(state.generation, state.token, whole)
+        if self._pointer_generation < state.generation:
+            raise StorageUnavailable(f"could not replace the missing checkpoint of {self.name}")
+
+    def _after_commit(self, state: TopicState) -> None:
+        """Start a checkpoint if one is due, or garbage collection (both off the commit
+        path: background tasks of the topic)."""
+        if state.layout != LOG_FORMAT or state.loading is not None or self._closing:
+            return
+        if self._checkpointing is None:
+            if self._since_generation != self._pointer_generation:  # the pointer moved
+                since = [e for e in self._logs if e.generation > self._pointer_generation]
+                self._since = (len(since), sum(entry.size for entry in since))
+                self._since_generation = self._pointer_generation
+            count, size = self._since
+            if checkpoint_due(size, count, self.checkpoint_bytes, self._checkpoint_size):
+                assert state.token is not None and state.updated_at is not None
+                # Taken now, between two commits: exactly generation `state.generation`.
+                parts = state.encode_parts(state.generation, self.writer, state.updated_at)
+                work = self._checkpoint(state.generation, state.token, parts)
+                self._checkpointing = self._background(work)
+                return
+        now = time.monotonic()
+        if now < self._next_gc or self._checkpointing is not None:
+            return
+        oldest = self._logs[0] if self._logs else None
+        due = oldest is not None and oldest.generation <= self._pointer_generation
+        if self._garbage or (due and now - oldest.seen >= GRACE_SECONDS):  # type: ignore[union-attr]
+            self._garbage = False
+            self._next_gc = now + GC_INTERVAL_SECONDS
+            self._background(self._collect())
+
+    async def _checkpoint(self, generation: int, token: str, whole: bytes | list[bytes]) -> None:
+        """Create a checkpoint of `generation`, move the pointer forward to it, collect."""
+        try:
+            if isinstance(whole, list):  # joined off the event loop: a copy of the topic
+                whole = await asyncio.to_thread(b",".join, whole)
+            ckpt = checkpoint_key(self.name, generation, secrets.token_hex(4))
+            ckpt_etag = await self.store.put_if(ckpt, whole, None)
+            self.metrics.checkpoints.inc()
+            pointer = pointer_bytes(self.name, generation, token, ckpt)
+            root = self._root
+            for _ in range(MAX_CONFLICT_RETRIES):
+                if root is None:
+                    await self._delete([ckpt])
+                    return
+                try:
+                    etag = await self.store.put_if(self.key, pointer, root.etag)
+                    break
+                except PreconditionFailed:
+                    if await self._own(self.key, pointer):
+                        etag = (await self.store.get(self.key)).etag
+                        break
+                    root = await self.store.get(self.key)
+                    if _pointer_generation(self.key, self.name, root) >= generation:
+                        await self._delete([ckpt])  # a newer one is named: this one never
+                        return
+            else:
+                await self._delete([ckpt])
+                return
+            if self._pointer_generation < generation:
+                if self._root is not None and self._root.data == root.data:
+                    self._root = Object(pointer, etag)
+                    if self.state is not None and self.state.etag == root.etag:
+                        self.state.etag = etag
+                self._pointer_generation, self._pointer_checkpoint = generation, ckpt
+                self._checkpoint_size, self._checkpoint_etag = len(whole), ckpt_etag
+                self._checkpoint_seen = time.monotonic()
+            self._next_gc = time.monotonic() + GC_INTERVAL_SECONDS
+            await self._collect()
+        finally:
+            self._checkpointing = None
+
+    async def _collect(self) -> None:
+        """Delete checkpoints older than the pointer's, and log objects it covers that
+        have been known to exist for GRACE_SECONDS (checkpoints.py)."""
+        floor, named = self._pointer_generation, self._pointer_checkpoint
+        if not named:
+            return
+        keys = await self.store.list(checkpoints_prefix(self.name))
+        await self._delete(stale_checkpoints(keys, floor, named))
+        now = time.monotonic()
+        if now >= self._next_log_list:  # log objects others saw and did not collect
+            self._next_log_list = now + LOG_LIST_SECONDS
+            known = {entry.generation for entry in self._logs}
+            for generation, _ in covered_logs(await self.store.list(log_prefix(self.name)), floor):
+                if generation not in known:  # seen now: deleted after the grace period
+                    self._logs.append(_Log(generation, 0, now))
+        self._logs = deque(sorted(self._logs, key=lambda entry: entry.generation))
+        due = [
+            entry for entry in self._logs
+            if entry.generation <= floor and now - entry.seen >= GRACE_SECONDS
+        ]  # fmt: skip
+        await self._delete([log_key(self.name, entry.generation) for entry in due])
+        gone = {entry.generation for entry in due}
+        self._logs = deque(entry for entry in self._logs if entry.generation not in gone)
 
     def _clean(self, keys: list[str]) -> None:
         self._background(self._delete(keys))
@@ -557,16 +722,17 @@ class GroupCommitter:
             with contextlib.suppress(NotFound):
                 await self.store.delete(key)
 
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+    def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         async def run() -> None:
             try:
                 await work
             except Exception as exc:  # garbage left now is removed by a later clean
-                log.warning("checkpoint cleanup failed topic=%s error=%r", self.name, exc)
+                log.warning("checkpoint or cleanup failed topic=%s error=%r", self.name, exc)
 
         task = asyncio.get_running_loop().create_task(run())
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        return task
 
     def _apply(
         self, state: TopicState, now: int, batch: list[_Request]
@@ -601,26 +767,52 @@ class GroupCommitter:
                 if self.state is None or self._stale:  # else a load() finished meanwhile
                     await self._reload()
                     return True
-        elif self._refresh:
+        elif self._refresh or self._unconfirmed():
             await self._read_if_changed()
             return True
         return False
 
+    def _unconfirmed(self) -> bool:
+        """Is the copy (log layout) too long unconfirmed to write after? (checkpoints.py)"""
+        state = self.state
+        if state is None or state.layout != LOG_FORMAT:
+            return False
+        return time.monotonic() - self._confirmed_at >= CONFIRM_SECONDS
+
     async def _read_if_changed(self) -> bool:
-        """Install the stored document if it is not the state's any more (a conditional
-        read: cheap when nothing changed); True if it was installed."""
+        """Read the topic again if it is not the state's any more (cheap when nothing
+        changed: a get of the next log object, not found); True if it was read again."""
         self._refresh = False
         self._last_read = time.monotonic()
-        assert self.state is not None
+        state = self.state
+        assert state is not None
         try:
-            changed = await self.store.get_if_changed(self.key, self.state.etag)
+            if state.layout == LOG_FORMAT:
+                if await self._confirm(state):
+                    return False
+            elif await self.store.get_if_changed(self.key, state.etag) is None:
+                return False
         except NotFound:
-            return False
+            if state.layout != LOG_FORMAT:
+                return False  # a document deleted by hand is noticed on the next reload
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
-        if changed is None:
+        await self._reload()
+        return True
+
+    async def _confirm(self, state: TopicState) -> bool:
+        """Is the state still the newest generation? (checkpoints.py, rule 2)"""
+        sent = time.monotonic()
+        try:
+            await self.store.get(log_key(self.name, state.generation + 1))
             return False
-        await self._install(changed)
+        except NotFound:
+            pass
+        if sent - self._confirmed_at >= CONFIRM_SECONDS:
+            root = self._root
+            if root is None or await self.store.get_if_changed(self.key, root.etag) is not None:
+                return False
+        self._confirmed_at = sent
         return True
 
     async def _reload(self) -> None:
@@ -631,27 +823,31 @@ class GroupCommitter:
         except NotFound:
             self.state = TopicState(self.name, self.limits)
             self._committed = None
+            self._root = None
             self._broken = None
             self._stale = False
             self._notify()
             return
+        except HeadInvalid as exc:  # carries the ETag of the topic's key
+            raise self._unusable(exc, exc.etag) from None
         except StorageUnavailable:
             raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
         await self._install(stored)
 
-    async def _read_unless_broken(self) -> Object:
-        """The stored document; while the one found unusable is unchanged, its error (so a
+    async def _read_unless_broken(self) -> Stored:
+        """The stored topic; while the one found unusable is unchanged, its error (so a
         broken topic costs each request a conditional read, not a parse), except that it
         is read and parsed again every BROKEN_RECHECK_SECONDS."""
         broken = self._broken
-        if broken is None or time.monotonic() - broken.checked_at >= BROKEN_RECHECK_SECONDS:
-            return await self.store.get(self.key)
-        changed = await self.store.get_if_changed(self.key, broken.etag)
-        if changed is None:
+        if (
+            broken is not None
+            and time.monotonic() - broken.checked_at < BROKEN_RECHECK_SECONDS
+            and await self.store.get_if_changed(self.key, broken.etag) is None
+        ):
             raise broken.error
-        return changed
+        return await read_topic(self.store, self.name)
 
     def _unusable(self, exc: DocumentInvalid, etag: str) -> DocumentUnusable:
         """Stop serving the topic: its stored document (ETag `etag`) is unusable."""
@@ -659,67 +855,42 @@ class GroupCommitter:
         error = DocumentUnusable(self.name, str(exc), where)
         if self._broken is None or self._broken.etag != etag:
             log.error("topic unusable topic=%s error=%s", self.name, error.message)
-        self._broken = _Broken(etag, error, time.monotonic())
+        self._broken = _Broken(etag, error, time.monotonic(), exc.key)
         self.state = None  # nothing stale is served, and nothing is written over it
         self._committed = None
         self._stale = True
         self._loaded.set()  # load() callers waiting on a half-done load get the error
         return error
 
-    async def _install(self, stored: Object) -> None:
+    async def _install(self, stored: Stored) -> None:
         try:
-            stored, checkpoint = await self._with_checkpoint(stored)
-            self.state = load_state(
-                self.name,
-                self.limits,
-                self.key,
-                stored.data,
-                stored.etag,
-                None if checkpoint is None else checkpoint.data,
-                first_jobs=LOAD_STEP_JOBS,
-            )
-            if checkpoint is not None and self.state.checkpoint is not None:
-                key = self.state.checkpoint.key
-                self._checkpoint_seen = _Seen(key, checkpoint.etag, time.monotonic())
+            first = LOAD_STEP_JOBS if stored.format == LOG_FORMAT else None
+            self.state = load_stored(self.name, self.limits, stored, first_jobs=first)
             self._loaded.set()  # wake any load() waiting on a load this one replaces
             if self.state.loading is not None:
                 self._loaded = asyncio.Event()
-        except HeadInvalid as exc:  # carries the ETag of the head it is about
-            raise self._unusable(exc, exc.etag) from None
         except DocumentInvalid as exc:
-            raise self._unusable(exc, stored.etag) from None
+            raise self._unusable(exc, stored.root.etag) from None
         except StorageUnavailable:
             raise
         except Exception as exc:
             raise StorageUnavailable(f"could not read {self.key}: {exc}; retry") from exc
-        self._committed = stored
+        self._root = stored.root
+        self._pointer_generation = stored.checkpoint_generation
+        self._pointer_checkpoint = stored.base_key if stored.format == LOG_FORMAT else ""
+        self._checkpoint_size, self._checkpoint_etag = len(stored.base), stored.base_etag
+        self._checkpoint_seen = time.monotonic()
+        self._confirmed_at = stored.confirmed_at
+        now = time.monotonic()
+        self._logs = deque(_Log(generation, size, now) for generation, size in stored.sizes)
+        self._since_generation = -1  # counted from `_logs` at the next commit
+        if stored.format == LOG_FORMAT:
+            self._committed = Object(stored.root.data, _etag(stored.generation, stored.token))
+        else:
+            self._committed = stored.root
         self._broken = None
         self._stale = False
         self._notify()
-
-    async def _with_checkpoint(self, stored: Object) -> tuple[Object, Object | None]:
-        """The head and the checkpoint it refers to (None for a whole document).
-        Raises HeadInvalid for a head that is invalid or names a checkpoint that is gone."""
-        for _ in range(MAX_CHECKPOINT_READS):
-            try:
-                key = checkpoint_of(stored.data, key=self.key)
-            except DocumentInvalid as exc:
-                raise HeadInvalid(exc.key, exc.problem, stored.etag) from None
-            if key is None:
-                return stored, None
-            try:
-                return stored, await self.store.get(key)
-            except NotFound:
-                # Deleted after a newer head landed, or deleted by hand: read the head again.
-                current = await self.store.get(self.key)
-                if current.etag == stored.etag:
-                    problem = f"names checkpoint {key}, which does not exist (it was deleted)"
-                    raise HeadInvalid(self.key, problem, stored.etag) from None
-                stored = current
-        raise StorageUnavailable(
-            f"{self.key} was replaced {MAX_CHECKPOINT_READS} times while its checkpoint was "
-            "being read (other brokers write it very often); retry"
-        )
 
     async def _try_reload(self) -> None:
         try:
@@ -731,6 +902,19 @@ class GroupCommitter:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+
+def _pointer_generation(key: str, topic: str, root: Object) -> int:
+    """The generation a stored pointer names; anything else counts as newer than all."""
+    try:
+        return validate_pointer(key, root_format(key, root.data)[1], topic).generation
+    except DocumentInvalid:
+        return 2**63
+
+
+def _etag(generation: int, token: str | None) -> str:
+    """The ETag of a topic's document in the log layout (common/topic_log.py)."""
+    return f"{generation}-{token}"
 
 
 def _nothing(state: TopicState, now: int) -> None:

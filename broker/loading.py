@@ -10,10 +10,10 @@ unbalanced, and the byte sequence cannot occur inside a JSON string), so pieces 
 to parse are joined with the next. Any other layout falls back to parsing the whole
 document; anything invalid is reported by the pydantic model, naming the field.
 
-A head (format 2, broker/checkpoints.py) is loaded with its checkpoint: the checkpoint's
-jobs go through the same fast path, merged on the way with the head's changes (the
-merge rule of common/documents.py), and the head's changes become the state's record of
-what changed since the checkpoint.
+A topic stored as a base document with changes over it (a checkpoint and its log, format
+3, or a format-2 head over its checkpoint; common/topic_log.py reads them) is loaded by
+merging on the way: the base's jobs go through the same fast path, and the changes
+(folded from the log) replace or follow them by the merge rule of common/topic_log.py.
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ from typing import Any, NoReturn
 import orjson
 from pydantic import BaseModel
 
-from common.documents import validate_head, validate_header
 from common.keys import topic_key
 from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT
 from common.models import (
+    FORMAT_VERSION,
+    LOG_FORMAT,
     DocumentInvalid,
     JobStatus,
     TopicDocument,
-    TopicHead,
-    parse_json,
 )
 from common.models import load_document as load_model
+from common.topic_log import Stored, merge, validate_header
 
 from .records import (
     COMPLETED,
@@ -53,7 +53,7 @@ from .records import (
     now_ms,
     parse_ms,
 )
-from .state import CheckpointRef, Limits, TopicState
+from .state import Limits, TopicState
 
 log = logging.getLogger("simplequeue.loading")
 
@@ -64,29 +64,33 @@ _STATUSES = {status.value: status for status in JobStatus}
 _WAITING_FIELDS = frozenset({"id", "status", "payload", "created_at", "available_at", "attempts"})
 
 
-def load_state(
-    name: str,
-    limits: Limits,
-    key: str,
-    data: bytes,
-    etag: str,
-    checkpoint: bytes | None = None,
-    *,
-    first_jobs: int | None = None,
-) -> TopicState:
-    """Parse stored bytes: a whole document, or a head (format 2) with the checkpoint it
-    refers to. Raises DocumentInvalid naming the field that is wrong.
-
-    With `first_jobs`, a head's first jobs only are loaded and the rest is left to
-    `state.loading` (see Loading): a broker serves claims from a big topic while it
-    loads the rest."""
+def load_state(name: str, limits: Limits, key: str, data: bytes, etag: str) -> TopicState:
+    """Parse a whole (format-1) document. Raises DocumentInvalid naming the field."""
     state = TopicState(name, limits)
     with _no_gc():
-        if checkpoint is None:
-            _load_whole(state, key, data)
-        else:
-            _load_head(state, key, data, checkpoint, first_jobs)
+        _load_whole(state, key, data)
     state.etag = etag
+    state.layout = 1
+    return state
+
+
+def load_stored(
+    name: str, limits: Limits, stored: Stored, *, first_jobs: int | None = None
+) -> TopicState:
+    """Build the state of a topic read from storage (common/topic_log.py: read_topic).
+    Raises DocumentInvalid naming the object and field that are wrong.
+
+    With `first_jobs`, a topic in the log layout loads its first jobs only and leaves
+    the rest to `state.loading` (see Loading): a broker serves claims from a big topic
+    while it loads the rest. Older layouts load whole (their first write rewrites them)."""
+    if stored.format == FORMAT_VERSION:
+        return load_state(name, limits, stored.base_key, stored.base, stored.root.etag)
+    state = TopicState(name, limits)
+    with _no_gc():
+        _load_merged(state, stored, first_jobs if stored.format == LOG_FORMAT else None)
+    state.etag = stored.root.etag
+    state.layout = stored.format
+    state.token = stored.token
     return state
 
 
@@ -113,28 +117,41 @@ def _load_whole(state: TopicState, key: str, data: bytes) -> None:
         _invalid(TopicDocument, key, data, exc)
 
 
-def _load_head(
-    state: TopicState, key: str, data: bytes, checkpoint: bytes, first_jobs: int | None
-) -> None:
-    raw = parse_json(key, data)
-    # A head is small: the model validates all of it, exactly as readers do.
-    head = validate_head(key, raw)
-    _header(state, head)
-    jobs, ref = raw.get("jobs", []), head.checkpoint
-    removed_ids = set(head.removed)
-    state.checkpoint = CheckpointRef(ref.key, ref.generation, ref.jobs, len(checkpoint))
-    state.removed = removed_ids
-    state.unloaded = {job["id"]: compact_dumps(job) for job in jobs}
+def _load_merged(state: TopicState, stored: Stored, first_jobs: int | None) -> None:
+    ref, changes = stored.base_key, stored.changes
     try:
-        ck_header, pieces = _document(checkpoint, state.name)
-        validate_header(ref.key, ck_header)
-        merged = _Merged(pieces, removed_ids, jobs, state.unloaded)
-        loading = Loading(state, iter(merged), checkpoint, TopicDocument, ref.key, merged)
+        header, pieces = _document(stored.base, state.name)
+        base = validate_header(ref, header)
+        if stored.header is None:
+            _header(state, base)
+        else:
+            newest = {
+                "topic": state.name,
+                "generation": stored.generation,
+                "writer": "",
+                **stored.header,
+            }
+            _header(state, validate_header(topic_key(state.name), newest))
+        state.generation = stored.generation
+        state.unloaded = {job_id: compact_dumps(job) for job_id, job in changes.jobs.items()}
+        encodings = state.unloaded
+
+        def own(job_id: str) -> Piece:
+            return changes.jobs[job_id], encodings[job_id], 0, 0
+
+        merged = merge(pieces, _piece_id, changes, own)
+        state.stored_seqs = 2**62  # every loaded job is stored: its removal is a change
+        loading = Loading(state, merged, stored.base, TopicDocument, ref)
         loading.step(first_jobs)
     except DocumentInvalid:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _invalid(TopicDocument, ref.key, checkpoint, exc)
+        _invalid(TopicDocument, ref, stored.base, exc)
+
+
+def _piece_id(piece: Piece) -> str:
+    job_id: str = piece[0]["id"]
+    return job_id
 
 
 def _document(data: bytes, name: str) -> tuple[dict[str, Any], Iterator[Piece]]:
@@ -206,7 +223,7 @@ def _parsed_jobs(jobs: list[Any]) -> Iterator[Piece]:
         yield job, compact_dumps(job), 0, 0
 
 
-def _header(state: TopicState, header: TopicDocument | TopicHead) -> None:
+def _header(state: TopicState, header: TopicDocument) -> None:
     """The state's generation, time and counters from a header the model validated."""
     if header.topic != state.name:
         raise DocumentInvalid(
@@ -223,8 +240,8 @@ class Loading:
     While a step leaves jobs to load, `state.loading` is this object: the records so far
     are a prefix of the topic in enqueue order, so the next job a claim would take among
     them is the next in the whole topic (the committer lets only claims run meanwhile).
-    The head's changes not loaded yet stay in `state.unloaded`, so a head written
-    meanwhile still carries them. Jobs that come as a place in `data` get no bytes of
+    Stored changes not loaded yet stay in `state.unloaded` (to check that each was
+    merged). Jobs that come as a place in `data` get no bytes of
     their own: each segment (records.py) copies its run of the document in one piece. A
     segment whose run has a gap (a job left out) or a job with bytes of its own is
     rebuilt by the next whole write."""
@@ -236,10 +253,9 @@ class Loading:
         data: bytes,
         model: type[BaseModel],
         key: str,
-        merged: _Merged | None = None,
     ) -> None:
         self.state, self.jobs, self.data = state, jobs, data
-        self.model, self.key, self.merged = model, key, merged  # for errors; the kept count
+        self.model, self.key = model, key  # for errors
         self.now = now_ms()
         self.completed: list[tuple[int, int, JobRecord]] = []
         self.segment: Segment | None = None
@@ -263,9 +279,9 @@ class Loading:
             state.loading = self
             return False
         state.completed_order = deque(rec for _, _, rec in sorted(self.completed))
-        state.checkpoint_seqs = state.next_seq if self.merged is None else self.merged.kept
+        state.stored_seqs = state.next_seq
         if state.unloaded:
-            raise DocumentInvalid(self.key, "a head's job is missing from the merge")
+            raise DocumentInvalid(self.key, "a changed job is missing from the merge")
         state.loading = None
         return True
 
@@ -288,10 +304,10 @@ class Loading:
             state.index(rec, self.now)
             state.next_seq = seq + 1
             count += 1
-            if (unloaded and unloaded.pop(rec.id, None) is not None) or repaired:
-                # One of the head's changes, loaded now; or a repaired job, which the next
-                # write (a head too) must carry.
-                state.changed[rec.id] = rec
+            if unloaded:
+                unloaded.pop(rec.id, None)  # one of the stored changes, loaded now
+            if repaired:
+                state.changed[rec.id] = rec  # the next write stores it repaired
             if rec.seg is not self.segment:
                 self._seal()
                 self.segment, self.run_start, self.mixed = rec.seg, None, False
@@ -329,37 +345,6 @@ class Loading:
             start = self.run_start
             segment.enc = b"" if start is None else self.data[start : self.last_stop]
             segment.dirty = self.mixed
-
-
-class _Merged:
-    """The jobs of a head over its checkpoint (the merge rule of common/documents.py):
-    checkpoint jobs in order, less the removed ones, each replaced by the head's version
-    if it has one; then the head's other jobs. `kept` counts the checkpoint's jobs.
-    `encodings` holds the head's jobs' bytes by id (`state.unloaded`: a job leaves it only
-    once loaded, after it was yielded here)."""
-
-    def __init__(
-        self,
-        pieces: Iterator[Piece],
-        removed: set[str],
-        jobs: list[Any],
-        encodings: dict[str, bytes],
-    ) -> None:
-        self.pieces, self.removed, self.jobs, self.encodings = pieces, removed, jobs, encodings
-        self.kept = 0
-
-    def __iter__(self) -> Iterator[Piece]:
-        newer = {job["id"]: job for job in self.jobs}
-        for piece in self.pieces:
-            job_id = piece[0]["id"]
-            if job_id in self.removed:
-                continue
-            self.kept += 1
-            job = newer.pop(job_id, None)
-            yield piece if job is None else (job, self.encodings[job_id], 0, 0)
-        for job in self.jobs:
-            if newer.pop(job["id"], None) is not None:
-                yield job, self.encodings[job["id"]], 0, 0
 
 
 def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord, int | None]:

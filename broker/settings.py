@@ -99,9 +99,9 @@ class BrokerSettings(StorageSettings):
     checkpoint_bytes: int = Field(
         default=DEFAULT_CHECKPOINT_BYTES,
         ge=1024,
-        description="a topic document bigger than this many bytes is kept as a checkpoint "
-        "plus a small document of the changes since it, so a write no longer grows with "
-        "the topic",
+        description="a new checkpoint of a topic is written once the log since the last one "
+        "holds a sixteenth of this many bytes (and a quarter of the checkpoint); each "
+        "commit writes only its own changes either way",
     )
     heartbeat_period: float = Field(
         default=10.0,

@@ -11,10 +11,10 @@ Indexes keep every operation off a scan of all jobs:
 Entries of the heaps and deques are dropped lazily: an entry counts only while its record
 is still in `jobs` and still where the entry says.
 
-For a checkpointed topic (a big one, see broker/checkpoints.py) the state also tracks
-what changed since its checkpoint: `changed` (jobs added or changed, in the order they
-were first touched, so new jobs are in enqueue order) and `removed` (checkpoint jobs that
-left the topic). Every change to a job goes through `add`, `set_status`, `update` or
+The state also tracks what changed since the last write landed, which is what the next
+log object (common/topic_log.py) holds: `changed` (jobs added or changed, in the order
+they were first touched, so new jobs are in enqueue order) and `removed` (stored jobs
+that left the topic). Every change to a job goes through `add`, `set_status`, `update` or
 `remove`, which keep both up to date.
 
 Job semantics (what each operation does to these) live in broker/mutations.py; loading a
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from common.models import FORMAT_VERSION, HEAD_FORMAT, Counters, JobStatus, TopicStats
+from common.models import FORMAT_VERSION, LOG_FORMAT, Counters, JobStatus, TopicStats
 
 from .records import (
     CLAIMED,
@@ -51,16 +51,6 @@ if TYPE_CHECKING:
     from .loading import Loading
 
 COUNTER_NAMES = tuple(Counters.model_fields)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointRef:
-    """The checkpoint a stored head refers to (`checkpoint` in a format-2 head)."""
-
-    key: str
-    generation: int
-    jobs: int
-    size: int  # bytes of the checkpoint: when the changes outgrow it, write a new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +84,12 @@ class TopicState:
         self.next_seq = 0
         self.dirty = False  # set by any change that must be written
         self.refused = False  # set by a mutation that refused a job this state may not know
-        self.checkpoint: CheckpointRef | None = None
-        self.checkpoint_seqs = 0  # records with a lower seq came from the checkpoint
+        self.token: str | None = None  # the chain token of `generation` (format 3)
+        self.layout = 0  # the stored format (0: nothing stored, 1, 2 or 3)
+        self.stored_seqs = 0  # records with a lower seq are stored (existed before the batch)
         self.changed: dict[str, JobRecord] = {}
         self.removed: set[str] = set()
-        self.unloaded: dict[str, bytes] = {}  # the head's changes not loaded yet
+        self.unloaded: dict[str, bytes] = {}  # stored changes not loaded yet
         self.loading: Loading | None = None  # set while only a prefix of the jobs is loaded
 
     # --- index upkeep -------------------------------------------------------------------
@@ -130,7 +121,7 @@ class TopicState:
 
     def remove(self, rec: JobRecord) -> None:
         self.changed.pop(rec.id, None)
-        if rec.seq < self.checkpoint_seqs:
+        if rec.seq < self.stored_seqs:
             self.removed.add(rec.id)
         self.unplace(rec)
         self.claimed.pop(rec.id, None)
@@ -259,6 +250,12 @@ class TopicState:
 
     def encode(self, generation: int, writer: str, now: int) -> bytes:
         """The whole document's bytes; unchanged jobs contribute their cached encoding."""
+        return b",".join(self.encode_parts(generation, writer, now))
+
+    def encode_parts(self, generation: int, writer: str, now: int) -> list[bytes]:
+        """The whole document as parts to join with commas: the state's current bytes,
+        so that the join (a copy of the whole topic) can run off the event loop while
+        the state changes on."""
         head = orjson.dumps(self._header(FORMAT_VERSION, generation, writer, now))
         parts = []
         kept = []
@@ -269,29 +266,32 @@ class TopicState:
                 kept.append(segment)
         self.segments = kept
         if not parts:
-            return head[:-1] + b',"jobs":[]}'
-        # One copy of the whole document: the head and tail ride on the first/last segment.
+            return [head[:-1] + b',"jobs":[]}']
+        # The head and tail ride on the first/last segment.
         parts[0] = head[:-1] + b',"jobs":[' + parts[0]
         parts[-1] = parts[-1] + b"]}"
-        return b",".join(parts)
+        return parts
 
-    def encode_head(
-        self, generation: int, writer: str, now: int, new: CheckpointRef | None = None
+    def encode_entry(
+        self, generation: int, parent: str, token: str, writer: str, now: int
     ) -> bytes:
-        """A format-2 head: what changed since the checkpoint (none since a `new` one)."""
-        ref = new or self.checkpoint
-        assert ref is not None
-        header = self._header(HEAD_FORMAT, generation, writer, now)
-        header["checkpoint"] = {"key": ref.key, "generation": ref.generation, "jobs": ref.jobs}
-        header["removed"] = [] if new else list(self.removed)
-        changes = [rec.enc for rec in self.changed.values()]
-        jobs = b"" if new else b",".join([*changes, *self.unloaded.values()])
+        """A log object (format 3): what changed since the last write landed."""
+        header: dict[str, Any] = {
+            "format": LOG_FORMAT,
+            "topic": self.name,
+            "generation": generation,
+            "parent": parent,
+            "token": token,
+            "writer": writer,
+            "updated_at": format_ms(now),
+            "counters": self.counters,
+            "removed": list(self.removed),
+        }
+        jobs = b",".join([rec.enc for rec in self.changed.values()])
         return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
 
-    def landed(self, ref: CheckpointRef | None) -> None:
-        """A write landed; `ref` is the checkpoint its head refers to (None: format 1)."""
-        if ref is None or ref is not self.checkpoint:  # a whole document was written
-            self.changed = {}
-            self.removed = set()
-            self.checkpoint_seqs = self.next_seq
-        self.checkpoint = ref
+    def landed(self) -> None:
+        """A write landed: the next one holds only what changes from now on."""
+        self.changed = {}
+        self.removed = set()
+        self.stored_seqs = self.next_seq

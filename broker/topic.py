@@ -28,7 +28,7 @@ from common.limits import (
 )
 from common.models import DocumentInvalid, Job, JobStatus, TopicStats
 from common.payload import nests_deeper, payload_to_bytes
-from common.store import NotFound, Object
+from common.store import NotFound
 
 from . import mutations
 from .committer import GroupCommitter
@@ -74,8 +74,8 @@ class Topic:
         self._c = committer
         self._max_payload = max_payload_bytes
         self._last_refresh = 0.0
-        self._reader = DocumentReader(committer.store)  # keeps the checkpoint, for documents
-        self._merged: tuple[bytes, bytes] | None = None  # a head and its whole document
+        self._reader = DocumentReader(committer.store)  # keeps what it read, for documents
+        self._merged: tuple[str, bytes] | None = None  # an ETag and its whole document
         self.workers = WorkerLog()  # what this broker saw each worker do (broker/workers.py)
 
     @property
@@ -380,31 +380,23 @@ class Topic:
         return None if stored is None else (stored.data, stored.etag)
 
     async def whole_document(self, data: bytes, etag: str) -> bytes:
-        """The whole (format-1) document a stored one stands for: a head is merged with
-        its checkpoint, which is read once and kept while the head refers to it."""
-        if self._merged is not None and self._merged[0] is data:
-            return self._merged[1]  # long polls of several readers: merge once per head
+        """The whole (format-1) document of the topic as stored (common/topic_log.py:
+        the reader keeps what it read and reads only the log objects added since)."""
+        if self._merged is not None and self._merged[0] == etag:
+            return self._merged[1]  # long polls of several readers: merge once per version
         try:
-            whole = await self._reader.whole(self.name, Object(data, etag))
-        except NotFound as exc:
-            # Replaced by a newer head since `data` was read: merge that one.
-            current = self.document()
-            if current is None or current[0] is data:
-                where = self._c.store.description or "the store"
-                raise StorageUnavailable(
-                    f"checkpoint {exc.key} named by {self._c.key} does not exist in {where}"
-                    " (deleted outside the broker?): restore it, or reset the topic"
-                ) from None
-            return await self.whole_document(*current)
+            found = await self._reader.get(self.name)
+        except NotFound:
+            where = self._c.store.description or "the store"
+            raise StorageUnavailable(
+                f"{self._c.key} does not exist in {where} any more (deleted outside the broker?)"
+            ) from None
         except DocumentInvalid:
             raise
         except Exception as exc:
-            raise StorageUnavailable(
-                f"could not read {self.name}'s checkpoint: {exc}; retry"
-            ) from exc
-        if whole.data is not data:
-            self._merged = (data, whole.data)
-        return whole.data
+            raise StorageUnavailable(f"could not read {self.name}: {exc}; retry") from exc
+        self._merged = (found.etag, found.data)
+        return found.data
 
     async def wait_for_generation(self, after: int, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout

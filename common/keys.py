@@ -2,16 +2,19 @@
 
 Layout (broker/DESIGN.md, "Storage layout"; checkpoints: the "format 2" spec):
     broker.json                                       the broker registry
-    topics/<topic>.json                               one document (or head) per topic
+    topics/<topic>.json                               the topic's pointer (format 3), or
+                                                      its document / head (formats 1, 2)
     topics/<topic>/checkpoint-<generation>-<token>.json
-                                                      an immutable checkpoint of a big
-                                                      topic (generation: 12 digits)
+                                                      an immutable checkpoint: the whole
+                                                      topic as of a generation (12 digits)
+    topics/<topic>/log/<generation>.json              one commit's changes (12 digits),
+                                                      immutable, created create-only
     topics/<topic>/invalid-<time>-<token>.json        an invalid document set aside by
                                                       `reset-invalid` (time: UTC, basic
                                                       ISO 8601), kept for the operator
 
-Checkpoints live one level down, so listing `topics/` and keeping what `topic_from_key`
-accepts never mistakes a checkpoint for a topic.
+Checkpoints and log objects live one level down, so listing `topics/` and keeping what
+`topic_from_key` accepts never mistakes one of them for a topic.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ TOPICS_PREFIX = "topics/"
 _TOPIC_SUFFIX = ".json"
 _CHECKPOINT_STEM = "checkpoint-"
 _SET_ASIDE_STEM = "invalid-"
+_LOG_DIR = "log/"
 
 # Only these characters can reach a key: no "/", no "..", no dots at all, so a topic
 # name can neither escape topics/ nor collide with broker.json.
@@ -31,6 +35,14 @@ _TOPIC_NAME_RE = re.compile(TOPIC_NAME_PATTERN)
 # The token is random per writer, so two brokers checkpointing the same generation never
 # write the same key.
 _CHECKPOINT_TOKEN_RE = re.compile(r"^[0-9a-f]{8}$")
+_LOG_KEY_RE = re.compile(
+    re.escape(TOPICS_PREFIX)
+    + TOPIC_NAME_PATTERN.strip("^$")
+    + "/"
+    + re.escape(_LOG_DIR)
+    + r"(\d{12,})"
+    + re.escape(_TOPIC_SUFFIX)
+)
 _CHECKPOINT_KEY_RE = re.compile(
     re.escape(TOPICS_PREFIX)
     + TOPIC_NAME_PATTERN.strip("^$")
@@ -85,6 +97,11 @@ def checkpoint_key(name: str, generation: int, token: str) -> str:
     return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}{generation:012d}-{token}{_TOPIC_SUFFIX}"
 
 
+def checkpoints_prefix(name: str) -> str:
+    """The prefix of every checkpoint key of topic `name` (and of nothing else)."""
+    return f"{checkpoint_prefix(name)}{_CHECKPOINT_STEM}"
+
+
 def set_aside_key(name: str, when: str, token: str) -> str:
     """Where an invalid document of topic `name` is kept when an operator resets the topic:
     beside its checkpoints, so that it is neither a topic nor a checkpoint. `when` is
@@ -102,4 +119,22 @@ def write_check_key(token: str) -> str:
 def checkpoint_generation(key: str) -> int | None:
     """The generation in a checkpoint key, or None for keys that are not checkpoints."""
     match = _CHECKPOINT_KEY_RE.fullmatch(key)
+    return int(match.group(1)) if match else None
+
+
+def log_prefix(name: str) -> str:
+    """The prefix under which a topic's log objects are stored."""
+    return f"{checkpoint_prefix(name)}{_LOG_DIR}"
+
+
+def log_key(name: str, generation: int) -> str:
+    """The key of the log object that makes topic `name` generation `generation`."""
+    if generation < 1:
+        raise ValueError(f"log generation {generation}: must be 1 or more")
+    return f"{log_prefix(name)}{generation:012d}{_TOPIC_SUFFIX}"
+
+
+def log_generation(key: str) -> int | None:
+    """The generation in a log object's key, or None for keys that are not log objects."""
+    match = _LOG_KEY_RE.fullmatch(key)
     return int(match.group(1)) if match else None

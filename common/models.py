@@ -29,6 +29,8 @@ from .status import JobStatus as JobStatus  # re-exported: the schema names it
 FORMAT_VERSION: Literal[1] = 1
 #: The format of a checkpointed topic's head (changes since a checkpoint; CHECKPOINT spec).
 HEAD_FORMAT: Literal[2] = 2
+#: The format of a topic's pointer and of its log objects (common/topic_log.py).
+LOG_FORMAT: Literal[3] = 3
 
 
 # --- time -------------------------------------------------------------------------------
@@ -162,6 +164,39 @@ class TopicHead(_Model):
     checkpoint: CheckpointRef
     removed: list[str] = Field(default_factory=list)
     jobs: Jobs = Field(default_factory=list)
+
+
+#: A chain token: 16 lowercase hex characters, random per log object (common/topic_log.py).
+Token = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
+class TopicPointer(_Model):
+    """What `topics/<topic>.json` holds in the log layout (format 3): the checkpoint to
+    start reading from, the generation it holds and the chain token of that generation."""
+
+    format: Literal[3] = LOG_FORMAT
+    topic: str
+    generation: Count
+    token: Token
+    checkpoint: str = Field(min_length=1)
+
+
+class LogHeader(_Model):
+    """A log object (format 3) without its jobs: one commit's changes, the generation it
+    makes, its own chain token and its parent's (the token of the generation before)."""
+
+    format: Literal[3] = LOG_FORMAT
+    topic: str
+    generation: Annotated[int, Field(ge=1, le=MAX_STORED_COUNT)]
+    parent: Token
+    token: Token
+    writer: str
+    updated_at: Timestamp
+    counters: Counters = Field(default_factory=Counters)
+    removed: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
+        default_factory=list
+    )
+    jobs: list[Any] = Field(default_factory=list)
 
 
 class TopicStats(_Model):

@@ -1,14 +1,14 @@
 """Live tails of topic documents: each yields a snapshot whenever a document changes.
 
 Three sources, one event stream (`Tail.events()`):
-- `StoreTail` polls every `topics/*.json` with `get_if_changed` (an S3 conditional GET is a
-  cheap 304 when nothing changed) and lists the prefix now and then for new topics. It
-  reads through `DocumentReader`, so a checkpointed topic (format 2) is shown as the
-  format-1 document it stands for, and its big checkpoint is read once, not every poll;
-- `LocalFSTail` is a StoreTail woken by watchfiles on the `topics/` directory (the
-  directory, since documents are replaced by rename), with a slow full poll behind it in
-  case an event is missed. The watch is not recursive: checkpoints live in
-  `topics/<topic>/`, and a new checkpoint always comes with a new head in `topics/`;
+- `StoreTail` checks every topic through `DocumentReader` (common/topic_log.py): a topic in
+  the log layout costs one GET of its next log object (not found while nothing changed)
+  and a conditional GET of its pointer; a topic that changed costs only the log objects
+  added since (its checkpoint is read once). It lists the prefix now and then for new
+  topics. Older formats are polled with `get_if_changed` of their document;
+- `LocalFSTail` is a StoreTail woken by watchfiles on `topics/` and, recursively, the
+  topics' `log/` directories (a new log object is a new file there; a pointer is replaced
+  by rename), with a slow full poll behind it in case an event is missed;
 - `BrokerTail` long-polls `GET /topics/{topic}/document?wait=` for each topic the broker
   lists, for a console started with `--broker` only.
 
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.documents import DocumentReader, HeadInvalid
 from common.keys import TOPICS_PREFIX, topic_from_key, topic_key
 from common.models import DocumentInvalid, TopicDocument, load_document
 from common.store import NotFound, ObjectStore
+from common.topic_log import DocumentReader, HeadInvalid
 
 if TYPE_CHECKING:
     from common.client import Client
@@ -206,11 +206,10 @@ class LocalFSTail(StoreTail):
                     watch_filter=None,
                     debounce=200,
                     step=20,
-                    recursive=False,
+                    recursive=True,
                 ):
                     for _change, path in changes:
-                        # A topic's checkpoint directory (`topics/<topic>/`) is no topic.
-                        name = topic_from_key(f"{TOPICS_PREFIX}{Path(path).name}")
+                        name = _changed_topic(self.directory, Path(path))
                         if name is not None:
                             self._changed.add(name)
                     if self._changed:
@@ -237,6 +236,20 @@ class LocalFSTail(StoreTail):
                 self._watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._watcher
+
+
+def _changed_topic(directory: Path, path: Path) -> str | None:
+    """The topic a changed file belongs to: its pointer (`topics/<topic>.json`) or a new
+    log object (`topics/<topic>/log/<generation>.json`); None for anything else."""
+    try:
+        parts = path.relative_to(directory).parts
+    except ValueError:
+        return None
+    if len(parts) == 1:
+        return topic_from_key(f"{TOPICS_PREFIX}{parts[0]}")
+    if len(parts) == 3 and parts[1] == "log" and not parts[2].startswith("."):
+        return topic_from_key(f"{TOPICS_PREFIX}{parts[0]}.json")
+    return None
 
 
 class BrokerTail(Tail):

@@ -244,10 +244,13 @@ class LocalFSStore(ObjectStore):
         with _flocked(path):
             if self._current_etag(key, path) != etag:
                 raise PreconditionFailed(key, etag)
-            if key not in self._temps_removed:
+            if etag is not None and key not in self._temps_removed:
                 # We hold the key's lock, so any temp file of this key is a dead writer's.
                 # Once per key is enough: a write that fails removes its own temp file, and
                 # scanning the directory on every write costs as much as the topics in it.
+                # Not for a create: its key is new (a log object, a checkpoint), so the
+                # scan would run on every commit, over every object in the directory;
+                # a dead creator's temp file is removed when a store next opens the root.
                 _remove_temps(path)
                 self._temps_removed.add(key)
             return _write_atomically(path, data)
@@ -307,7 +310,7 @@ def _list_keys(root: Path, prefix: str) -> list[str]:
         except InvalidKey:
             return []  # no key can start with a prefix no key can have
     keys = []
-    for path in _walk(start):
+    for path in _walk(start, root, prefix):
         if path.name.startswith("."):
             continue  # temp and lock files
         key = path.relative_to(root).as_posix()
@@ -419,10 +422,21 @@ def _remove_temps(path: Path) -> None:
                 Path(entry.path).unlink(missing_ok=True)
 
 
-def _walk(start: Path) -> Iterator[Path]:
-    """Every file under `start`, not descending into reserved (dot) directories."""
+def _walk(start: Path, root: Path | None = None, prefix: str = "") -> Iterator[Path]:
+    """Every file under `start`, not descending into reserved (dot) directories, nor,
+    given the `root` keys are relative to, into directories no key with `prefix` can be
+    in (listing a topic's checkpoints skips its log)."""
     for directory, dirnames, filenames in os.walk(start, onerror=_raise):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        kept = []
+        for name in dirnames:
+            if name.startswith("."):
+                continue
+            if root is not None and prefix:
+                inner = Path(directory, name).relative_to(root).as_posix() + "/"
+                if not (inner.startswith(prefix) or prefix.startswith(inner)):
+                    continue
+            kept.append(name)
+        dirnames[:] = kept
         for name in filenames:
             yield Path(directory, name)
 

@@ -1,7 +1,8 @@
-"""Big topics: a head (format 2) over a checkpoint, written and read back by the engine.
+"""Topics in the log layout (format 3): log objects over checkpoints, written and read
+back by the engine, with checkpoints taken off the commit path.
 
 Every test compares what storage holds, read the way any reader reads it (common's
-DocumentReader: head merged with its checkpoint), with what the broker holds in memory.
+DocumentReader: pointer, checkpoint, then the log), with what the broker holds in memory.
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from broker.errors import StorageUnavailable
 from broker.mutations import NewJob
 from broker.state import TopicState
 from common.documents import DocumentReader
-from common.keys import checkpoint_prefix, topic_key
-from common.models import HEAD_FORMAT, DocumentInvalid, JobStatus
+from common.keys import (
+    checkpoint_generation,
+    checkpoint_prefix,
+    log_generation,
+    log_key,
+    log_prefix,
+    topic_key,
+)
+from common.models import LOG_FORMAT, DocumentInvalid, JobStatus
 from common.store import MemoryStore
 
 from .engine_support import CountingStore
@@ -51,21 +59,31 @@ def memory_jobs(eng: Engine, topic: str) -> list[dict[str, object]]:
 
 
 async def checkpoints(store: MemoryStore, topic: str) -> list[str]:
-    return await store.list(checkpoint_prefix(topic))
+    keys = await store.list(checkpoint_prefix(topic))
+    return [key for key in keys if checkpoint_generation(key) is not None]
 
 
-async def test_a_big_topic_is_written_as_a_head_over_a_checkpoint() -> None:
+async def logs(store: MemoryStore, topic: str) -> list[int]:
+    keys = await store.list(log_prefix(topic))
+    return [generation for key in keys if (generation := log_generation(key)) is not None]
+
+
+async def test_commits_write_log_objects_and_checkpoints_follow_off_the_commit_path() -> None:
     store = CountingStore()
     eng = small_engine(store)
     topic = eng.topic("t")
     for n in range(100):
         await topic.enqueue({"n": n, "pad": "x" * 100})
-    assert await head_format(store, "t") == HEAD_FORMAT
-    head = await store.get(topic_key("t"))
-    assert len(head.data) < SMALL  # the head carries the changes, not the topic
+    await eng.stop()  # stop awaits the checkpoint and collection in flight
+    pointer = orjson.loads((await store.get(topic_key("t"))).data)
+    assert pointer["format"] == LOG_FORMAT
     assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
-    assert eng.metrics.checkpoints.get() >= 1
-    assert len(await checkpoints(store, "t")) == 1  # older checkpoints were deleted
+    assert eng.metrics.checkpoints.get() >= 2  # the first write's, and later ones
+    assert await checkpoints(store, "t") == [pointer["checkpoint"]]  # older ones deleted
+    for generation in range(2, 101):  # every commit: one object with its own job only
+        entry = orjson.loads((await store.get(log_key("t", generation))).data)
+        assert [job["payload"]["n"] for job in entry["jobs"]] == [generation - 1]
+        assert len((await store.get(log_key("t", generation))).data) < 700  # job: ~230
 
 
 async def test_random_operations_keep_storage_equal_to_memory() -> None:
@@ -97,7 +115,8 @@ async def test_random_operations_keep_storage_equal_to_memory() -> None:
         if step % 10 == 0:
             assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
     assert await stored_jobs(store, "t") == memory_jobs(eng, "t")
-    assert len(await checkpoints(store, "t")) <= 1
+    await eng.stop()
+    assert len(await checkpoints(store, "t")) == 1
 
     # A new broker reads the same state back and goes on from it.
     fresh = Engine(store, EngineSettings(checkpoint_bytes=SMALL), writer="other")
@@ -112,7 +131,7 @@ async def test_a_deleted_checkpoint_job_enqueued_again_goes_to_the_end() -> None
     topic = eng.topic("t")
     for n in range(60):
         await topic.enqueue({"n": n, "pad": "z" * 80}, id=f"job-{n:02d}")
-    assert await head_format(store, "t") == HEAD_FORMAT
+    assert await head_format(store, "t") == LOG_FORMAT
     await topic.delete("job-05")
     await topic.enqueue("back", id="job-05")
     jobs = await stored_jobs(store, "t")
@@ -123,20 +142,20 @@ async def test_a_deleted_checkpoint_job_enqueued_again_goes_to_the_end() -> None
     assert [job.id for job in fresh.topic("t").pending()][-1] == "job-05"
 
 
-async def test_a_topic_that_shrinks_is_written_whole_again() -> None:
+async def test_the_log_a_reader_reads_stays_short() -> None:
     store = MemoryStore()
     eng = Engine(store, EngineSettings(checkpoint_bytes=SMALL, completed_retention=0))
     topic = eng.topic("t")
     await topic.enqueue_many([NewJob({"n": n, "pad": "p" * 100}) for n in range(60)])
-    assert await head_format(store, "t") == HEAD_FORMAT
-    while jobs := await topic.claim("w", count=20):
+    while jobs := await topic.claim("w", count=3):
         for job in jobs:
             await topic.ack(job.id)
     await topic.enqueue("last")
-    assert await head_format(store, "t") == 1
+    await eng.stop()
+    pointer = orjson.loads((await store.get(topic_key("t"))).data)
+    behind = [g for g in await logs(store, "t") if g > pointer["generation"]]
+    assert len(behind) < 10  # read on top of the checkpoint: a few, not the 60 commits
     assert [job["payload"] for job in await stored_jobs(store, "t")] == ["last"]
-    await eng.stop()  # deleting the old checkpoint runs after the write; stop awaits it
-    assert await checkpoints(store, "t") == []
 
 
 async def test_two_brokers_on_one_big_topic_lose_nothing() -> None:
@@ -147,10 +166,15 @@ async def test_two_brokers_on_one_big_topic_lose_nothing() -> None:
     )
     jobs = await stored_jobs(store, "t")
     assert sorted(str(job["id"]) for job in jobs) == sorted(r.id for r in results)
-    assert await head_format(store, "t") == HEAD_FORMAT
+    assert await head_format(store, "t") == LOG_FORMAT
     await asyncio.gather(a.stop(), b.stop())  # stop awaits the cleanups after the writes
-    head = orjson.loads((await store.get(topic_key("t"))).data)
-    assert head["checkpoint"]["key"] in await checkpoints(store, "t")
+    pointer = orjson.loads((await store.get(topic_key("t"))).data)
+    assert pointer["checkpoint"] in await checkpoints(store, "t")
+    claimed = await asyncio.gather(
+        *(small_engine(store, w).topic("t").claim(w, count=7) for w in ("c", "d", "e"))
+    )
+    ids = [job.id for jobs in claimed for job in jobs]
+    assert len(ids) == len(set(ids)) == 21  # nobody claimed a job twice
 
 
 async def test_a_head_whose_checkpoint_is_gone_is_reported_not_guessed() -> None:
@@ -175,7 +199,8 @@ async def _big_topic_with_changes_at_the_end(store: MemoryStore) -> Engine:
     for job_id in ("j090", "j091", "j092"):
         await topic.delete(job_id)
     await topic.enqueue_many([NewJob("new", id=f"k{n}") for n in range(3)])
-    assert await head_format(store, "t") == HEAD_FORMAT
+    assert await head_format(store, "t") == LOG_FORMAT
+    await eng.stop()  # its checkpoint in flight, if any, is done
     return eng
 
 
@@ -198,7 +223,7 @@ async def test_a_big_topic_serves_claims_while_it_loads(
     (claimed,) = await committer.submit(claim_and_look, early=True)
     assert seen == [True]  # served from the first loaded part
     assert orjson.loads(claimed)["id"] == "j000"
-    # The head written meanwhile still carries every change the topic had.
+    # The log object written meanwhile changed that job only.
     after = await stored_jobs(store, "t")
     assert [job["id"] for job in after] == [job["id"] for job in before]
     assert after[0]["status"] == "claimed"
@@ -230,8 +255,8 @@ async def test_a_bad_job_deep_in_a_loading_topic_fails_requests_naming_it(
     monkeypatch.setattr("broker.committer.LOAD_STEP_JOBS", 10)
     store = MemoryStore()
     await _big_topic_with_changes_at_the_end(store)
-    head = orjson.loads((await store.get(topic_key("t"))).data)
-    key = head["checkpoint"]["key"]
+    pointer = orjson.loads((await store.get(topic_key("t"))).data)
+    key = pointer["checkpoint"]
     checkpoint = (await store.get(key)).data
     bad = checkpoint.replace(b'"id":"j080","status":"pending"', b'"id":"j080","status":"lost"')
     assert bad != checkpoint
@@ -262,13 +287,14 @@ async def test_stopping_during_a_load_does_not_leave_waiters_hanging(
         waiter.result()
 
 
-async def test_a_head_naming_a_job_twice_is_refused_like_any_reader_refuses_it() -> None:
+async def test_a_log_object_naming_a_job_twice_is_refused_like_any_reader_refuses_it() -> None:
     store = MemoryStore()
     await _big_topic_with_changes_at_the_end(store)
-    stored = await store.get(topic_key("t"))
-    head = orjson.loads(stored.data)
-    head["jobs"].append(head["jobs"][-1])
-    await store.put_if(topic_key("t"), orjson.dumps(head), stored.etag)
+    key = log_key("t", max(await logs(store, "t")))
+    entry = orjson.loads((await store.get(key)).data)
+    entry["jobs"].append(entry["jobs"][-1])
+    await store.delete(key)
+    await store.put_if(key, orjson.dumps(entry), None)
     with pytest.raises(StorageUnavailable, match="appears twice"):
         await small_engine(store, "fresh").topic("t").load()
     with pytest.raises(DocumentInvalid, match="appears twice"):

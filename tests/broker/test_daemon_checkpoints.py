@@ -1,5 +1,6 @@
-"""Big topics against the daemon subprocess: checkpoint and head on real storage, read
-back by other readers, by the /document route and by a broker started after a SIGKILL."""
+"""Big topics against the daemon subprocess: checkpoints and log objects on real storage,
+read back by other readers, by the /document route and by a broker started after a
+SIGKILL."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def test_big_topic_survives_sigkill_and_reads_the_same_everywhere(
     assert d.request("DELETE", "/topics/big/jobs/job-0299")[0] == 200
     assert metric(d, "sq_checkpoints_total") >= 1
 
-    # Storage: a head over a checkpoint, which every reader sees as the whole document.
+    # Storage: a log over checkpoints, which every reader sees as the whole document.
     status, served = d.request("GET", "/topics/big/document")
     assert status == 200 and served["format"] == 1
     stored = stored_document(open_store(), "big")
@@ -90,20 +91,23 @@ def test_big_topic_survives_sigkill_and_reads_the_same_everywhere(
     assert after[next_in_line]["status"] == "claimed"
 
 
-def test_a_big_topic_on_localfs_keeps_one_checkpoint_file(
+def test_a_big_topic_on_localfs_keeps_one_checkpoint_file_and_small_log_objects(
     daemon_factory: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     d = daemon_factory("--dir", str(data), "--checkpoint-bytes", SMALL)
     for n in range(200):
         assert _enqueue(d, n)[0] == 201
-    head = json.loads((data / "topics" / "big.json").read_bytes())
-    assert head["format"] == 2
-    files = sorted(
-        p.name for p in (data / checkpoint_prefix("big")).iterdir() if not p.name.startswith(".")
-    )
-    assert files == [Path(head["checkpoint"]["key"]).name]
-    assert len((data / "topics" / "big.json").read_bytes()) < 4 * int(SMALL)
+    assert d.stop() == 0  # a checkpoint in flight is finished first
+    pointer = json.loads((data / "topics" / "big.json").read_bytes())
+    assert pointer["format"] == 3
+    directory = data / checkpoint_prefix("big")
+    files = sorted(p.name for p in directory.iterdir() if p.name.startswith("checkpoint-"))
+    assert files == [Path(pointer["checkpoint"]).name]
+    logs = [p for p in (directory / "log").iterdir() if not p.name.startswith(".")]
+    assert len(logs) == 199  # one per enqueue after the first (kept for the grace period)
+    assert max(len(p.read_bytes()) for p in logs) < 600  # its own job and a header
+    assert len((data / "topics" / "big.json").read_bytes()) < 300
 
 
 def test_a_restarted_broker_claims_from_a_big_topic_in_order_while_loading(
@@ -115,7 +119,7 @@ def test_a_restarted_broker_claims_from_a_big_topic_in_order_while_loading(
     first = daemon_factory("--dir", str(data))
     status, body = first.request("POST", "/topics/deep/claim", {"worker_id": "w"}, timeout=120)
     assert status == 200 and body["job"]["id"] == pending_id(0)
-    first.kill()  # the claim's write made the topic a checkpoint and a head
+    first.kill()  # the claim's write moved the topic to the log layout
 
     again = daemon_factory("--dir", str(data))
     status, body = again.request("POST", "/topics/deep/claim", {"worker_id": "w"}, timeout=120)

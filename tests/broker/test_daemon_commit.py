@@ -81,5 +81,5 @@ def test_every_acknowledged_enqueue_survives_sigkill(
     assert set(acknowledged) <= present
     _, stats = again.request("GET", "/topics/crash/status")
     assert stats["total"] == len(present)
-    head = json.loads((tmp_path / "topics" / "crash.json").read_bytes())
-    assert head["format"] == (2 if size_flags else 1)
+    pointer = json.loads((tmp_path / "topics" / "crash.json").read_bytes())
+    assert pointer["format"] == 3  # a log over checkpoints, whatever the topic's size

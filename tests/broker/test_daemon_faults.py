@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from broker.committer import CHECKPOINT_CHECK_SECONDS
-from common.keys import checkpoint_prefix
+from common.keys import checkpoint_prefix, log_key
 from common.store.s3 import S3Store
 from tests.support.daemon import Daemon
 from tests.support.moto import MotoServer
@@ -16,7 +16,7 @@ from tests.support.s3_proxy import LossyProxy
 
 from .daemon_helpers import stored_document
 
-SMALL = "4096"  # --checkpoint-bytes: 30 jobs make a checkpointed topic
+BIG = str(64 * 2**20)  # --checkpoint-bytes: a checkpoint once the log has 4 MiB
 
 
 def test_a_write_whose_answer_was_lost_is_answered_as_landed(
@@ -31,11 +31,11 @@ def test_a_write_whose_answer_was_lost_is_answered_as_landed(
     status, body = d.request("POST", "/topics/t/claim", {"worker_id": "w"})
     assert status == 200 and body["jobs"][0]["id"] == "j0"
 
-    lossy_s3.lose_next_put("/topics/t.json")
+    lossy_s3.lose_next_put(f"/{log_key('t', 3)}")  # the batch made 1, the claim 2
     status, body = d.request("POST", "/topics/t/ack", {"job_id": "j0", "worker_id": "w"})
     assert status == 200 and body["job"]["status"] == "completed", body  # was 409
 
-    lossy_s3.lose_next_put("/topics/t.json")
+    lossy_s3.lose_next_put(f"/{log_key('t', 4)}")
     status, body = d.request("POST", "/topics/t/claim", {"worker_id": "w"})
     assert status == 200 and [job["id"] for job in body["jobs"]] == ["j1"]
     assert len(lossy_s3.lost) == 2
@@ -49,7 +49,9 @@ def test_a_write_whose_answer_was_lost_is_answered_as_landed(
 def test_a_checkpoint_deleted_under_a_broker_is_written_again(
     daemon_factory: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    flags = ["--backend", "localfs", "--dir", str(tmp_path), "--checkpoint-bytes", SMALL]
+    # A big --checkpoint-bytes: no new checkpoint is due during the test (one would
+    # replace the deleted one on its own).
+    flags = ["--backend", "localfs", "--dir", str(tmp_path), "--checkpoint-bytes", BIG]
     d = daemon_factory(*flags)
     jobs = {"jobs": [{"id": f"j{n:03}", "payload": "p" * 100} for n in range(60)]}
     assert d.request("POST", "/topics/t/batch", jobs)[0] == 201
@@ -57,8 +59,8 @@ def test_a_checkpoint_deleted_under_a_broker_is_written_again(
     (checkpoint,) = (tmp_path / checkpoint_prefix("t")).glob("checkpoint-*")
     checkpoint.unlink()  # by hand, or a lifecycle rule
 
-    # Heartbeats write small heads over the checkpoint (no new one is due) and are
-    # acknowledged; the broker looks at its checkpoint once a second, before such a write.
+    # Heartbeats write small log objects (no new checkpoint is due) and are acknowledged;
+    # the broker looks at its checkpoint once a second, before such a write.
     deadline = time.monotonic() + 30 * CHECKPOINT_CHECK_SECONDS  # generous, on a busy machine
     while "is missing" not in d.log_text() and time.monotonic() < deadline:
         status, body = d.request("POST", "/topics/t/heartbeat", {"job_id": "j000"})
@@ -69,3 +71,4 @@ def test_a_checkpoint_deleted_under_a_broker_is_written_again(
     status, stats = again.request("GET", "/topics/t/status")
     assert status == 200 and (stats["pending"], stats["claimed"]) == (59, 1), stats
     assert f"checkpoint topics/t/{checkpoint.name} is missing" in d.log_text()
+    assert list((tmp_path / checkpoint_prefix("t")).glob("checkpoint-*")) != []

@@ -81,16 +81,16 @@ def test_two_brokers_hammered_lose_nothing_and_never_double_claim(
     assert sorted(job["id"] for job in jobs) == sorted(ids)  # each exactly once
     assert set(claimed) == set(ids)
     assert all(job["status"] == "completed" for job in jobs)
-    if size_flags:  # a head over a checkpoint; the other checkpoints are deleted
-        head = json.loads((tmp_path / "topics" / "shared.json").read_bytes())
-        assert head["format"] == 2
-        named = head["checkpoint"]["key"].rpartition("/")[2]
+    if size_flags:  # a log over checkpoints; the older checkpoints are deleted
+        pointer = tmp_path / "topics" / "shared.json"
+        assert json.loads(pointer.read_bytes())["format"] == 3
 
-        def checkpoints() -> list[str]:
+        def only_the_named_checkpoint() -> bool:
+            named = json.loads(pointer.read_bytes())["checkpoint"].rpartition("/")[2]
             files = (tmp_path / "topics" / "shared").iterdir()
-            return [path.name for path in files if not path.name.startswith(".")]
+            return [path.name for path in files if path.name.startswith("checkpoint-")] == [named]
 
-        eventually(lambda: checkpoints() == [named])
+        eventually(only_the_named_checkpoint)
 
 
 def test_standby_takes_over_when_the_active_broker_stops(

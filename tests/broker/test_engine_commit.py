@@ -9,7 +9,7 @@ import pytest
 
 from broker.errors import StorageUnavailable
 from broker.mutations import NewJob
-from common.keys import topic_key
+from common.keys import log_key, topic_key
 from common.models import JobStatus
 from common.store import MemoryStore
 from tests.support.polling import long_polls, until
@@ -23,7 +23,9 @@ async def test_concurrent_enqueues_share_few_writes() -> None:
     topic = eng.topic("t")
     results = await asyncio.gather(*(topic.enqueue(n) for n in range(200)))
     assert store.puts < 20
-    assert eng.metrics.commits.get() == store.puts
+    # One log object per commit, and the first write's checkpoint (a new topic's pointer
+    # names one).
+    assert eng.metrics.commits.get() + 1 == store.puts
     doc = await stored(store, "t")
     assert {j.id for j in doc.jobs} == {r.id for r in results}
     assert [j.payload for j in doc.jobs] == list(range(200))  # arrival order
@@ -63,7 +65,7 @@ async def test_no_read_before_write_in_steady_state() -> None:
     (job,) = await topic.claim("w")
     await topic.ack(job.id)
     assert store.gets == 1  # the first load only
-    assert store.puts == 12
+    assert store.puts == 13  # 12 commits, and the checkpoint the new topic's pointer names
 
 
 async def test_two_engines_on_one_store_lose_nothing() -> None:
@@ -126,14 +128,21 @@ async def test_document_round_trips_through_a_new_engine() -> None:
     assert [j.id for j in await again.claim("w", count=5)] == ["j2", "j3"]
 
 
-async def test_unchanged_jobs_keep_their_bytes() -> None:
+async def test_a_commit_writes_only_its_own_changes() -> None:
     store = MemoryStore()
     topic = engine(store).topic("t")
     await topic.enqueue({"a": [1, 2]}, id="a")
-    first = orjson.loads((await store.get(topic_key("t"))).data)["jobs"][0]
     await topic.enqueue("b", id="b")
-    second = orjson.loads((await store.get(topic_key("t"))).data)["jobs"][0]
-    assert first == second
+    entry = orjson.loads((await store.get(log_key("t", 2))).data)
+    assert [job["id"] for job in entry["jobs"]] == ["b"]
+    assert entry["removed"] == []
+    (claimed,) = await topic.claim("w")
+    entry = orjson.loads((await store.get(log_key("t", 3))).data)
+    assert [job["id"] for job in entry["jobs"]] == [claimed.id] == ["a"]
+    await topic.delete("b")
+    entry = orjson.loads((await store.get(log_key("t", 4))).data)
+    assert (entry["jobs"], entry["removed"]) == ([], ["b"])
+    assert [j.id for j in (await stored(store, "t")).jobs] == ["a"]
 
 
 async def test_invalid_document_is_storage_unavailable_naming_the_field() -> None:

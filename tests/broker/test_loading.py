@@ -7,10 +7,12 @@ import json
 import orjson
 import pytest
 
-from broker.loading import load_state
+from broker.loading import load_state, load_stored
 from broker.state import Limits
 from common.keys import checkpoint_key
 from common.models import DocumentInvalid, JobStatus, TopicDocument, load_document
+from common.store import MemoryStore
+from common.topic_log import read_topic
 
 HEADER = {
     "format": 1,
@@ -145,26 +147,30 @@ FAR = "31690765-06-05T00:45:56.659Z"  # what a delay of 1e15 s was stored as
 LATEST = "9999-12-31T23:59:59.999Z"
 
 
-def test_times_after_the_year_9999_are_repaired_in_a_checkpoint_and_a_head() -> None:
+async def test_times_after_the_year_9999_are_repaired_in_a_checkpoint_and_a_head() -> None:
     """A head over a checkpoint: both the checkpoint's job and the head's job whose times
-    no datetime can hold are loaded, read as the latest time, and carried by the next head
-    (so the repair is stored even though the checkpoint is not rewritten)."""
+    no datetime can hold are loaded, read as the latest time, and carried by the next
+    write (so the repair is stored even though the checkpoint is not rewritten)."""
+    store = MemoryStore()
+    key = checkpoint_key("t", 1, "0000000a")
     checkpoint = orjson.dumps({**HEADER, "jobs": [job("old", 1, available_at=FAR), job("fine", 2)]})
     head = orjson.dumps(
         {
             **{**HEADER, "format": 2},
-            "checkpoint": {"key": checkpoint_key("t", 1, "0000000a"), "generation": 1, "jobs": 2},
+            "checkpoint": {"key": key, "generation": 1, "jobs": 2},
             "removed": [],
             "jobs": [job("new", 3, "dead", completed_at=FAR, attempts=5)],
         }
     )
-    state = load_state("t", Limits(), "topics/t.json", head, "etag", checkpoint)
+    await store.put_if(key, checkpoint, None)
+    await store.put_if("topics/t.json", head, None)
+    state = load_stored("t", Limits(), await read_topic(store, "t"))
     assert list(state.jobs) == ["old", "fine", "new"]
     assert orjson.loads(state.jobs["old"].enc)["available_at"] == LATEST
     assert orjson.loads(state.jobs["new"].enc)["completed_at"] == LATEST
     assert state.jobs["fine"].enc == orjson.dumps(job("fine", 2))
     assert set(state.changed) == {"old", "new"}
-    written = orjson.loads(state.encode_head(4, "w", 0))
+    written = orjson.loads(state.encode_entry(4, "0" * 16, "1" * 16, "w", 0))
     assert {j["id"] for j in written["jobs"]} == {"old", "new"}
     assert FAR.encode() not in state.encode(4, "w", 0)
 

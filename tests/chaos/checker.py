@@ -25,6 +25,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.keys import checkpoint_generation
+
 from .history import (
     COMPLETE,
     DELIVER,
@@ -60,7 +62,7 @@ class StoredTopic:
 class Storage:
     topics: dict[str, StoredTopic]
     files: list[str]  # every file (localfs, dot files included) or key (s3), relative
-    heads: dict[str, str | None]  # topic -> the checkpoint key its head names (None: format 1)
+    heads: dict[str, str | None]  # topic -> the checkpoint its pointer names (None: format 1)
 
 
 @dataclass(frozen=True)
@@ -411,8 +413,11 @@ def _check_counters(
 
 
 def _check_garbage(storage: Storage, report: Report) -> None:
-    """No temp files, no checkpoint but the one each head names, no lock file without
-    its key."""
+    """No temp files, no checkpoint older than the one each pointer names (a newer one is
+    a checkpoint whose broker was killed before it moved the pointer: collected once the
+    pointer passes it), no lock file without its key. Log objects the pointer's
+    checkpoint covers are kept for the grace period (broker/checkpoints.py), so they are
+    not garbage yet."""
     files = set(storage.files)
     for path in sorted(files):
         directory, _, name = path.rpartition("/")
@@ -427,9 +432,11 @@ def _check_garbage(storage: Storage, report: Report) -> None:
             report.add("garbage", f"write check left: {path}")
         elif "/checkpoint-" in path:
             topic = directory.removeprefix("topics/")
-            if storage.heads.get(topic) != path:
-                named = storage.heads.get(topic)
-                report.add("garbage", f"checkpoint {path} but the head of {topic} names {named}")
+            named = storage.heads.get(topic)
+            floor = None if named is None else checkpoint_generation(named)
+            generation = checkpoint_generation(path)
+            if floor is None or generation is None or generation < floor:
+                report.add("garbage", f"checkpoint {path} but the pointer of {topic} names {named}")
 
 
 def _figures(

@@ -93,7 +93,7 @@ def broker_flags(setup: Setup) -> list[str]:
         "--heartbeat-period", "0.5",
         "--takeover-timeout", "3",
         "--completed-retention", str(COMPLETED_RETENTION),
-        "--checkpoint-bytes", "16384",  # topics go back and forth between formats 1 and 2
+        "--checkpoint-bytes", "16384",  # a checkpoint every 1 KiB of log or more
     ]  # fmt: skip
 
 

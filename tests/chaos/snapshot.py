@@ -1,7 +1,7 @@
 """Reading what a chaos run left in storage, for the checker (tests/chaos/checker.py).
 
-Topics are read as any reader reads them (common.documents.DocumentReader: a big topic's
-head merged with its checkpoint); the files are listed raw, dot files included, so that
+Topics are read as any reader reads them (common/topic_log.py: the pointer's checkpoint
+and the log after it); the files are listed raw, dot files included, so that
 temp and lock files show.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from common.documents import DocumentReader, checkpoint_of
-from common.keys import topic_key
+from common.models import FORMAT_VERSION
 from common.store import NotFound, ObjectStore
+from common.topic_log import merge_document, read_topic
 
 from .checker import Storage, StoredJob, StoredTopic
 
@@ -33,18 +33,17 @@ def stored_job(raw: dict[str, Any]) -> StoredJob:
 
 
 async def read_storage(store: ObjectStore, topics: list[str], files: list[str]) -> Storage:
-    reader = DocumentReader(store)
     contents: dict[str, StoredTopic] = {}
     heads: dict[str, str | None] = {}
     for topic in topics:
         try:
-            head = await store.get(topic_key(topic))
+            stored = await read_topic(store, topic)
         except NotFound:
             contents[topic] = StoredTopic([], {})
             heads[topic] = None
             continue
-        heads[topic] = checkpoint_of(head.data, key=topic_key(topic))
-        document = orjson.loads((await reader.whole(topic, head)).data)
+        heads[topic] = None if stored.format == FORMAT_VERSION else stored.base_key
+        document = orjson.loads(merge_document(stored))
         jobs = [stored_job(job) for job in document["jobs"]]
         contents[topic] = StoredTopic(jobs, dict(document.get("counters") or {}))
     return Storage(contents, files, heads)

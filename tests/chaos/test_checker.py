@@ -219,6 +219,20 @@ def test_garbage_left_in_storage(leftover: str) -> None:
     assert leftover in report.violations[0].detail
 
 
+def test_a_checkpoint_older_than_the_pointers_is_garbage_and_a_newer_one_is_not() -> None:
+    s, stored = clean_run()
+    named = "topics/t/checkpoint-000000000007-0a0b0c0d.json"
+    older = "topics/t/checkpoint-000000000006-0a0b0c0d.json"
+    newer = "topics/t/checkpoint-000000000009-0a0b0c0d.json"  # its broker killed in flight
+    stored.files += [named, newer, "topics/t/log/000000000007.json"]
+    stored.heads[T] = named
+    assert checked(s, stored).violations == []
+    stored.files.append(older)
+    report = checked(s, stored)
+    assert report.checks_failed() == {"garbage"}
+    assert older in report.violations[0].detail
+
+
 def test_the_checkpoint_the_head_names_is_not_garbage() -> None:
     s, stored = clean_run()
     key = "topics/t/checkpoint-000000000007-0a0b0c0d.json"

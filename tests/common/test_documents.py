@@ -1,9 +1,9 @@
-"""Checkpointed topics (format 2): the merge rule, and reading them from real stores."""
+"""The merge rule (common/topic_log.py) on format-2 heads, and reading topics of formats 1,
+2 and 3 from real stores (the reader every client uses)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,12 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.documents import (
-    DocumentReader,
-    HeadInvalid,
-    checkpoint_of,
-    merge_document,
-)
 from common.keys import checkpoint_key, topic_key
 from common.models import (
     Counters,
@@ -27,9 +21,11 @@ from common.models import (
     TopicDocument,
     load_document,
 )
-from common.store import NotFound, Object, ObjectStore
+from common.store import NotFound, Object
+from common.topic_log import DocumentReader, HeadInvalid
+from common.topic_log import merge_head as merge_document
 from tests.support.checkpoints import Checkpointed, checkpointed, store_checkpointed
-from tests.support.stores import open_backend
+from tests.support.stores import WatchedStore, open_backend
 
 KEY = topic_key("orders")
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
@@ -128,24 +124,14 @@ def test_the_merged_document_is_compact_json() -> None:
 def test_a_format_1_document_passes_through_byte_for_byte() -> None:
     data = b'{ "format": 1, "topic": "orders", "generation": 1, "writer": "w",\n "jobs": [] }'
     assert merge_document(KEY, data, b"not even looked at") is data
-    assert checkpoint_of(data) is None
-
-
-def test_checkpoint_of_names_the_heads_checkpoint() -> None:
-    parts = checkpointed(base("a", generation=42), token="1a2b3c4d")
-    assert checkpoint_of(parts.head) == "topics/orders/checkpoint-000000000042-1a2b3c4d.json"
 
 
 @pytest.mark.parametrize("found", ["3", "0", '"2"', "true", "null", "1.0"])
 def test_a_document_of_no_known_format_is_refused_naming_its_key(found: str) -> None:
     data = b'{"format": ' + found.encode() + b', "topic": "orders", "jobs": []}'
-    for call in (
-        lambda: merge_document(KEY, data, b"{}"),
-        lambda: checkpoint_of(data, key=KEY),
-    ):
-        with pytest.raises(DocumentInvalid, match="field format") as info:
-            call()
-        assert info.value.key == KEY
+    with pytest.raises(DocumentInvalid, match="field format") as info:
+        merge_document(KEY, data, b"{}")
+    assert info.value.key == KEY
 
 
 @pytest.mark.parametrize("data", [b"{torn", b"[1, 2]", b'"text"'])
@@ -175,7 +161,7 @@ def test_a_head_must_name_a_checkpoint_of_its_own_topic(key: str) -> None:
     head = orjson.loads(parts.head)
     head["checkpoint"]["key"] = key
     with pytest.raises(DocumentInvalid, match=r"field checkpoint\.key") as info:
-        checkpoint_of(orjson.dumps(head), key=KEY)
+        merge_document(KEY, orjson.dumps(head), b"{}")
     assert info.value.key == KEY
 
 
@@ -240,40 +226,6 @@ def test_merging_matches_replaying_the_changes_on_a_dict(
 # --- reading from real stores -----------------------------------------------------------
 
 
-class WatchedStore(ObjectStore):
-    """A real store that counts the reads made through it, by key, and may run a step
-    before a read. Tests set up storage through `inner`, so only the reader's reads count."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
-        self.description = inner.description
-        self.reads: Counter[str] = Counter()
-        self.before_read: dict[str, Callable[[], Awaitable[None]]] = {}
-
-    async def _reading(self, key: str) -> None:
-        self.reads[key] += 1
-        step = self.before_read.pop(key, None)
-        if step is not None:
-            await step()
-
-    async def get(self, key: str) -> Object:
-        await self._reading(key)
-        return await self.inner.get(key)
-
-    async def get_if_changed(self, key: str, etag: str | None) -> Object | None:
-        await self._reading(key)
-        return await self.inner.get_if_changed(key, etag)
-
-    async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
-        return await self.inner.put_if(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await self.inner.delete(key, etag)
-
-    async def list(self, prefix: str = "") -> list[str]:
-        return await self.inner.list(prefix)
-
-
 @pytest.fixture(params=["localfs", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WatchedStore]:
     async with open_backend(request, tmp_path, request.param) as backend:
@@ -305,7 +257,7 @@ async def test_reader_raises_not_found_for_a_topic_without_a_document(
         await DocumentReader(store).get("orders")
 
 
-async def test_reader_fetches_a_checkpoint_once_across_polls(store: WatchedStore) -> None:
+async def test_reader_polls_a_head_with_conditional_reads(store: WatchedStore) -> None:
     first = checkpointed(base("a", "b"), changed=[job("b", 1)])
     etag = await store_checkpointed(store.inner, first)
     reader = DocumentReader(store)
@@ -318,8 +270,8 @@ async def test_reader_fetches_a_checkpoint_once_across_polls(store: WatchedStore
     found = await reader.get_if_changed("orders", found.etag)
     assert found is not None and found.etag == etag
     assert orjson.loads(found.data)["jobs"][1]["payload"] == {"id": "b", "v": 2}
-    assert store.reads[first.checkpoint_key] == 1
-    assert store.reads[KEY] == 3
+    assert store.reads[first.checkpoint_key] == 2  # read again for the new head
+    assert store.reads[KEY] == 4  # read, unchanged, changed, read
 
 
 async def test_reader_reads_a_new_checkpoint_when_the_head_names_one(
@@ -352,7 +304,7 @@ async def test_reader_reads_the_head_again_when_its_checkpoint_was_deleted(
     found = await DocumentReader(store).get("orders")
     assert [j["id"] for j in orjson.loads(found.data)["jobs"]] == ["a", "b", "c"]
     assert found.etag == (await store.inner.get(KEY)).etag
-    assert store.reads[KEY] == 2  # head A, then head B
+    assert store.reads[KEY] == 3  # head A, a look whether it moved on, head B
 
 
 async def test_reader_reports_a_head_whose_checkpoint_is_missing(store: WatchedStore) -> None:
@@ -377,7 +329,7 @@ async def test_reader_reports_an_invalid_checkpoint_with_the_heads_etag(
 async def test_reader_reports_an_unknown_format_with_the_heads_etag(
     store: WatchedStore,
 ) -> None:
-    etag = await store.inner.put_if(KEY, b'{"format": 3}', None)
+    etag = await store.inner.put_if(KEY, b'{"format": 4}', None)
     with pytest.raises(HeadInvalid, match="field format") as info:
         await DocumentReader(store).get("orders")
     assert (info.value.key, info.value.etag) == (KEY, etag)

@@ -3,6 +3,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from broker.engine import Engine, EngineSettings
+from broker.mutations import NewJob
 from common.keys import topic_key
 from common.models import JobStatus, dump_document
 from common.store import MemoryStore, ObjectStore
@@ -20,6 +22,7 @@ from console.tail import (
 )
 from tests.console.docs import document, job
 from tests.support.checkpoints import checkpointed, store_checkpointed
+from tests.support.stores import WatchedStore
 
 
 async def put(store: ObjectStore, topic: str, generation: int, n: int = 1) -> None:
@@ -216,4 +219,40 @@ async def test_store_tail_skips_a_head_whose_checkpoint_is_missing() -> None:
     await store_checkpointed(store, checkpointed(base, generation=7))  # a new, whole head
     snapshot = await next_event(events, TopicSnapshot)
     assert isinstance(snapshot, TopicSnapshot) and snapshot.document.generation == 7
+    await close(events)
+
+
+async def test_localfs_tail_wakes_on_new_log_objects_not_on_its_slow_poll(
+    tmp_path: Path,
+) -> None:
+    # A commit creates topics/orders/log/<generation>.json and leaves the pointer as it
+    # is: only the watch of the log directories can deliver in time.
+    async with LocalFSStore(tmp_path) as store:
+        eng = Engine(store, EngineSettings(), writer="test")
+        await eng.topic("orders").enqueue("first", id="first")  # a checkpoint, the pointer
+        events = LocalFSTail(store, tmp_path, fallback=60).events()
+        first = await next_event(events, TopicSnapshot)
+        assert [j.id for j in first.document.jobs] == ["first"]
+        pointer = (await store.get(topic_key("orders"))).data
+        await eng.topic("orders").enqueue("second", id="second")
+        second = await next_event(events, TopicSnapshot)
+        assert [j.id for j in second.document.jobs] == ["first", "second"]
+        assert (await store.get(topic_key("orders"))).data == pointer  # only the log grew
+        await close(events)
+        await eng.stop()
+
+
+async def test_store_tail_reads_a_topics_checkpoint_once_and_then_its_new_log_objects() -> None:
+    store = WatchedStore(MemoryStore())
+    eng = Engine(store.inner, EngineSettings(), writer="test")
+    await eng.topic("orders").enqueue_many([NewJob(n, id=f"j{n}") for n in range(3)])
+    events = StoreTail(store, interval=0.01, rescan=60).events()
+    first = await next_event(events, TopicSnapshot)
+    assert len(first.document.jobs) == 3
+    for n in range(3, 6):
+        await eng.topic("orders").enqueue(n, id=f"j{n}")
+        found = await next_event(events, TopicSnapshot)
+        assert [j.id for j in found.document.jobs][-1] == f"j{n}"
+    (checkpoint,) = [key for key in store.reads if "/checkpoint-" in key]
+    assert store.reads[checkpoint] == 1  # polls read the next log object, not the topic
     await close(events)

@@ -7,17 +7,30 @@ never the console's own idea of it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from textual.widgets import Static, TextArea
 
-from common.keys import topic_key
-from common.models import Job, JobStatus, TopicDocument, dump_document, load_document, utc_now
+from common.keys import log_key, topic_key
+from common.models import (
+    Job,
+    JobStatus,
+    TopicDocument,
+    dump_document,
+    format_time,
+    load_document,
+    utc_now,
+)
 from common.store.localfs import LocalFSStore
+from common.topic_log import DocumentReader, merge_document, read_topic
 from console.app import ConsoleApp
 from console.screens.confirm import ConfirmScreen
 from console.screens.enqueue import EnqueueScreen
@@ -27,12 +40,19 @@ from tests.console.pilot import SIZE, Notes, broker_line, header_text, main_scre
 from tests.console.pilot import wait_until as until
 
 WORKER = "console-test@host"
-CHECKPOINTED = ["--checkpoint-bytes", "4096"]  # 60 jobs make a head over a checkpoint
+CHECKPOINTED = ["--checkpoint-bytes", "4096"]  # checkpoints every few commits
 
 
 def stored(root: Path, topic: str = "orders") -> TopicDocument:
-    path = root / topic_key(topic)
-    return load_document(TopicDocument, topic_key(topic), path.read_bytes())
+    """The topic as any reader reads it (the pointer's checkpoint and the log after it)."""
+
+    async def read() -> bytes:
+        async with LocalFSStore(root) as store:
+            return (await DocumentReader(store).get(topic)).data
+
+    with ThreadPoolExecutor(1) as pool:  # callers may run inside an event loop
+        data = pool.submit(asyncio.run, read()).result()
+    return load_document(TopicDocument, topic_key(topic), data)
 
 
 def stored_job(root: Path, job_id: str, topic: str = "orders") -> Job | None:
@@ -46,14 +66,24 @@ def enqueue(daemon: Any, job_id: str, payload: Any = None, topic: str = "orders"
 
 
 async def write_directly(root: Path, topic: str, job_id: str) -> None:
-    """Append a pending job with a CAS write of our own, as another writer would."""
+    """Append a pending job with a log object of our own, as another writer would."""
     async with LocalFSStore(root) as store:
-        current = await store.get(topic_key(topic))
-        doc = load_document(TopicDocument, topic_key(topic), current.data)
-        doc.jobs.append(Job(id=job_id, status=JobStatus.PENDING, created_at=utc_now()))
-        doc.generation += 1
-        doc.counters.enqueued += 1
-        await store.put_if(topic_key(topic), dump_document(doc), current.etag)
+        current = await read_topic(store, topic)
+        doc = load_document(TopicDocument, topic_key(topic), merge_document(current))
+        job = Job(id=job_id, status=JobStatus.PENDING, created_at=utc_now())
+        entry = {
+            "format": 3,
+            "topic": topic,
+            "generation": current.generation + 1,
+            "parent": current.token,
+            "token": secrets.token_hex(8),
+            "writer": "another",
+            "updated_at": format_time(utc_now()),
+            "counters": {**doc.counters.model_dump(), "enqueued": doc.counters.enqueued + 1},
+            "removed": [],
+            "jobs": [job.model_dump(mode="json", exclude_none=True)],
+        }
+        await store.put_if(log_key(topic, current.generation + 1), orjson.dumps(entry), None)
 
 
 def localfs_console(root: Path, **flags: Any) -> ConsoleApp:
@@ -342,8 +372,8 @@ async def test_a_checkpointed_topic_shows_whole_and_follows_changes(
     ids = [f"j{n:02d}" for n in range(60)]
     for job_id in ids:
         enqueue(daemon, job_id, {"pad": "x" * 80})
-    head = json.loads((tmp_path / topic_key("orders")).read_bytes())
-    assert head["format"] == 2 and len(head["jobs"]) < len(ids)  # a head, not the topic
+    pointer = json.loads((tmp_path / topic_key("orders")).read_bytes())
+    assert pointer["format"] == 3  # a pointer to a checkpoint, a log after it
     if source == "localfs":
         app = localfs_console(tmp_path)
     else:

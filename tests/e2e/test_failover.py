@@ -18,6 +18,7 @@ from common.client import BrokerUnavailable, Client, JobConflict, JobNotFound
 from common.keys import topic_key
 from common.models import JobStatus, TopicDocument, load_document
 from common.store.localfs import LocalFSStore
+from common.topic_log import DocumentReader
 from tests.support.daemon import Daemon
 
 TOPIC = "orders"
@@ -124,7 +125,7 @@ async def test_client_fails_over_on_stop_and_kill_without_losing_jobs(
         await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
 
-    stored = await store.get(topic_key(TOPIC))
+    stored = await DocumentReader(store).get(TOPIC)  # as every reader reads it
     document = load_document(TopicDocument, topic_key(TOPIC), stored.data)
     status = {job.id: job.status for job in document.jobs}
     assert set(traffic.enqueued) <= set(status), "an enqueued job is missing from storage"
