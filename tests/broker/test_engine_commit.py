@@ -9,7 +9,7 @@ import pytest
 
 from broker.errors import StorageUnavailable
 from broker.mutations import NewJob
-from common.keys import log_key, topic_key
+from common.keys import log_key, log_prefix, topic_key
 from common.models import JobStatus
 from common.store import MemoryStore
 from tests.support.polling import long_polls, until
@@ -32,29 +32,38 @@ async def test_concurrent_enqueues_share_few_writes() -> None:
 
 
 class ByteCountingStore(MemoryStore):
-    """Sums the bytes of every object written."""
+    """Records the size of every object written, in order."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.written = 0
+        self.writes: list[tuple[str, int]] = []
 
     async def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         etag = await super().put_if(key, data, etag)
-        self.written += len(data)
+        self.writes.append((key, len(data)))
         return etag
 
 
-@pytest.mark.parametrize("checkpoint_bytes", [1024 * 1024, 2048], ids=["whole", "checkpointed"])
-async def test_commit_bytes_count_every_byte_a_commit_wrote(checkpoint_bytes: int) -> None:
+@pytest.mark.parametrize("checkpoint_bytes", [1024 * 1024, 2048], ids=["rare", "frequent"])
+async def test_commit_bytes_count_every_byte_written_on_the_commit_path(
+    checkpoint_bytes: int,
+) -> None:
+    """A topic's first commit writes a checkpoint and the pointer naming it; every later
+    commit one log object. Checkpoints written beside the commits are not commit bytes."""
     store = ByteCountingStore()
     eng = engine(store, checkpoint_bytes=checkpoint_bytes)
     topic = eng.topic("t")
     for n in range(30):
         await topic.enqueue({"n": n, "pad": "x" * 100})
+    await eng.stop()  # lets a checkpoint in flight finish
     assert eng.metrics.commits.get() == 30
-    assert eng.metrics.commit_bytes.get() == store.written > 30 * 100
+    first_checkpoint, pointer = store.writes[0][1], store.writes[1][1]
+    logs = [size for key, size in store.writes if key.startswith(log_prefix("t"))]
+    assert len(logs) == 29
+    assert eng.metrics.commit_bytes.get() == first_checkpoint + pointer + sum(logs)
+    assert max(logs) < 600  # one job's changes, not the topic
     if checkpoint_bytes == 2048:
-        assert eng.metrics.checkpoints.get() >= 1  # checkpoints are counted too
+        assert eng.metrics.checkpoints.get() >= 2  # and more beside the commits
 
 
 async def test_no_read_before_write_in_steady_state() -> None:
