@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from common.keys import TOPICS_PREFIX, topic_from_key, topic_key, validate_topic
-from common.models import JobStatus
 from common.store import ObjectStore
 
 from .checkpoints import DEFAULT_CHECKPOINT_BYTES
@@ -51,6 +50,10 @@ class EngineSettings:
         )
 
 
+# The disjoint counts of a topic's status (common.models.TopicStats), in that order.
+COUNTED_STATUSES = ("pending", "delayed", "claimed", "completed", "dead")
+
+
 class Engine:
     def __init__(
         self,
@@ -66,7 +69,11 @@ class Engine:
         self._topics: dict[str, Topic] = {}
         self._committers: dict[str, GroupCommitter] = {}
         self._preload: asyncio.Task[None] | None = None
-        self.metrics.gauge("sq_topic_jobs", "jobs in a topic by status", self._depths)
+        self.metrics.gauge(
+            "sq_topic_jobs",
+            "jobs in a topic by status (pending is claimable now; delayed is pending later)",
+            self._depths,
+        )
         self.metrics.gauge(
             "sq_long_polls",
             "requests waiting for a topic's next commit (claim/document wait, BRPOP, BLOCK)",
@@ -129,7 +136,7 @@ class Engine:
         out: list[tuple[LabelKey, float]] = []
         for name, topic in sorted(self._topics.items()):
             stats = topic.stats()
-            for status in JobStatus:
-                key = (("status", status.value), ("topic", name))
-                out.append((key, float(getattr(stats, status.value))))
+            for status in COUNTED_STATUSES:
+                key = (("status", status), ("topic", name))
+                out.append((key, float(getattr(stats, status))))
         return out

@@ -31,4 +31,16 @@ def test_metrics_render_prometheus_text() -> None:
     assert "# TYPE sq_commit_bytes_total counter\nsq_commit_bytes_total 123456789\n" in text
     assert 'sq_commit_batch_size_bucket{le="5"} 1' in text
     assert 'sq_topic_jobs{status="pending",topic="orders"} 0' in text
+    assert 'sq_topic_jobs{status="delayed",topic="orders"} 0' in text
     assert "sq_commit_conflicts_total 0" in text
+
+
+async def test_topic_job_gauges_count_delayed_jobs_apart_from_pending() -> None:
+    engine = Engine(MemoryStore())
+    topic = engine.topic("orders")
+    await topic.enqueue("now")
+    await topic.enqueue("later", delay=3600)
+    text = engine.metrics.render()
+    assert 'sq_topic_jobs{status="pending",topic="orders"} 1' in text
+    assert 'sq_topic_jobs{status="delayed",topic="orders"} 1' in text
+    await engine.stop()
