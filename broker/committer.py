@@ -152,6 +152,9 @@ class _Log:
     seen: float  # time.monotonic()
 
 
+CLOSE_COLLECT_SECONDS = 5.0  # a shutdown waits at most this long to tidy old objects
+
+
 class GroupCommitter:
     def __init__(
         self,
@@ -287,6 +290,10 @@ class GroupCommitter:
             await self._task
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
+        # A last collection: a broker killed while writing a checkpoint leaves it behind,
+        # and a later pointer may have passed it since this broker last collected.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._collect(), CLOSE_COLLECT_SECONDS)
         self._loaded.set()  # load() callers see the shutdown rather than wait for ever
         self._notify()  # long polls wake now and get StorageUnavailable, not a hang
 

@@ -21,6 +21,7 @@ from broker.state import TopicState
 from common.documents import DocumentReader
 from common.keys import (
     checkpoint_generation,
+    checkpoint_key,
     checkpoint_prefix,
     log_generation,
     log_key,
@@ -309,3 +310,22 @@ async def test_a_log_object_naming_a_job_twice_is_refused_like_any_reader_refuse
         await small_engine(store, "fresh").topic("t").load()
     with pytest.raises(DocumentInvalid, match="appears twice"):
         await DocumentReader(store).get("t")
+
+
+async def test_a_stopping_broker_removes_checkpoints_older_than_the_pointers() -> None:
+    """A broker killed while writing a checkpoint leaves it behind; the next broker to stop
+    (or to write a checkpoint) removes it."""
+    store = MemoryStore()
+    eng = Engine(store, EngineSettings())
+    topic = eng.topic("t")
+    for n in range(3):
+        await topic.enqueue(n)
+    pointer = orjson.loads((await store.get(topic_key("t"))).data)
+    orphan = checkpoint_key(
+        "t", pointer["generation"] - 1 if pointer["generation"] > 1 else 0, "0badc0de"
+    )
+    await store.put_if(orphan, b"{}", None)
+    await eng.stop()
+    listed = await store.list(checkpoint_prefix("t"))
+    kept = [k for k in listed if checkpoint_generation(k) is not None]
+    assert kept == [pointer["checkpoint"]]
