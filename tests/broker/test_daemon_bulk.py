@@ -38,20 +38,24 @@ def test_a_failing_job_backs_off_then_dies_then_is_requeued_in_bulk(
         "--backend", "memfs", "--max-attempts", "4", "--retry-base", "0.2", "--retry-cap", "0.6"
     )
     call(d, "POST", "/topics/f/enqueue", {"id": "flaky", "payload": 1}, 201)
-    waits = []
+    # The broker picks the time of the nack between `before` and `after`, so each wait
+    # (available_at - that time) lies between available_at - after and available_at - before.
+    waits: list[tuple[float, float]] = []
     for _ in range(4):
         claim = {"worker_id": "w", "wait_seconds": 30}  # long-polls until the backoff ends
         assert call(d, "POST", "/topics/f/claim", claim)["job"]["id"] == "flaky"
         before = time.time()
         job = call(d, "POST", "/topics/f/nack", {"job_id": "flaky", "error": "upstream down"})
+        after = time.time()
         job = job["job"]
         if job["status"] == "pending":
-            waits.append(seconds(job["available_at"]) - before)
+            available = seconds(job["available_at"])
+            waits.append((available - after, available - before))
     assert job["status"] == "dead" and job["attempts"] == 4
     # 0.2 s doubled per attempt, capped at 0.6 s, each between half and all of it
-    for wait, ceiling in zip(waits, (0.2, 0.4, 0.6), strict=True):
-        assert ceiling / 2 - 0.01 <= wait <= ceiling + 0.01, waits
-    assert waits[1] > waits[0] / 2 and max(waits) > 0.29  # growing, not constant
+    for (shortest, longest), ceiling in zip(waits, (0.2, 0.4, 0.6), strict=True):
+        assert shortest - 0.01 <= ceiling and longest + 0.01 >= ceiling / 2, waits
+    assert waits[2][1] > 0.29  # the third wait is at least half of the 0.6 s cap
 
     call(d, "POST", "/topics/f/enqueue", {"id": "other", "payload": 2}, 201)
     generation = stats(d, "f")["generation"]
