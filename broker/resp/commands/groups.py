@@ -20,7 +20,7 @@ from ..reply import NULL_ARRAY, OK
 from ..session import Context
 from .base import ENQUEUE, Args, Command, Container, fail, out_of_range, topic_name
 from .jobs import Range, count_done, entry_of, from_cursor
-from .reads import ReadOptions, parse_read, streams_reply
+from .reads import block_timeout, parse_read, streams_reply
 from .streams import loaded
 from .waiting import all_available
 
@@ -109,8 +109,7 @@ class XReadGroup(Command):
 
     async def _claim_new(self, ctx: Context) -> list[tuple[str, list[Job]]]:
         topics = [ctx.topic(name) for name, _ in self.streams]
-        timeout = ReadOptions(None, self.block_ms, False, []).timeout
-        found = await all_available(topics, timeout, self._take)
+        found = await all_available(topics, block_timeout(self.block_ms), self._take)
         return [(topic.name, jobs) for topic, jobs in found]
 
     async def _read_own(self, ctx: Context) -> list[tuple[str, list[Job]]]:

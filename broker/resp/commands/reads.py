@@ -25,10 +25,14 @@ class ReadOptions:
 
     @property
     def timeout(self) -> float | None:
-        """Seconds to wait for entries: 0 without BLOCK, None (forever) for BLOCK 0."""
-        if self.block_ms is None:
-            return 0.0
-        return self.block_ms / 1000 if self.block_ms else None
+        return block_timeout(self.block_ms)
+
+
+def block_timeout(block_ms: int | None) -> float | None:
+    """Seconds to wait for entries: 0 without BLOCK, None (forever) for BLOCK 0."""
+    if block_ms is None:
+        return 0.0
+    return block_ms / 1000 if block_ms else None
 
 
 def parse_read(
