@@ -41,6 +41,12 @@ def fill(daemon: Any) -> None:
         call(daemon, "POST", "/topics/orders/nack", {"job_id": job_id, "error": "boom"})
 
 
+async def showing(pilot: Any, app: ConsoleApp, job_id: str) -> None:
+    """Wait until the console is connected and shows `job_id`."""
+    await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
+    await until(pilot, lambda: job_id in row_ids(app), what="jobs shown")
+
+
 async def answer(pilot: Any, app: ConsoleApp, key: str) -> str:
     await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
     assert isinstance(app.screen, ConfirmScreen)
@@ -57,8 +63,7 @@ async def test_requeue_dead_and_purge_ask_with_the_count(
     app = console(tmp_path)
     notes = Notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
-        await until(pilot, lambda: "j3" in row_ids(app), what="jobs shown")
+        await showing(pilot, app, "j3")
 
         await pilot.press("R")
         assert (
@@ -85,8 +90,7 @@ async def test_purge_in_the_dead_view_removes_only_dead_jobs(
     fill(daemon)
     app = console(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
-        await until(pilot, lambda: "j3" in row_ids(app), what="jobs shown")
+        await showing(pilot, app, "j3")
         await pilot.press("3")
         await pilot.press("P")
         assert await answer(pilot, app, "y") == (
@@ -106,8 +110,7 @@ async def test_workers_view_lists_what_the_broker_reports(
     call(daemon, "POST", "/topics/orders/ack", {"job_id": "j0"})
     app = console(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "● connected" in broker_line(app), what="connected")
-        await until(pilot, lambda: "j2" in row_ids(app), what="jobs shown")
+        await showing(pilot, app, "j2")
         await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, WorkersScreen), what="workers view")
 
