@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         with tempfile.TemporaryDirectory(prefix="sq-chaos-") as tmp:
             if backend == "localfs":
-                setup = Setup(args.seconds, seed, args.brokers or 3, data_dir=Path(tmp))
+                setup = Setup(
+                    args.seconds, seed, args.brokers or 3, data_dir=Path(tmp),
+                    keep_objects=args.save is not None,
+                )  # fmt: skip
                 result = asyncio.run(run_chaos(setup))
             else:
                 with running_moto() as server:
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                     setup = Setup(
                         args.seconds, seed, args.brokers or 2,
                         s3_endpoint=server.endpoint_url, s3_bucket=bucket,
+                        keep_objects=args.save is not None,
                     )  # fmt: skip
                     result = asyncio.run(run_chaos(setup))
         results.append(result)

@@ -43,6 +43,7 @@ class Setup:
     s3_endpoint: str | None = None  # s3 (with s3_bucket)
     s3_bucket: str | None = None
     kill_pause: tuple[float, float] = (1.5, 4.0)  # seconds between two chaos events
+    keep_objects: bool = False  # keep every stored object and broker log, to study a failure
 
     def storage_flags(self) -> list[str]:
         if self.data_dir is not None:
@@ -66,6 +67,8 @@ class Result:
     report: Report
     history: History
     figures: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, str] = field(default_factory=dict)  # with Setup.keep_objects
+    logs: list[list[str]] = field(default_factory=list)  # each broker process's log lines
 
     def summary(self) -> str:
         backend = "localfs" if self.setup.data_dir is not None else "s3"
@@ -81,6 +84,8 @@ class Result:
             "figures": self.figures,
             "violations": [vars(v) for v in self.report.violations],
             "ops": [op.as_dict() for op in self.history.ops],
+            "objects": self.objects,
+            "logs": self.logs,
         }
         path.write_text(json.dumps(body, default=str))
 
@@ -139,6 +144,7 @@ async def run_chaos(setup: Setup) -> Result:
             else:
                 files = await store.list("")
             storage = await read_storage(store, TOPICS, files)
+            objects = await _objects(store, files) if setup.keep_objects else {}
         finally:
             await store.close()
     report = check(history, storage, Rules(VISIBILITY_TIMEOUT, COMPLETED_RETENTION))
@@ -153,4 +159,14 @@ async def run_chaos(setup: Setup) -> Result:
     }
     if cluster.error_lines():
         figures["first_error_lines"] = cluster.error_lines()[:3]
-    return Result(setup, report, history, figures)
+    logs = [daemon.log for daemon in cluster.retired] if setup.keep_objects else []
+    return Result(setup, report, history, figures, objects, logs)
+
+
+async def _objects(store: ObjectStore, keys: list[str]) -> dict[str, str]:
+    """Every stored object under topics/ (log objects, checkpoints, pointers) as text."""
+    found = {}
+    for key in keys:
+        if key.startswith("topics/") and "/." not in key:  # not temp or lock files
+            found[key] = (await store.get(key)).data.decode("utf-8", "replace")
+    return found
