@@ -128,6 +128,7 @@ class _Index:
         self.claims: dict[tuple[str, str], Op] = {}  # (lease, tag) -> the OK claim
         self.claimers: dict[str, list[Op]] = defaultdict(list)  # lease -> claim ops
         self.lease_ops: dict[tuple[str, str], list[Op]] = defaultdict(list)
+        self.xacks: dict[str, list[Op]] = defaultdict(list)  # tag -> XACKs that may have acted
         self.nacks = Counter[str]()  # topic -> nacks that may have landed
         for op in self.ops:
             self._add(op)
@@ -156,6 +157,9 @@ class _Index:
                     self.completions[tag].append(op)
         if op.kind is Kind.NACK and op.may_have_acted():
             self.nacks[op.topic] += 1
+        if op.kind is Kind.XACK and op.may_have_acted():
+            for tag in op.tags:
+                self.xacks[tag].append(op)
         if op.lease and op.kind not in LEASE:
             for tag in op.tags:
                 self.lease_ops[(op.lease, tag)].append(op)
@@ -179,6 +183,12 @@ class _Index:
             op is not but and op.kind in END_LEASE and op.may_have_acted() and op.start < moment
             for op in self.lease_ops[(lease, tag)]
         )
+
+    def xacked_before(self, tag: str, moment: float, but: Op) -> bool:
+        """Whether an XACK of the job by anyone may have landed before `moment`: XACK
+        names no consumer, so (as in Redis) a consumer whose claim was reaped and given to
+        another may still complete the job, ending the new holder's lease."""
+        return any(op is not but and op.start < moment for op in self.xacks[tag])
 
 
 def check(history: History, storage: Storage, rules: Rules) -> Report:
@@ -336,7 +346,8 @@ def _check_refusals(index: _Index, rules: Rules, report: Report) -> Refusals:
         held = renewal is not None and (
             op.end < renewal.start + rules.visibility_timeout - rules.clock_margin
         )
-        if held and not index.ended_before(op.lease, tag, op.end, but=op):
+        ended = index.ended_before(op.lease, tag, op.end, but=op)
+        if held and not ended and not index.xacked_before(tag, op.end, but=op):
             # A broker that has not seen the claim (or a heartbeat) must not refuse from
             # its old copy of the topic: refusals are decided on the latest stored state.
             found.unjustified += 1

@@ -171,6 +171,22 @@ def test_a_refusal_after_an_ack_whose_answer_was_lost_is_justified() -> None:
     assert checked(s, stored).violations == []
 
 
+@pytest.mark.parametrize("kind", [Kind.ACK, Kind.HEARTBEAT, Kind.XACK])
+def test_a_refusal_after_another_consumers_xack_is_justified(kind: Kind) -> None:
+    """XACK names no consumer: x1, whose claim was reaped and given to w2, may still
+    complete the job (as in Redis), and w2 is then refused."""
+    s = Script()
+    s.op(0.0, Kind.XADD, OK, "a")
+    s.op(0.1, Kind.XREADGROUP, OK, "a", lease="x1")
+    s.op(3.0, Kind.CLAIM, OK, "a", lease="w2")  # x1's lease expired: a legitimate claim
+    s.op(3.1, Kind.XACK, OK, "a", lease="x1")
+    s.op(3.2, kind, REFUSED, "a", lease="w2", code="wrong_state")
+    stored = storage([job("a", "completed", 2, "w2")], enqueued=1, completed=1, reaped=1)
+    assert checked(s, stored).violations == []
+    s.history.ops[3].start = 3.25  # the XACK started after the refusal: no excuse
+    assert checked(s, stored).checks_failed() == {"unjustified_refusal"}
+
+
 def test_a_job_claimed_for_a_worker_whose_claim_did_not_get_it() -> None:
     s = Script()
     s.op(0.0, Kind.ENQUEUE, OK, "a")
