@@ -110,7 +110,7 @@ class Engine:
 
     async def topic_names(self) -> list[str]:
         try:
-            keys = await self.store.list(TOPICS_PREFIX)
+            keys = await self.store.list_level(TOPICS_PREFIX)
         except Exception as exc:
             raise StorageUnavailable(f"could not list topics: {exc}; retry") from exc
         names = {name for key in keys if (name := topic_from_key(key)) is not None}

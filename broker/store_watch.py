@@ -33,6 +33,9 @@ class WatchedStore(ObjectStore):
     async def get_if_changed(self, key: str, etag: str | None) -> Object | None:
         return await self._watch(key, self.inner.get_if_changed(key, etag))
 
+    async def list_level(self, prefix: str = "") -> list[str]:
+        return await self._watch(prefix, self.inner.list_level(prefix))
+
     async def list(self, prefix: str = "") -> list[str]:
         return await self._watch(prefix, self.inner.list(prefix))
 

@@ -155,7 +155,7 @@ class StoreTail(Tail):
                 self._rescan_now = True  # a new topic appeared: list it properly
 
     async def _list(self) -> set[str]:
-        keys = await self.store.list(TOPICS_PREFIX)
+        keys = await self.store.list_level(TOPICS_PREFIX)
         return {name for key in keys if (name := topic_from_key(key)) is not None}
 
     async def _check(self, topic: str) -> TailEvent | None:

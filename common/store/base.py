@@ -81,6 +81,12 @@ class ObjectStore(ABC):
         """Remove `key`. Without an ETag a missing key is not an error (as in S3); with one,
         raises PreconditionFailed if the object is missing or has another ETag."""
 
+    async def list_level(self, prefix: str = "") -> list[str]:
+        """Keys that start with `prefix` and have no `/` after it, sorted: one directory
+        level (the topics' keys, without the log objects and checkpoints under
+        `topics/<t>/`). Backends list only that level (a delimiter listing on S3)."""
+        return [key for key in await self.list(prefix) if "/" not in key[len(prefix) :]]
+
     @abstractmethod
     async def list(self, prefix: str = "") -> list[str]:
         """Keys that start with `prefix`, sorted."""

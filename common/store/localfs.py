@@ -129,6 +129,9 @@ class LocalFSStore(ObjectStore):
         async with self._key_lock(key):
             await self._run(key, self._delete, key, path, etag)
 
+    async def list_level(self, prefix: str = "") -> list[str]:
+        return await self._run(prefix, _list_level, self.root, prefix)
+
     async def list(self, prefix: str = "") -> list[str]:
         return await self._run(prefix, _list_keys, self.root, prefix)
 
@@ -317,6 +320,22 @@ def _list_keys(root: Path, prefix: str) -> list[str]:
         if key.startswith(prefix):
             keys.append(key)
     return sorted(keys)
+
+
+def _list_level(root: Path, prefix: str) -> list[str]:
+    """The files of the directory the prefix names (not its subdirectories)."""
+    directory, _, start = prefix.rpartition("/")
+    try:
+        where = _key_path(root, directory) if directory else root
+        names = os.listdir(where)
+    except (InvalidKey, FileNotFoundError, NotADirectoryError):
+        return []
+    base = directory + "/" if directory else ""
+    return sorted(
+        base + name
+        for name in names
+        if name.startswith(start) and not name.startswith(".") and (where / name).is_file()
+    )
 
 
 def _lock_path(path: Path) -> Path:

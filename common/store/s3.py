@@ -87,11 +87,11 @@ class S3Store(ObjectStore):
             client = await self._connect()
             await client.delete_object(Bucket=self.bucket, Key=self.prefix + key, **condition)
 
-    async def list(self, prefix: str = "") -> list[str]:
+    async def _keys(self, prefix: str, **options: str) -> list[str]:
         async with self._errors(prefix):
             client = await self._connect()
             pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix
+                Bucket=self.bucket, Prefix=self.prefix + prefix, **options
             )
             keys = [
                 str(item["Key"]).removeprefix(self.prefix)
@@ -99,6 +99,12 @@ class S3Store(ObjectStore):
                 for item in page.get("Contents", ())
             ]
         return sorted(keys)
+
+    async def list_level(self, prefix: str = "") -> list[str]:
+        return await self._keys(prefix, Delimiter="/")  # the level below: CommonPrefixes
+
+    async def list(self, prefix: str = "") -> list[str]:
+        return await self._keys(prefix)
 
     async def close(self) -> None:
         async with self._client_lock:

@@ -121,6 +121,18 @@ async def test_list_returns_keys_with_the_prefix_sorted(store: ObjectStore) -> N
     ]
 
 
+async def test_list_level_leaves_out_keys_below_the_level(store: ObjectStore) -> None:
+    keys = ["topics/a.json", "topics/a/log/000000000001.json", "topics/a/checkpoint-1.json",
+            "topics/b.json", "topics-x.json", "broker.json"]  # fmt: skip
+    for key in keys:
+        await store.put_if(key, b"{}", None)
+    assert await store.list_level("topics/") == ["topics/a.json", "topics/b.json"]
+    assert await store.list_level("topics/a") == ["topics/a.json"]
+    assert await store.list_level("topics/a/") == ["topics/a/checkpoint-1.json"]
+    assert await store.list_level() == ["broker.json", "topics-x.json"]
+    assert await store.list_level("nothing/") == []
+
+
 async def test_list_is_empty_when_nothing_matches(store: ObjectStore) -> None:
     assert await store.list() == []
     await store.put_if("broker.json", b"{}", None)

@@ -159,6 +159,10 @@ class FaultyStore(ObjectStore):
         if Fault.LOST_ANSWER in faults:
             raise StoreUnavailable(key, f"{key}: injected lost answer (delete)")
 
+    async def list_level(self, prefix: str = "") -> list[str]:
+        await self._enter("list", prefix)
+        return await self.inner.list_level(prefix)
+
     async def list(self, prefix: str = "") -> list[str]:
         await self._enter("list", prefix)
         return await self.inner.list(prefix)
