@@ -104,7 +104,10 @@ def _line_end(buf: bytes | bytearray, pos: int, limit: int, what: str) -> int | 
     """Index of the `\\r` ending the line at `pos`, refusing lines longer than `limit`."""
     end = buf.find(CRLF, pos, pos + limit + 2)
     if end < 0:
-        if len(buf) - pos > limit:
+        # A last "\r" right after `limit` bytes may begin the CRLF of a line of exactly
+        # `limit` bytes whose "\n" has not arrived: that is not too big yet.
+        waiting = len(buf) - pos == limit + 1 and buf[-1] == CRLF[0]
+        if len(buf) - pos > limit and not waiting:
             raise ProtocolError(f"too big {what}")
         return INCOMPLETE
     return end

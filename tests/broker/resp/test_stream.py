@@ -99,6 +99,17 @@ def test_any_stream_split_any_way_parses_as_the_python_parser_does(
     assert streamed(split(data, cuts), limits) == reference(data, limits)
 
 
+@pytest.mark.parametrize("header", [b"*1", b"$4"])
+def test_a_line_of_the_longest_length_split_inside_its_crlf_is_not_too_big(header: bytes) -> None:
+    """The line before CRLF is exactly max_inline_bytes long; the "\r" arrives first."""
+    line = header + b"\x00" * (TINY.max_inline_bytes - len(header))
+    data = b"*1\r\n" + line + b"\r\n" if header.startswith(b"$") else line + b"\r\n"
+    cut = len(data) - 1  # between "\r" and "\n"
+    whole = reference(data, TINY)
+    assert streamed([data[:cut], data[cut:]], TINY) == whole
+    assert whole[1] is not None and "invalid" in whole[1]  # not "too big"
+
+
 def test_a_canonical_pipeline_is_parsed_by_hiredis_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
