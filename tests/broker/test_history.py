@@ -3,6 +3,7 @@ the bound on attempts kept, and how stored histories load and show."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -104,19 +105,6 @@ def test_a_pop_is_one_acked_attempt_without_a_worker() -> None:
     assert history(state) == [{"claimed_at": stamp, "ended_at": stamp, "outcome": "acked"}]
 
 
-def test_jobs_never_claimed_and_claims_made_before_history_have_none() -> None:
-    state = topic()
-    before = state.jobs["j"].enc
-    assert b"history" not in before
-    # A claim stored by a broker that kept no history: its end records nothing.
-    job = orjson.loads(before)
-    job.update(status="claimed", attempts=1, claimed_by="old", claimed_at=format_ms(NOW))
-    state = _loaded([job])
-    mutations.heartbeat(state, NOW + 1, "j", "old")
-    mutations.ack(state, NOW + 2, "j", "old")
-    assert "history" not in orjson.loads(state.jobs["j"].enc)
-
-
 def _loaded(jobs: list[dict[str, Any]]) -> TopicState:
     document = {
         "format": 1,
@@ -168,3 +156,15 @@ def test_an_invalid_stored_history_is_refused_naming_the_field(bad: Any) -> None
     }
     with pytest.raises(DocumentInvalid, match=r"field jobs\.0\.history"):
         _loaded([job])
+
+
+def test_a_stored_format_1_fixture_loads_unchanged_and_its_old_claim_ends_without_history() -> None:
+    path = Path(__file__).parent / "fixtures" / "format1" / "topics" / "whole.json"
+    data = path.read_bytes()
+    state = load_state("whole", Limits(), "topics/whole.json", data, "etag")
+    stored = orjson.loads(data)["jobs"]
+    assert [rec.enc for rec in state.jobs.values()] == [orjson.dumps(job) for job in stored]
+    (old_claim,) = state.claimed.values()
+    mutations.heartbeat(state, NOW, old_claim.id, None)
+    mutations.ack(state, NOW, old_claim.id, None)
+    assert "history" not in orjson.loads(old_claim.enc)
