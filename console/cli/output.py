@@ -65,9 +65,26 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
+ATTEMPT_COLUMNS = ("claimed_at", "ended_at", "worker", "outcome", "error")
+
+
+def attempt_cells(attempt: dict[str, Any]) -> list[str]:
+    """An attempt of a job's `history` (JSON) as table cells; the one in flight has no end."""
+    return [
+        attempt["claimed_at"],
+        attempt.get("ended_at", ""),
+        attempt.get("worker", ""),
+        attempt.get("outcome", "in flight"),
+        attempt.get("error", ""),
+    ]
+
+
 def job_output(job: Job, headline: str | None = None) -> Output:
     data = plain(job)
-    text = pairs(list(data.items()))
+    text = pairs([(name, value) for name, value in data.items() if name != "history"])
+    if "history" in data:
+        attempts = columns(ATTEMPT_COLUMNS, [attempt_cells(a) for a in data["history"]])
+        text += f"\n\nattempts, oldest first:\n{attempts}"
     return Output(data, f"{headline}\n{text}" if headline else text)
 
 
