@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,18 +66,29 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
-ATTEMPT_COLUMNS = ("claimed_at", "ended_at", "worker", "outcome", "error")
+ATTEMPT_COLUMNS = ("claimed_at", "took", "worker", "outcome", "error")
 
 
 def attempt_cells(attempt: dict[str, Any]) -> list[str]:
-    """An attempt of a job's `history` (JSON) as table cells; the one in flight has no end."""
+    """An attempt of a job's `history` (JSON) as table cells: how long it took instead of
+    a second timestamp; the one in flight has not ended."""
+    ended = attempt.get("ended_at")
     return [
         attempt["claimed_at"],
-        attempt.get("ended_at", ""),
+        "" if ended is None else _took(attempt["claimed_at"], ended),
         attempt.get("worker", ""),
         attempt.get("outcome", "in flight"),
         attempt.get("error", ""),
     ]
+
+
+def _took(start: str, end: str) -> str:
+    """`850ms`, `2.5s`, `4.2m`, `3.1h`."""
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds * 1000:.0f}ms"
 
 
 def job_output(job: Job, headline: str | None = None) -> Output:

@@ -1,5 +1,5 @@
-"""One job in full: every field and the payload as highlighted, indented JSON, as the
-job was when the dialog opened."""
+"""One job in full: every field, its attempts (history) and the payload as highlighted,
+indented JSON, as the job was when the dialog opened."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from common.models import Job, format_time
+from console.cli.output import ATTEMPT_COLUMNS, attempt_cells
 from console.model import pretty_payload
 
 
@@ -22,9 +23,20 @@ def fields_table(job: Job) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    for name, value in job.model_dump(exclude={"payload"}, exclude_none=True).items():
+    for name, value in job.model_dump(exclude={"payload", "history"}, exclude_none=True).items():
         shown = format_time(value) if isinstance(value, datetime) else str(value)
         table.add_row(name, Text(shown))
+    return table
+
+
+def attempts_table(job: Job) -> Table:
+    """The job's attempts, oldest first, one row each; the one in flight has no end."""
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
+    for name in ATTEMPT_COLUMNS:
+        # The error takes the width that is left, wrapped.
+        table.add_column(name.replace("_", " "), no_wrap=name != "error")
+    for attempt in job.history or []:
+        table.add_row(*attempt_cells(attempt.model_dump(mode="json", exclude_none=True)))
     return table
 
 
@@ -42,6 +54,9 @@ class JobDetailScreen(ModalScreen[None]):
                 Text.assemble("Job ", (self.job.id, "bold"), f" on {self.topic}"), classes="title"
             )
             yield Static(fields_table(self.job), id="fields")
+            if self.job.history:
+                yield Label("Attempts, oldest first", classes="field-label section")
+                yield Static(attempts_table(self.job), id="attempts")
             yield Label("Payload", classes="field-label")
             with VerticalScroll(id="payload-scroll"):
                 yield Static(highlight(pretty_payload(self.job), language="json"), id="payload")
