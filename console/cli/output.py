@@ -66,7 +66,7 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
-ATTEMPT_COLUMNS = ("claimed_at", "took", "worker", "outcome", "error")
+ATTEMPT_COLUMNS = ("claimed_at", "took", "outcome", "worker", "error")
 
 
 def attempt_cells(attempt: dict[str, Any]) -> list[str]:
@@ -76,8 +76,8 @@ def attempt_cells(attempt: dict[str, Any]) -> list[str]:
     return [
         attempt["claimed_at"],
         "" if ended is None else _took(attempt["claimed_at"], ended),
-        attempt.get("worker", ""),
         attempt.get("outcome", "in flight"),
+        attempt.get("worker", ""),
         attempt.get("error", ""),
     ]
 

@@ -9,13 +9,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.highlight import highlight
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from common.models import Job, format_time
-from console.cli.output import ATTEMPT_COLUMNS, attempt_cells
+from console.cli.output import attempt_cells
 from console.model import pretty_payload
 
 
@@ -29,15 +29,18 @@ def fields_table(job: Job) -> Table:
     return table
 
 
-def attempts_table(job: Job) -> Table:
-    """The job's attempts, oldest first, one row each; the one in flight has no end."""
-    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
-    for name in ATTEMPT_COLUMNS:
-        # The error takes the width that is left, wrapped.
-        table.add_column(name.replace("_", " "), no_wrap=name != "error")
+def attempts_text(job: Job) -> Text:
+    """The job's attempts, oldest first: a line each, its error (if any) on the next, so
+    that a narrow dialog wraps the error rather than squeezing every column."""
+    text = Text(f"{'claimed at (UTC)':<19}  {'took':>6}  {'outcome':<9}  worker", style="bold")
     for attempt in job.history or []:
-        table.add_row(*attempt_cells(attempt.model_dump(mode="json", exclude_none=True)))
-    return table
+        cells = attempt_cells(attempt.model_dump(mode="json", exclude_none=True))
+        claimed, took, outcome, worker, error = cells
+        to_second = claimed[:19].replace("T", " ")  # room for the worker at 80 columns
+        text.append(f"\n{to_second}  {took:>6}  {outcome:<9}  {worker}", style="not bold")
+        if error:
+            text.append(f"\n  {error}", style="not bold italic")
+    return text
 
 
 class JobDetailScreen(ModalScreen[None]):
@@ -49,14 +52,14 @@ class JobDetailScreen(ModalScreen[None]):
         self.job = job
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="detail-dialog"):
+        with VerticalScroll(classes="dialog", id="detail-dialog"):
             yield Label(
                 Text.assemble("Job ", (self.job.id, "bold"), f" on {self.topic}"), classes="title"
             )
             yield Static(fields_table(self.job), id="fields")
             if self.job.history:
                 yield Label("Attempts, oldest first", classes="field-label section")
-                yield Static(attempts_table(self.job), id="attempts")
+                yield Static(attempts_text(self.job), id="attempts")
             yield Label("Payload", classes="field-label")
             with VerticalScroll(id="payload-scroll"):
                 yield Static(highlight(pretty_payload(self.job), language="json"), id="payload")

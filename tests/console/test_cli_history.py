@@ -17,7 +17,7 @@ from tests.support.cli import CliResult, run_cli_here
 )
 def test_an_attempt_shows_how_long_it_took(ended: str, took: str) -> None:
     attempt = {"claimed_at": "2026-12-01T10:00:00.000Z", "ended_at": f"2026-12-01T{ended}"}
-    assert attempt_cells({**attempt, "outcome": "acked"})[1:4] == [took, "", "acked"]
+    assert attempt_cells({**attempt, "outcome": "acked"})[1:4] == [took, "acked", ""]
 
 
 def test_show_lists_the_attempts_of_a_job(
@@ -46,9 +46,9 @@ def test_show_lists_the_attempts_of_a_job(
 
     text = sq("show", "j", "--format", "table").stdout.splitlines()
     table = text[text.index("attempts, oldest first:") + 1 :]
-    assert table[0].split() == ["claimed_at", "took", "worker", "outcome", "error"]
+    assert table[0].split() == ["claimed_at", "took", "outcome", "worker", "error"]
     first, second = (row.split() for row in table[1:])
-    assert first[2:] == ["w1", "nacked", "disk", "full"]
+    assert first[2:] == ["nacked", "w1", "disk", "full"]
     assert first[0] == shown["history"][0]["claimed_at"] and first[1].endswith("s")
-    assert second[1:] == ["w2", "in", "flight"]  # no end yet
+    assert second[1:] == ["in", "flight", "w2"]  # no end yet
     assert not any(row.startswith("history") for row in text)  # not as a raw field

@@ -41,9 +41,10 @@ async def test_job_detail_lists_each_attempt_with_its_worker_and_outcome(
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="detail")
         rows = shown(app.screen.query_one("#attempts", Static)).splitlines()
-        assert rows[0].split() == ["claimed", "at", "took", "worker", "outcome", "error"]
-        assert rows[1].split()[2:] == ["w1", "nacked", "disk", "full"]
-        assert rows[2].split()[1:] == ["w2", "in", "flight"]
+        assert rows[0].split() == ["claimed", "at", "(UTC)", "took", "outcome", "worker"]
+        assert rows[1].split()[3:] == ["nacked", "w1"]
+        assert rows[2].split() == ["disk", "full"]  # the error, under its attempt
+        assert rows[3].split()[2:] == ["in", "flight", "w2"]
         fields = shown(app.screen.query_one("#fields", Static))
         assert "history" not in fields  # the attempts are their own section
         await pilot.press("escape")
