@@ -34,6 +34,7 @@ from common.limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT
 from common.models import (
     FORMAT_VERSION,
     LOG_FORMAT,
+    AttemptOutcome,
     DocumentInvalid,
     JobStatus,
     TopicDocument,
@@ -42,6 +43,7 @@ from common.models import load_document as load_model
 from common.topic_log import Stored, merge, validate_header
 
 from .records import (
+    ATTEMPT_FIELD_SET,
     COMPLETED,
     JOB_FIELD_SET,
     PENDING,
@@ -347,6 +349,26 @@ class Loading:
             segment.dirty = self.mixed
 
 
+_OUTCOMES = frozenset(outcome.value for outcome in AttemptOutcome)
+
+
+def _check_history(history: Any) -> None:
+    """A job's attempts as the model takes them (common.models.Attempt), checked cheaply."""
+    if type(history) is not list:
+        raise ValueError("field history: must be a list of attempts")
+    for attempt in history:
+        if type(attempt) is not dict or not ATTEMPT_FIELD_SET.issuperset(attempt):
+            raise ValueError("field history: an attempt is not an object of attempt fields")
+        parse_ms(attempt["claimed_at"])
+        if "ended_at" in attempt:
+            parse_ms(attempt["ended_at"])
+        if attempt.get("outcome") not in _OUTCOMES | {None}:
+            raise ValueError("field history: an attempt has an unknown outcome")
+        for text in (attempt.get("worker"), attempt.get("error")):
+            if text is not None and not isinstance(text, str):
+                raise ValueError("field history: an attempt's worker or error must be text")
+
+
 def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord, int | None]:
     """Validate one stored job (cheaply) and build its record; for a completed job, also
     when it completed (for retention). TimeBeyondRange for a time after the year 9999."""
@@ -374,6 +396,8 @@ def _record(job: dict[str, Any], seq: int, enc: bytes | None) -> tuple[JobRecord
             raise ValueError("field claimed_by or last_error: must be text")
     if job.get("payload_encoding") not in (None, "base64"):
         raise ValueError("field payload_encoding: must be base64 or absent")
+    if "history" in job:
+        _check_history(job["history"])
     started = parse_ms(heartbeat) if heartbeat is not None else created
     done = parse_ms(job.get("completed_at", job["created_at"])) if status is COMPLETED else None
     return JobRecord(job_id, status, seq, enc, attempts, available, claimed_by, started), done

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from common.models import Job
+from common.models import HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS, AttemptOutcome, Job
 from common.payload import payload_to_bytes
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
@@ -68,6 +68,43 @@ def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueRes
     return EnqueueResult(job_id, True)
 
 
+# --- attempt history (README, "Semantics": what each outcome means) -----------------------
+# A job's `history` is changed here only: `_started` when a claim begins, `_ended` when it
+# ends. Each returns a function of the stored list that JobRecord.update applies while it
+# re-encodes the job, so the job is parsed once.
+
+History = list[dict[str, Any]] | None
+
+
+def _started(worker: str | None, stamp: str) -> Callable[[History], History]:
+    """A new attempt in flight; the oldest are dropped beyond HISTORY_ATTEMPTS."""
+    attempt = {"claimed_at": stamp} if worker is None else {"worker": worker, "claimed_at": stamp}
+    return lambda history: [*(history or []), attempt][-HISTORY_ATTEMPTS:]
+
+
+def _ended(
+    stamp: str, outcome: AttemptOutcome, error: str | None = None
+) -> Callable[[History], History]:
+    """The attempt in flight ends. A job claimed by a broker that kept no history has
+    none in flight: there is nothing to end."""
+
+    def end(history: History) -> History:
+        if not history or "ended_at" in history[-1]:
+            return history
+        attempt = {**history[-1], "ended_at": stamp, "outcome": outcome.value}
+        if error is not None:
+            attempt["error"] = error[:HISTORY_ERROR_CHARS]
+        return [*history[:-1], attempt]
+
+    return end
+
+
+def _then(
+    first: Callable[[History], History], second: Callable[[History], History]
+) -> Callable[[History], History]:
+    return lambda history: second(first(history))
+
+
 def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
     """The oldest available pending jobs become claimed by `worker` (their new bytes)."""
     claimed: list[bytes] = []
@@ -84,6 +121,7 @@ def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
             claimed_by=worker,
             claimed_at=stamp,
             last_heartbeat=stamp,
+            history=_started(worker, stamp),
         )
         claimed.append(rec.enc)
     return claimed
@@ -97,7 +135,13 @@ def pop(state: TopicState, now: int, count: int) -> list[bytes]:
         rec.attempts += 1
         stamp = format_ms(now)
         state.set_status(
-            rec, COMPLETED, now, attempts=rec.attempts, claimed_at=stamp, completed_at=stamp
+            rec,
+            COMPLETED,
+            now,
+            attempts=rec.attempts,
+            claimed_at=stamp,
+            completed_at=stamp,
+            history=_then(_started(None, stamp), _ended(stamp, AttemptOutcome.ACKED)),
         )
         state.counters["completed"] += 1
         popped.append(rec.enc)
@@ -146,17 +190,30 @@ def heartbeat(state: TopicState, now: int, job_id: str, worker: str | None) -> b
 def ack(state: TopicState, now: int, job_id: str, worker: str | None) -> bytes:
     rec = find(state, job_id)
     check_lease(rec, worker)
-    state.set_status(rec, COMPLETED, now, completed_at=format_ms(now))
+    stamp = format_ms(now)
+    state.set_status(
+        rec, COMPLETED, now, completed_at=stamp, history=_ended(stamp, AttemptOutcome.ACKED)
+    )
     state.counters["completed"] += 1
     return rec.enc
 
 
 def _retry_or_bury(
-    state: TopicState, rec: JobRecord, now: int, delay_ms: int, error: str | None
+    state: TopicState,
+    rec: JobRecord,
+    now: int,
+    delay_ms: int,
+    error: str | None,
+    outcome: AttemptOutcome,
 ) -> None:
     """A claimed job that failed: pending again, or dead once it used max_attempts."""
     limit = state.limits.max_attempts
-    released: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "last_heartbeat": None}
+    released: dict[str, Any] = {
+        "claimed_by": None,
+        "claimed_at": None,
+        "last_heartbeat": None,
+        "history": _ended(format_ms(now), outcome, error),
+    }
     if error is not None:
         released["last_error"] = error
     if limit and rec.attempts >= limit:
@@ -191,7 +248,7 @@ def nack(
     rec = find(state, job_id)
     check_lease(rec, worker)
     wait = backoff_ms(state.limits, rec.attempts) if delay is None else round(delay * 1000)
-    _retry_or_bury(state, rec, now, wait, error)
+    _retry_or_bury(state, rec, now, wait, error, AttemptOutcome.NACKED)
     return rec.enc
 
 
@@ -201,7 +258,8 @@ def reap(state: TopicState, now: int) -> int:
     expired = [r for r in state.claimed.values() if (r.last_heartbeat or 0) <= deadline]
     for rec in expired:
         timeout = state.limits.visibility_timeout_ms / 1000
-        _retry_or_bury(state, rec, now, 0, f"lease expired: no heartbeat for {timeout:g}s")
+        reason = f"lease expired: no heartbeat for {timeout:g}s"
+        _retry_or_bury(state, rec, now, 0, reason, AttemptOutcome.REAPED)
     state.counters["reaped"] += len(expired)
     return len(expired)
 
@@ -222,6 +280,7 @@ def requeue(state: TopicState, now: int, job_id: str) -> Job:
         claimed_by=None,
         claimed_at=None,
         last_heartbeat=None,
+        history=_ended(format_ms(now), AttemptOutcome.LOST, "requeued while claimed"),
     )
     return rec.to_job()
 
@@ -303,6 +362,9 @@ def take_over(
     worker's claims are taken: a consumer re-reading its own pending entries (XREADGROUP
     with an id), which Redis counts as a delivery too."""
     moved: list[Job] = []
+    stamp = format_ms(now)
+    lost = _ended(stamp, AttemptOutcome.LOST, f"taken over by {worker}")
+    handed_over = _then(lost, _started(worker, stamp))
     for job_id in job_ids:
         rec = state.jobs.get(job_id)
         if rec is None or rec.status is not CLAIMED:
@@ -314,13 +376,20 @@ def take_over(
             continue
         if count_delivery:
             rec.attempts += 1
+        fields: dict[str, Any] = {}
+        if rec.claimed_by != worker:  # the same worker re-reading its claim goes on with it
+            fields["history"] = handed_over
         rec.claimed_by = worker
         rec.last_heartbeat = now
-        stamp = format_ms(now)
         state.claimed.pop(rec.id)
         state.claimed[rec.id] = rec  # claim order: now the newest claim
         state.update(
-            rec, attempts=rec.attempts, claimed_by=worker, claimed_at=stamp, last_heartbeat=stamp
+            rec,
+            attempts=rec.attempts,
+            claimed_by=worker,
+            claimed_at=stamp,
+            last_heartbeat=stamp,
+            **fields,
         )
         moved.append(rec.to_job())
     return moved

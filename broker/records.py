@@ -42,9 +42,14 @@ JOB_FIELDS = (
     "last_heartbeat",
     "completed_at",
     "last_error",
+    "history",
 )
 JOB_FIELD_SET = frozenset(JOB_FIELDS)
 TIME_FIELDS = ("created_at", "available_at", "claimed_at", "last_heartbeat", "completed_at")
+# Field order of an attempt in a job's `history` (common.models.Attempt).
+ATTEMPT_FIELDS = ("worker", "claimed_at", "ended_at", "outcome", "error")
+ATTEMPT_FIELD_SET = frozenset(ATTEMPT_FIELDS)
+ATTEMPT_TIME_FIELDS = ("claimed_at", "ended_at")
 
 # Where a record sits in the topic's availability indexes.
 NOWHERE, READY, DELAYED = 0, 1, 2
@@ -202,9 +207,12 @@ class JobRecord:
         return result
 
     def update(self, **changes: Any) -> None:
-        """Set document fields (None removes one) and re-encode this job only."""
+        """Set document fields (None removes one) and re-encode this job only. A change
+        may be a function of the field's current value (None when absent): the job's
+        bytes are parsed once, however the new value depends on the old."""
         data = self.fields()
-        data.update(changes)
+        for name, value in changes.items():
+            data[name] = value(data.get(name)) if callable(value) else value
         self.enc = encode_fields(data)
         status = changes.get("status")
         if status is not None:
@@ -231,6 +239,16 @@ def _canonical_time(value: Any) -> bool:
     )
 
 
+def _canonical_history(history: Any) -> bool:
+    """No history, or attempts whose fields are in model order with canonical times."""
+    return history is None or all(
+        list(attempt) == [name for name in ATTEMPT_FIELDS if name in attempt]
+        and None not in attempt.values()
+        and all(_canonical_time(attempt[name]) for name in ATTEMPT_TIME_FIELDS if name in attempt)
+        for attempt in history
+    )
+
+
 def api_json(enc: bytes) -> bytes:
     """A job's JSON as the API shows it, `Job.model_dump(mode="json", exclude_none=True)`,
     made from its document bytes without building the model (a tenth of the time).
@@ -238,8 +256,12 @@ def api_json(enc: bytes) -> bytes:
     A stored job already has that form unless another writer put times in another ISO
     8601 form or left out `attempts`; those go through the model."""
     data = orjson.loads(enc)
-    if "attempts" not in data or not all(
-        _canonical_time(data[name]) for name in TIME_FIELDS if data.get(name) is not None
+    if (
+        "attempts" not in data
+        or not all(
+            _canonical_time(data[name]) for name in TIME_FIELDS if data.get(name) is not None
+        )
+        or not _canonical_history(data.get("history"))
     ):
         return orjson.dumps(job_from_json(enc).model_dump(mode="json", exclude_none=True))
     return orjson.dumps({k: data[k] for k in JOB_FIELDS if data.get(k) is not None})

@@ -88,6 +88,32 @@ class PayloadEncoding(StrEnum):
     BASE64 = "base64"  # payload is a base64 string of bytes that were not UTF-8
 
 
+#: How many attempts a job's `history` keeps: the newest, the oldest dropped first.
+HISTORY_ATTEMPTS = 10
+#: The longest `error` an attempt keeps, in characters: ten full nack errors (up to
+#: MAX_ERROR_CHARS each) would make every re-encoding of the job slow; `last_error` keeps
+#: the whole text of the last one.
+HISTORY_ERROR_CHARS = 1000
+
+
+class AttemptOutcome(StrEnum):
+    ACKED = "acked"  # acked (or popped: claim and completion in one step)
+    NACKED = "nacked"  # nacked by its worker, including the nack that made the job dead
+    REAPED = "reaped"  # the visibility timeout expired without a heartbeat
+    LOST = "lost"  # ended without its worker: taken over by another worker, or requeued
+
+
+class Attempt(_Model):
+    """One claim of a job and how it ended (README, "Semantics"). The attempt in flight
+    has no `ended_at` and no `outcome`."""
+
+    worker: str | None = None  # absent for a pop, which names no worker
+    claimed_at: Timestamp
+    ended_at: Timestamp | None = None
+    outcome: AttemptOutcome | None = None
+    error: str | None = None  # the nack's error or why it was reaped or lost
+
+
 class Job(_Model):
     id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     status: JobStatus
@@ -101,6 +127,8 @@ class Job(_Model):
     last_heartbeat: Timestamp | None = None
     completed_at: Timestamp | None = None
     last_error: str | None = None
+    # The last HISTORY_ATTEMPTS attempts, oldest first; absent until the first claim.
+    history: list[Attempt] | None = None
 
 
 def _unique_ids(jobs: list[Job]) -> list[Job]:

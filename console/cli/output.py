@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,9 +66,37 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
+ATTEMPT_COLUMNS = ("claimed_at", "took", "outcome", "worker", "error")
+
+
+def attempt_cells(attempt: dict[str, Any]) -> list[str]:
+    """An attempt of a job's `history` (JSON) as table cells: how long it took instead of
+    a second timestamp; the one in flight has not ended."""
+    ended = attempt.get("ended_at")
+    return [
+        attempt["claimed_at"],
+        "" if ended is None else _took(attempt["claimed_at"], ended),
+        attempt.get("outcome", "in flight"),
+        attempt.get("worker", ""),
+        attempt.get("error", ""),
+    ]
+
+
+def _took(start: str, end: str) -> str:
+    """`850ms`, `2.5s`, `4.2m`, `3.1h`."""
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds * 1000:.0f}ms"
+
+
 def job_output(job: Job, headline: str | None = None) -> Output:
     data = plain(job)
-    text = pairs(list(data.items()))
+    text = pairs([(name, value) for name, value in data.items() if name != "history"])
+    if "history" in data:
+        attempts = columns(ATTEMPT_COLUMNS, [attempt_cells(a) for a in data["history"]])
+        text += f"\n\nattempts, oldest first:\n{attempts}"
     return Output(data, f"{headline}\n{text}" if headline else text)
 
 

@@ -76,3 +76,13 @@ def test_request_schemas_forbid_unknown_fields_and_show_ranges(document: dict[st
     jobs = document["paths"]["/topics/{topic}/jobs"]["get"]["parameters"]
     limit = next(p for p in jobs if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 1000
+
+
+def test_a_job_documents_its_attempt_history(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    history = schemas["Job"]["properties"]["history"]["anyOf"][0]
+    assert history["items"] == {"$ref": "#/components/schemas/Attempt"}
+    attempt = schemas["Attempt"]
+    assert set(attempt["properties"]) == {"worker", "claimed_at", "ended_at", "outcome", "error"}
+    assert attempt["required"] == ["claimed_at"]
+    assert schemas["AttemptOutcome"]["enum"] == ["acked", "nacked", "reaped", "lost"]
