@@ -100,6 +100,10 @@ BATCH_JOBS = Limit(1, 10_000, integer=True)
 #: Broker flags: `--visibility-timeout` (must also be above 0) and `--max-attempts`.
 VISIBILITY_TIMEOUT_SECONDS = Limit(0, YEAR_SECONDS)
 MAX_ATTEMPTS = Limit(0, 1_000_000, integer=True)
+#: Broker flags `--completed-retention` and `--dead-retention`: jobs kept per topic.
+RETENTION_JOBS = Limit(0, 2**53, integer=True)
+#: Broker flags `--retry-base` and `--retry-cap`: the backoff of a nack without a delay.
+RETRY_SECONDS = DELAY_SECONDS
 #: Broker flags `--reaper-period`, `--heartbeat-period` (an hour at most, or a crashed
 #: broker's claims and registry entry linger for ever; at least 10 ms, or the loops spin)
 #: and `--takeover-timeout` (a day at most).
