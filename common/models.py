@@ -192,10 +192,6 @@ class TopicSettings(_Model):
         return found
 
 
-#: The names of the settings, in their stored and displayed order.
-SETTING_NAMES = tuple(TopicSettings.model_fields)
-
-
 class EffectiveSettings(_Model):
     """Every setting of a topic as in force: its override, or the broker's flag."""
 
