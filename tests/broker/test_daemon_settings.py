@@ -200,6 +200,16 @@ def test_pause_hides_jobs_from_claims_and_pops_while_enqueues_land(
     assert settings(d, "q")["overridden"] == []
 
 
+def test_a_paused_topic_is_still_reaped(daemon_factory: Factory) -> None:
+    d = daemon_factory("--backend", "memfs", "--reaper-period", "0.05")
+    enqueue(d, "q", "j")
+    assert claim(d, "q") == "j"
+    patch(d, "q", {"paused": True, "visibility_timeout": 0.2})
+    eventually(lambda: job_status(d, "q", "j") == "pending")  # the lease ran out
+    assert call(d, "GET", "/topics/q/status")["counters"]["reaped"] == 1
+    assert claim(d, "q") is None  # back to pending, but not offered while paused
+
+
 def _long_polls(d: Daemon) -> float:
     status, text = d.request("GET", "/metrics")
     assert status == 200

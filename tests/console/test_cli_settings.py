@@ -75,9 +75,14 @@ def test_pause_and_resume(sq: Any, daemon: Daemon) -> None:
     table = sq("--format", "table", "topics").stdout.splitlines()
     assert table[0].split()[-1] == "paused" and table[1].split()[-1] == "paused"
 
+    # `work --burst` finds nothing to do on a paused topic and exits at once.
+    burst = ["--broker", daemon.http_url, "--topic", "orders", "work", "--burst", "--", "true"]
+    worked = run_cli(*burst)
+    assert (worked.status, worked.stdout) == (0, ""), worked
+
     assert sq("resume", "orders").json() == {"topic": "orders", "paused": False}
     assert stored_settings(daemon, "orders") is None  # no settings left: no field
-    assert sq("--topic", "orders", "claim", "w").json()["id"] == "a"
+    assert run_cli(*burst).lines()[0]["id"] == "a"  # resumed: the job is worked
     assert "paused" not in sq("--format", "table", "topics").stdout
 
 
