@@ -352,7 +352,7 @@ class MainScreen(Screen[None]):
         if clock_bound(self.spec):
             self.refresh_jobs()
             return
-        timeout = self.status.visibility_timeout
+        timeout = self.visibility_timeout()
         first, last = self.table.rows_in_sight()
         self.table.update_rows(
             [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown[first:last]]
@@ -361,12 +361,18 @@ class MainScreen(Screen[None]):
         if doc is not None:
             self._label_tabs(doc, now, timeout)
 
+    def visibility_timeout(self) -> float:
+        """The selected topic's visibility timeout: its own setting, else the broker's."""
+        doc = self.docs.get(self.selected) if self.selected else None
+        own = doc.settings.visibility_timeout if doc and doc.settings else None
+        return self.status.visibility_timeout if own is None else own
+
     # --- data out -----------------------------------------------------------------------
 
     def refresh_jobs(self) -> None:
         doc = self.docs.get(self.selected) if self.selected else None
         now = self.clock()
-        timeout = self.status.visibility_timeout
+        timeout = self.visibility_timeout()
         self.shown, win = view_window(
             doc,
             self.spec,
@@ -633,7 +639,7 @@ class MainScreen(Screen[None]):
             self.notify("Nothing to export: no topic document shown", severity="warning")
             return
         now = self.clock()
-        jobs = select_jobs(doc.jobs, self.spec, now, self.status.visibility_timeout, self.texts)
+        jobs = select_jobs(doc.jobs, self.spec, now, self.visibility_timeout(), self.texts)
         try:
             path = export_view(self.services.export_dir, doc, self.spec, jobs, now)
         except OSError as exc:

@@ -13,7 +13,7 @@ from textual.widgets import Input, Label
 from console.app import ConsoleApp
 from console.screens.settings import SettingsScreen
 from console.widgets.topics import TopicsPane
-from tests.console.pilot import SIZE, Notes
+from tests.console.pilot import SIZE, Notes, row_ids
 from tests.console.pilot import wait_until as until
 from tests.console.test_ui_bulk import answer, call, console, showing
 
@@ -107,3 +107,19 @@ async def test_the_settings_dialog_shows_and_changes_the_topic_settings(
         assert note.startswith("not paused (p pauses)")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, SettingsScreen), what="closed")
+
+
+async def test_the_stale_view_uses_the_topic_visibility_timeout(
+    tmp_path: Path, daemon_factory: Any
+) -> None:
+    flags = ("--visibility-timeout", "600", "--reaper-period", "3600")  # never stale, never reaped
+    daemon = daemon_factory("--backend", "localfs", "--dir", str(tmp_path), *flags)
+    call(daemon, "POST", "/topics/orders/enqueue", {"id": "j0", "payload": 0})
+    call(daemon, "POST", "/topics/orders/claim", {"worker_id": "w"})
+    call(daemon, "PATCH", "/topics/orders/settings", {"visibility_timeout": 2})
+    app = console(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await showing(pilot, app, "j0")
+        await pilot.press("2")
+        # Stale from half the topic's 2 s, where the broker's 600 s would take 5 minutes.
+        await until(pilot, lambda: row_ids(app) == ["j0"], what="stale by the topic's timeout")
