@@ -5,6 +5,7 @@ RESP, and bad input refused with nothing changed."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,26 @@ def test_a_topic_without_settings_stores_no_settings_field(
     assert any(path.name.startswith("checkpoint-") for path in stored)
     assert len(list((folder / "log").glob("0*.json"))) >= 1
     assert all(b'"settings"' not in path.read_bytes() for path in stored)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize(("fixture", "topic"), [("format1", "whole"), ("format2", "headed")])
+def test_old_topics_load_unchanged_and_stay_without_settings(
+    daemon_factory: Factory, tmp_path: Path, fixture: str, topic: str
+) -> None:
+    shutil.copytree(FIXTURES / fixture, tmp_path, dirs_exist_ok=True)
+    d = daemon_factory("--dir", str(tmp_path), "--max-attempts", "9")
+    before = call(d, "GET", f"/topics/{topic}/status")
+    assert before["total"] > 0 and before["paused"] is False
+    shown = settings(d, topic)
+    assert (shown["overridden"], shown["settings"]["max_attempts"]) == ([], 9)
+    enqueue(d, topic, "new-job")  # the first write moves it to the log layout
+    folder = tmp_path / "topics" / topic
+    written = [*folder.glob("checkpoint-*.json"), *(folder / "log").glob("0*.json")]
+    assert written and all(b'"settings"' not in path.read_bytes() for path in written)
+    assert call(d, "GET", f"/topics/{topic}/status")["total"] == before["total"] + 1
 
 
 @pytest.mark.parametrize(
