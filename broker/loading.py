@@ -134,6 +134,10 @@ def _load_merged(state: TopicState, stored: Stored, first_jobs: int | None) -> N
                 **stored.header,
             }
             _header(state, validate_header(topic_key(state.name), newest))
+            if base.settings is not None:  # the log objects' headers carry no settings
+                state.set_settings(base.settings.stored())
+        if stored.settings is not None:  # validated by parse_entry
+            state.set_settings(stored.settings)
         state.generation = stored.generation
         state.unloaded = {job_id: compact_dumps(job) for job_id, job in changes.jobs.items()}
         encodings = state.unloaded
@@ -234,6 +238,8 @@ def _header(state: TopicState, header: TopicDocument) -> None:
     state.generation = header.generation
     state.updated_at = round(header.updated_at.timestamp() * 1000)
     state.counters.update(header.counters.model_dump())
+    if header.settings is not None:
+        state.set_settings(header.settings.stored())
 
 
 class Loading:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from common.models import HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS, AttemptOutcome, Job
+from common.models import HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS, AttemptOutcome, Job, TopicSettings
 from common.payload import payload_to_bytes
 
 from .errors import JobNotFound, JobStateConflict, LeaseLost
@@ -408,3 +408,16 @@ def trim(state: TopicState) -> None:
                 state.dirty = True
                 if status is DEAD:
                     state.counters["dropped"] += 1
+
+
+def change_settings(state: TopicState, now: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set the topic's settings given in `changes` (validated, TopicSettings), clearing
+    those given as None; the others stay. Written (as the whole set) only if they changed.
+    Returns the topic's settings, stored form."""
+    merged = {**state.settings, **changes}
+    settings = TopicSettings.model_validate(merged).stored()
+    if settings != state.settings:
+        state.set_settings(settings)
+        state.settings_changed = True
+        state.dirty = True
+    return settings

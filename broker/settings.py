@@ -7,11 +7,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from common.limits import (
-    DELAY_SECONDS,
     HEARTBEAT_PERIOD_SECONDS,
     MAX_ATTEMPTS,
     MAX_PAYLOAD_BYTES,
     REAPER_PERIOD_SECONDS,
+    RETENTION_JOBS,
+    RETRY_SECONDS,
     TAKEOVER_TIMEOUT_SECONDS,
     VISIBILITY_TIMEOUT_SECONDS,
     Limit,
@@ -76,20 +77,24 @@ class BrokerSettings(StorageSettings):
     )
     retry_base: float = Field(
         default=1.0,
-        **_within(DELAY_SECONDS),
+        **_within(RETRY_SECONDS),
         description="seconds a job nacked without a delay waits before its first retry; "
         "doubled at each attempt up to --retry-cap, with jitter (0: retry at once)",
     )
     retry_cap: float = Field(
         default=300.0,
-        **_within(DELAY_SECONDS),
+        **_within(RETRY_SECONDS),
         description="the longest backoff of a nack without a delay, in seconds",
     )
     completed_retention: int = Field(
-        default=1000, ge=0, description="completed jobs kept per topic for inspection"
+        default=1000,
+        **_within(RETENTION_JOBS),
+        description="completed jobs kept per topic for inspection",
     )
     dead_retention: int = Field(
-        default=10_000, ge=0, description="dead jobs kept per topic; the oldest are dropped"
+        default=10_000,
+        **_within(RETENTION_JOBS),
+        description="dead jobs kept per topic; the oldest are dropped",
     )
     max_payload_bytes: int = Field(
         default=1024 * 1024,

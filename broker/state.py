@@ -23,6 +23,7 @@ stored document in broker/loading.py.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections import deque
 from collections.abc import Iterator
@@ -31,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from common.models import FORMAT_VERSION, LOG_FORMAT, Counters, JobStatus, TopicStats
+from common.models import (
+    FORMAT_VERSION,
+    LOG_FORMAT,
+    Counters,
+    EffectiveSettings,
+    JobStatus,
+    TopicStats,
+)
 
 from .records import (
     CLAIMED,
@@ -61,12 +69,50 @@ class Limits:
     dead_retention: int = 10_000
     retry_base_ms: int = 1000  # a nack without a delay waits this, doubled per attempt,
     retry_cap_ms: int = 300_000  # up to this, with jitter (mutations.backoff_ms)
+    paused: bool = False  # claims find nothing (a topic's setting; no broker flag)
+
+
+# A setting (common.models.TopicSettings) -> its Limits field and the factor from the
+# setting's unit (seconds for times) to the field's (ms).
+_SETTING_LIMITS: dict[str, tuple[str, int]] = {
+    "visibility_timeout": ("visibility_timeout_ms", 1000),
+    "max_attempts": ("max_attempts", 1),
+    "completed_retention": ("completed_retention", 1),
+    "dead_retention": ("dead_retention", 1),
+    "retry_base": ("retry_base_ms", 1000),
+    "retry_cap": ("retry_cap_ms", 1000),
+    "paused": ("paused", 1),
+}
+
+
+def topic_limits(flags: Limits, settings: dict[str, Any]) -> Limits:
+    """The limits a topic runs with: each of its settings (stored form, see
+    TopicSettings.stored) overrides the broker's flag of the same meaning."""
+    if not settings:
+        return flags
+    overrides: dict[str, Any] = {}
+    for name, value in settings.items():
+        field, factor = _SETTING_LIMITS[name]
+        overrides[field] = value if factor == 1 else round(value * factor)
+    return dataclasses.replace(flags, **overrides)
+
+
+def effective_settings(limits: Limits) -> EffectiveSettings:
+    """Limits in the settings' units (what GET /topics/{topic}/settings shows)."""
+    values: dict[str, Any] = {}
+    for name, (field, factor) in _SETTING_LIMITS.items():
+        value = getattr(limits, field)
+        values[name] = value if factor == 1 else value / factor
+    return EffectiveSettings(**values)
 
 
 class TopicState:
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
-        self.limits = limits
+        self.flags = limits  # the broker's
+        self.limits = limits  # in force: the flags with the topic's settings over them
+        self.settings: dict[str, Any] = {}  # the topic's settings, stored form
+        self.settings_changed = False  # the next log object carries `settings`
         self.generation = 0
         self.etag: str | None = None
         self.updated_at: int | None = None
@@ -91,6 +137,11 @@ class TopicState:
         self.removed: set[str] = set()
         self.unloaded: dict[str, bytes] = {}  # stored changes not loaded yet
         self.loading: Loading | None = None  # set while only a prefix of the jobs is loaded
+
+    def set_settings(self, settings: dict[str, Any]) -> None:
+        """The topic's settings (stored form, validated): the limits follow them."""
+        self.settings = settings
+        self.limits = topic_limits(self.flags, settings)
 
     # --- index upkeep -------------------------------------------------------------------
 
@@ -183,7 +234,9 @@ class TopicState:
                 self.place(rec, now)
 
     def peek_ready(self, now: int) -> JobRecord | None:
-        """The next job a claim would take, or None."""
+        """The next job a claim would take, or None (always None while paused)."""
+        if self.limits.paused:
+            return None
         self.promote(now)
         while self.fresh and not self._live(self.fresh[0], READY):
             self.fresh.popleft()
@@ -228,6 +281,7 @@ class TopicState:
             generation=self.generation,
             updated_at=None if self.updated_at is None else format_ms(self.updated_at),
             counters=Counters(**self.counters),
+            paused=self.limits.paused,
         )
 
     def records(self, status: JobStatus | None = None) -> Iterator[JobRecord]:
@@ -239,7 +293,7 @@ class TopicState:
     # --- document -----------------------------------------------------------------------
 
     def _header(self, format: int, generation: int, writer: str, now: int) -> dict[str, Any]:
-        return {
+        header = {
             "format": format,
             "topic": self.name,
             "generation": generation,
@@ -247,6 +301,9 @@ class TopicState:
             "updated_at": format_ms(now),
             "counters": self.counters,
         }
+        if self.settings:  # a topic without settings is stored as before they existed
+            header["settings"] = self.settings
+        return header
 
     def encode(self, generation: int, writer: str, now: int) -> bytes:
         """The whole document's bytes; unchanged jobs contribute their cached encoding."""
@@ -285,8 +342,10 @@ class TopicState:
             "writer": writer,
             "updated_at": format_ms(now),
             "counters": self.counters,
-            "removed": list(self.removed),
         }
+        if self.settings_changed:  # the whole set, replacing the one before (topic_log.py)
+            header["settings"] = self.settings
+        header["removed"] = list(self.removed)
         jobs = b",".join([rec.enc for rec in self.changed.values()])
         return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
 
@@ -294,4 +353,5 @@ class TopicState:
         """A write landed: the next one holds only what changes from now on."""
         self.changed = {}
         self.removed = set()
+        self.settings_changed = False
         self.stored_seqs = self.next_seq

@@ -26,7 +26,14 @@ from common.limits import (
     Limit,
     OutOfRange,
 )
-from common.models import DocumentInvalid, Job, JobStatus, TopicStats
+from common.models import (
+    DocumentInvalid,
+    Job,
+    JobStatus,
+    TopicSettings,
+    TopicSettingsView,
+    TopicStats,
+)
 from common.payload import nests_deeper, payload_to_bytes
 from common.store import NotFound
 
@@ -35,6 +42,7 @@ from .committer import GroupCommitter
 from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
 from .records import api_json, job_from_json, now_ms
+from .state import effective_settings
 from .workers import WorkerLog
 
 REFRESH_INTERVAL = 1.0  # at most one storage check per second for empty claims
@@ -300,6 +308,13 @@ class Topic:
         self.workers.saw(worker, claimed=len(moved))
         return moved
 
+    async def change_settings(self, changes: TopicSettings) -> TopicSettingsView:
+        """Set the settings given in `changes` (null: clear the override) in one commit;
+        the settings in force after it."""
+        given = {name: getattr(changes, name) for name in changes.model_fields_set}
+        await self._c.submit(partial(mutations.change_settings, changes=given))
+        return self.settings()
+
     async def reset_invalid(self) -> str:
         """Move an invalid stored document aside and start the topic empty; returns the
         key the document was moved to (GroupCommitter.reset_invalid)."""
@@ -313,6 +328,16 @@ class Topic:
     def stats(self) -> TopicStats:
         state = self._c.state
         return TopicStats(topic=self.name) if state is None else state.stats(now_ms())
+
+    def settings(self) -> TopicSettingsView:
+        """The settings in force (the topic's, else the broker's flags), and which the
+        topic sets."""
+        state = self._c.state
+        settings = {} if state is None else state.settings
+        limits = self._c.limits if state is None else state.limits
+        return TopicSettingsView(
+            topic=self.name, settings=effective_settings(limits), overridden=list(settings)
+        )
 
     def pending_count(self) -> int:
         """Every pending job, delayed ones included (what LPUSH and LLEN answer: a Redis

@@ -649,6 +649,17 @@ class Client:
         requeued: int = self._model(lambda: int(data["requeued"]), path)
         return requeued
 
+    async def settings(self, topic: str) -> dict[str, Any]:
+        """The topic's settings in force and which it overrides (a TopicSettingsView as
+        JSON: no model, so that the CLI's `settings` stays light)."""
+        return await self._json("GET", f"/topics/{_topic(topic)}/settings", idempotent=True)
+
+    async def change_settings(self, topic: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set the settings in `changes` (None clears one) in one commit; the settings in
+        force after it. Idempotent: the same change twice leaves the same settings."""
+        path = f"/topics/{_topic(topic)}/settings"
+        return await self._json("PATCH", path, idempotent=True, body=changes)
+
     async def reset_invalid(self, topic: str) -> str:
         """Move the topic's invalid document aside and start the topic empty; returns the
         key the document was kept under. JobConflict (`wrong_state`) when it is valid."""

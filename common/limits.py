@@ -100,6 +100,22 @@ BATCH_JOBS = Limit(1, 10_000, integer=True)
 #: Broker flags: `--visibility-timeout` (must also be above 0) and `--max-attempts`.
 VISIBILITY_TIMEOUT_SECONDS = Limit(0, YEAR_SECONDS)
 MAX_ATTEMPTS = Limit(0, 1_000_000, integer=True)
+#: Broker flags `--completed-retention` and `--dead-retention`: jobs kept per topic.
+RETENTION_JOBS = Limit(0, 2**53, integer=True)
+#: Broker flags `--retry-base` and `--retry-cap`: the backoff of a nack without a delay.
+RETRY_SECONDS = DELAY_SECONDS
+#: The per-topic settings (common.models.TopicSettings, which checks the same ranges) and
+#: the range of each (None: a flag, true or false), in their stored and shown order: a table
+#: the CLI reads without importing pydantic.
+TOPIC_SETTINGS: dict[str, Limit | None] = {
+    "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,  # must also be above 0
+    "max_attempts": MAX_ATTEMPTS,
+    "completed_retention": RETENTION_JOBS,
+    "dead_retention": RETENTION_JOBS,
+    "retry_base": RETRY_SECONDS,
+    "retry_cap": RETRY_SECONDS,
+    "paused": None,
+}
 #: Broker flags `--reaper-period`, `--heartbeat-period` (an hour at most, or a crashed
 #: broker's claims and registry entry linger for ever; at least 10 ms, or the loops spin)
 #: and `--takeover-timeout` (a day at most).

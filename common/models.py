@@ -20,10 +20,23 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     ValidationError,
+    ValidationInfo,
 )
 
-from .limits import LATEST_TIME_TEXT, MAX_ID_CHARS, MAX_STORED_COUNT, beyond_latest_time
+from .limits import (
+    LATEST_TIME_TEXT,
+    MAX_ATTEMPTS,
+    MAX_ID_CHARS,
+    MAX_STORED_COUNT,
+    RETENTION_JOBS,
+    RETRY_SECONDS,
+    VISIBILITY_TIMEOUT_SECONDS,
+    Limit,
+    OutOfRange,
+    beyond_latest_time,
+)
 from .status import JobStatus as JobStatus  # re-exported: the schema names it
 
 FORMAT_VERSION: Literal[1] = 1
@@ -155,6 +168,79 @@ class Counters(_Model):
     purged: Count = 0  # jobs removed in bulk (purge, Redis DEL), whatever their status
 
 
+# --- per-topic settings -----------------------------------------------------------------
+
+
+def _in_limit(limit: Limit, *, positive: bool = False) -> BeforeValidator:
+    """A number checked against its range in common.limits (bools, NaN and strings are
+    refused, never coerced); null passes (an unset override)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or "value"
+        if value is None:
+            return None
+        limit.check(name, value)
+        if positive and value <= 0:
+            raise OutOfRange(f"{name} must be above 0, got {value!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _range(limit: Limit) -> Any:
+    bounds: dict[str, Any] = {"minimum": limit.low, "maximum": limit.high}
+    return Field(default=None, description=limit.describe(), json_schema_extra=bounds)
+
+
+class TopicSettings(_Model):
+    """A topic's overrides of the broker's flags, stored with the topic (broker/DESIGN.md,
+    "Per-topic settings"); an absent (null) field takes the broker's flag. `paused`: claims
+    find nothing, enqueues still land. Stored without nulls, and `paused` only when true.
+
+    The body of `PATCH /topics/{topic}/settings` too: each field given replaces the
+    override, null clears it; fields not given stay as they are."""
+
+    visibility_timeout: Annotated[
+        float | None, _in_limit(VISIBILITY_TIMEOUT_SECONDS, positive=True)
+    ] = _range(VISIBILITY_TIMEOUT_SECONDS)
+    max_attempts: Annotated[int | None, _in_limit(MAX_ATTEMPTS)] = _range(MAX_ATTEMPTS)
+    completed_retention: Annotated[int | None, _in_limit(RETENTION_JOBS)] = _range(RETENTION_JOBS)
+    dead_retention: Annotated[int | None, _in_limit(RETENTION_JOBS)] = _range(RETENTION_JOBS)
+    retry_base: Annotated[float | None, _in_limit(RETRY_SECONDS)] = _range(RETRY_SECONDS)
+    retry_cap: Annotated[float | None, _in_limit(RETRY_SECONDS)] = _range(RETRY_SECONDS)
+    paused: StrictBool | None = Field(
+        default=None, description="true: claims find nothing (enqueues still land)"
+    )
+
+    def stored(self) -> dict[str, Any]:
+        """The stored form: the overrides only (no nulls, `paused` only when true)."""
+        found = self.model_dump(exclude_none=True)
+        if found.get("paused") is False:
+            del found["paused"]
+        return found
+
+
+class EffectiveSettings(_Model):
+    """Every setting of a topic as in force: its override, or the broker's flag."""
+
+    visibility_timeout: float
+    max_attempts: int
+    completed_retention: int
+    dead_retention: int
+    retry_base: float
+    retry_cap: float
+    paused: bool
+
+
+class TopicSettingsView(_Model):
+    """What `GET` and `PATCH /topics/{topic}/settings` answer: the settings in force and
+    the names of those the topic overrides (the others are the broker's flags)."""
+
+    topic: str
+    settings: EffectiveSettings
+    overridden: list[str]
+
+
 class TopicDocument(_Model):
     format: Literal[1] = FORMAT_VERSION
     topic: str
@@ -162,6 +248,7 @@ class TopicDocument(_Model):
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
+    settings: TopicSettings | None = None  # stored only when the topic has any
     jobs: Jobs = Field(default_factory=list)
 
 
@@ -221,6 +308,8 @@ class LogHeader(_Model):
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
+    # Only in the log object of a commit that changed them: the topic's whole set from then on.
+    settings: TopicSettings | None = None
     removed: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         default_factory=list
     )
@@ -246,6 +335,7 @@ class TopicStats(_Model):
     generation: int = 0
     updated_at: Timestamp | None = None
     counters: Counters = Field(default_factory=Counters)
+    paused: bool = False  # claims find nothing (TopicSettings.paused)
     # Only in `GET /topics`, for a topic that could not be loaded: what is wrong and where
     # (its counts are then 0). Absent for a healthy topic.
     error: str | None = None

@@ -10,6 +10,7 @@ CLI, `/document`, the console). The layout (format 3, broker/DESIGN.md "Storage 
                                           {"format":3,"topic":t,"generation":g,
                                            "parent":<token of g-1>,"token":<own token>,
                                            "writer","updated_at","counters",
+                                           ["settings":{...},]
                                            "removed":[ids],"jobs":[changed jobs, whole]}
 
 To read: get the pointer, get the checkpoint it names, then get log/G+1, G+2, ... until
@@ -26,6 +27,11 @@ checkpoint, which is one log object's worth of changes since the checkpoint):
 2. each job in `jobs` replaces the job of the same id in place, or, if the topic has no
    job of that id (any more), is appended at the end.
 Header fields (generation, writer, updated_at, counters) are the last object's.
+`settings` (per-topic settings) is not in every object: a log object carries it only when
+its commit changed them, and then it is the topic's whole set, replacing the one before
+(`{}`: none any more). The topic's settings are those of the newest log object carrying
+them, else the checkpoint's (absent: none). A checkpoint carries them only when there are
+some.
 
 Several log objects fold into one set of changes (`Changes`) that is applied to the
 checkpoint in one pass; folding keeps the rule: a removed id leaves the folded jobs and
@@ -169,6 +175,7 @@ class Entry:
     removed: list[str]
     jobs: list[dict[str, Any]]
     size: int  # bytes stored
+    settings: dict[str, Any] | None = None  # the topic's whole set, if this commit set it
 
 
 def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
@@ -194,9 +201,11 @@ def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
             raise DocumentInvalid(key, f"field jobs: job id {job_id!r} appears twice")
         seen.add(job_id)
     kept = {name: raw[name] for name in ("writer", "updated_at", "counters") if name in raw}
+    settings = None if header.settings is None else header.settings.stored()
     return Entry(
-        generation, header.parent, header.token, kept, list(header.removed), jobs, len(data)
-    )
+        generation, header.parent, header.token, kept, list(header.removed), jobs, len(data),
+        settings,
+    )  # fmt: skip
 
 
 # --- the merge rule ---------------------------------------------------------------------
@@ -258,6 +267,18 @@ class Stored:
     sizes: list[tuple[int, int]] = field(default_factory=list)  # log objects: generation, bytes
     confirmed_at: float = float("-inf")  # time.monotonic() the next generation did not exist
     base_etag: str = ""  # the checkpoint's ETag (formats 2 and 3)
+    settings: dict[str, Any] | None = None  # the newest log object's (None: the base's)
+
+
+def newest_settings(
+    settings: dict[str, Any] | None, entries: Iterable[tuple[Entry, bytes]]
+) -> dict[str, Any] | None:
+    """The topic's settings after `entries`, from `settings` before them (None: the
+    base's): each log object that carries settings replaces the whole set."""
+    for entry, _ in entries:
+        if entry.settings is not None:
+            settings = entry.settings
+    return settings
 
 
 async def _read_forward(
@@ -368,6 +389,7 @@ async def _read(store: ObjectStore, topic: str, key: str, root: Object) -> Store
     return Stored(
         topic, root, fmt, base.data, pointer.checkpoint, changes, header,
         pointer.generation + len(entries), token, pointer.generation, sizes, sent, base.etag,
+        newest_settings(None, entries),
     )  # fmt: skip
 
 
@@ -409,8 +431,11 @@ def merge_document(stored: Stored) -> bytes:
         "writer": newest.get("writer", base.get("writer")),
         "updated_at": newest.get("updated_at", base.get("updated_at")),
         "counters": newest.get("counters", base.get("counters", {})),
-        "jobs": jobs,
     }
+    settings = base.get("settings") if stored.settings is None else stored.settings
+    if settings:  # only a topic with settings has the field
+        merged["settings"] = settings
+    merged["jobs"] = jobs
     return orjson.dumps(merged)
 
 
@@ -523,4 +548,5 @@ def _extended(known: Stored, entries: list[tuple[Entry, bytes]], sent: float) ->
     return Stored(
         known.topic, known.root, known.format, known.base, known.base_key, changes, header,
         last.generation, last.token, known.checkpoint_generation, sizes, sent, known.base_etag,
+        newest_settings(known.settings, entries),
     )  # fmt: skip

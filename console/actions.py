@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from common.client import Client
-from common.limits import DELAY_SECONDS, MAX_ID_CHARS, OutOfRange
+from common.limits import DELAY_SECONDS, MAX_ID_CHARS, TOPIC_SETTINGS, OutOfRange
 
 
 class ActionFailed(Exception):
@@ -73,7 +73,16 @@ class RequeueDead:
     topic: str
 
 
-Action = Enqueue | Claim | Ack | Nack | Requeue | Delete | Purge | RequeueDead
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    """Set the topic's settings in `changes` (None clears one); `{"paused": ...}` pauses
+    or resumes it."""
+
+    topic: str
+    changes: dict[str, Any]
+
+
+Action = Enqueue | Claim | Ack | Nack | Requeue | Delete | Purge | RequeueDead | ChangeSettings
 
 
 async def perform(client: Client, action: Action) -> str:
@@ -107,6 +116,17 @@ async def perform(client: Client, action: Action) -> str:
         case RequeueDead(topic):
             requeued = await client.requeue_dead(topic)
             return f"Requeued {requeued:,} dead jobs of {topic}: pending again, attempts reset"
+        case ChangeSettings(topic, {"paused": paused}):
+            await client.change_settings(topic, {"paused": paused})
+            if paused:
+                return f"Paused {topic}: claims find nothing, enqueues still land"
+            return f"Resumed {topic}: its jobs can be claimed again"
+        case ChangeSettings(topic, changes):
+            await client.change_settings(topic, changes)
+            said = ", ".join(
+                f"{name} {'cleared' if value is None else value}" for name, value in changes.items()
+            )
+            return f"Settings of {topic}: {said}"
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
 
 
@@ -150,3 +170,28 @@ def nack_from_form(topic: str, job_id: str, error: str, delay: str) -> Nack:
     except OutOfRange as exc:
         raise FormInvalid(str(exc)) from None
     return Nack(topic, job_id, error.strip() or None, seconds)
+
+
+def settings_from_form(topic: str, view: dict[str, Any], texts: dict[str, str]) -> ChangeSettings:
+    """Check the settings dialog's fields (setting -> text; empty: the broker's flag) against
+    what the topic sets now (`view`: a TopicSettingsView as JSON); the request carries only
+    what changes. FormInvalid names a bad field, or says that nothing changes."""
+    own = set(view.get("overridden", []))
+    changes: dict[str, Any] = {}
+    for name, text in texts.items():
+        limit = TOPIC_SETTINGS[name]
+        assert limit is not None  # `paused` is not a field: it has its key
+        text = text.strip()
+        if not text:
+            if name in own:
+                changes[name] = None
+            continue
+        try:
+            value = limit.parse(name, text)
+        except OutOfRange as exc:
+            raise FormInvalid(str(exc)) from None
+        if name not in own or value != view["settings"][name]:
+            changes[name] = value
+    if not changes:
+        raise FormInvalid("nothing changed: edit a value (empty: the broker's flag) or esc")
+    return ChangeSettings(topic, changes)

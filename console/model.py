@@ -385,6 +385,7 @@ class TopicSummary:
     counters: Counters
     updated_at: datetime
     next_due: datetime | None  # when the soonest delayed job turns pending
+    paused: bool = False  # the topic's setting: claims find nothing
 
 
 def summarize(doc: TopicDocument, now: datetime) -> TopicSummary:
@@ -403,6 +404,7 @@ def summarize(doc: TopicDocument, now: datetime) -> TopicSummary:
         counters=doc.counters,
         updated_at=doc.updated_at,
         next_due=next_due,
+        paused=doc.settings is not None and bool(doc.settings.paused),
     )
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from common.limits import PAGE_LIMIT, WAIT_SECONDS, Limit
-from common.models import Job, JobStatus, TopicStats
+from common.models import Job, JobStatus, TopicSettings, TopicSettingsView, TopicStats
 
 from .requests import (
     REQUEST_MODELS,
@@ -166,6 +166,25 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], li
     ),
     (
         "get",
+        "/topics/{topic}/settings",
+        "The topic's settings in force (its own, else the broker's flags) and which it sets",
+        None,
+        200,
+        _ref(TopicSettingsView),
+        [400, 503],
+    ),
+    (
+        "patch",
+        "/topics/{topic}/settings",
+        "Set settings in one commit: a field given replaces the topic's own, null clears it "
+        '(the broker\'s flag applies again); {"paused": true} pauses claims',
+        _ref(TopicSettings),
+        200,
+        _ref(TopicSettingsView),
+        [400, 503],
+    ),
+    (
+        "get",
         "/topics/{topic}/jobs",
         "List jobs in enqueue order (?status=&limit=&after=)",
         None,
@@ -269,6 +288,8 @@ def _schemas() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = [
         (Job, "serialization"),
         (TopicStats, "serialization"),
+        (TopicSettingsView, "serialization"),
+        (TopicSettings, "validation"),
     ]
     models += [(model, "validation") for model in REQUEST_MODELS]
     _, top = models_json_schema(models, ref_template=_REF)

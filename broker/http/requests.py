@@ -129,7 +129,7 @@ REQUEST_MODELS: list[type[RequestBody]] = [
     NackRequest,
 ]
 
-B = TypeVar("B", bound=RequestBody)
+B = TypeVar("B", bound=BaseModel)  # a RequestBody, or TopicSettings (PATCH settings)
 
 
 def _is_id(value: Any) -> bool:
@@ -196,7 +196,7 @@ def _plain_job(body: dict[str, Any]) -> JobRequest | None:
 
 
 # By exact model (NackRequest, a JobRequest, has fields of its own).
-_PLAIN: dict[type[RequestBody], Callable[[dict[str, Any]], RequestBody | None]] = {
+_PLAIN: dict[type[BaseModel], Callable[[dict[str, Any]], RequestBody | None]] = {
     EnqueueRequest: _plain_enqueue,
     ClaimRequest: _plain_claim,
     JobRequest: _plain_job,

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from common.limits import PAGE_LIMIT, WAIT_SECONDS
-from common.models import Job, JobStatus, TopicStats
+from common.models import Job, JobStatus, TopicSettings, TopicStats
 
 from .. import __version__
 from ..engine import NewJob, Topic
@@ -172,6 +172,22 @@ async def workers(request: web.Request) -> web.Response:
     topic = _topic(request)
     await topic.load()
     return _json({"workers": topic.worker_report(), "remembered_seconds": REMEMBER_SECONDS})
+
+
+@routes.get("/topics/{topic}/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    topic = _topic(request)
+    await topic.load()
+    return _json(topic.settings().model_dump(mode="json"))
+
+
+@routes.patch("/topics/{topic}/settings")
+async def patch_settings(request: web.Request) -> web.Response:
+    """Set (null: clear) the settings given, in one commit; the settings in force after."""
+    topic = _topic(request)
+    changes = await json_body(request, TopicSettings)
+    await topic.load()
+    return _json((await topic.change_settings(changes)).model_dump(mode="json"))
 
 
 @routes.get("/topics/{topic}/jobs")

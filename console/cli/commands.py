@@ -17,6 +17,7 @@ import orjson
 
 from common.client import AiohttpTransport, BlockingTransport, Client
 from common.errors import ClientError
+from common.limits import TOPIC_SETTINGS
 from common.payload import InexactInteger, check_exact_integers
 from console.cli import exits
 from console.cli.output import (
@@ -239,6 +240,42 @@ async def requeue_dead(client: Client, args: argparse.Namespace) -> Output:
     return Output({"requeued": requeued}, f"requeued {requeued} dead jobs of {args.topic}")
 
 
+def settings_output(view: dict[str, Any]) -> Output:
+    """A TopicSettingsView (JSON): each setting in force and where it comes from."""
+    own = set(view.get("overridden", []))
+    rows = [
+        (name, value, "topic" if name in own else "broker flag")
+        for name, value in view.get("settings", {}).items()
+    ]
+    return Output(view, columns(("setting", "value", "from"), rows))
+
+
+async def settings(client: Client, args: argparse.Namespace) -> Output:
+    topic = args.topic_arg or args.topic
+    changes = {
+        name: value for name in TOPIC_SETTINGS if (value := getattr(args, name, None)) is not None
+    }
+    for name in args.clear:
+        if name in changes:
+            raise UsageError(f"--clear {name} and --{name.replace('_', '-')} contradict each other")
+        changes[name] = None
+    if not changes:
+        return settings_output(await client.settings(topic))
+    return settings_output(await client.change_settings(topic, changes))
+
+
+async def pause(client: Client, args: argparse.Namespace) -> Output:
+    topic = args.topic_arg or args.topic
+    await client.change_settings(topic, {"paused": True})
+    return Output({"topic": topic, "paused": True}, f"paused {topic}: claims find nothing")
+
+
+async def resume(client: Client, args: argparse.Namespace) -> Output:
+    topic = args.topic_arg or args.topic
+    await client.change_settings(topic, {"paused": False})
+    return Output({"topic": topic, "paused": False}, f"resumed {topic}")
+
+
 async def reset_invalid(client: Client, args: argparse.Namespace) -> Output:
     moved_to = await client.reset_invalid(args.topic)
     text = f"topic {args.topic} reset: its invalid document was moved to {moved_to}"
@@ -264,4 +301,7 @@ COMMANDS: dict[str, Command] = {
     "workers": workers,
     "purge": purge,
     "requeue-dead": requeue_dead,
+    "settings": settings,
+    "pause": pause,
+    "resume": resume,
 }

@@ -118,12 +118,14 @@ STATS_COLUMNS = ("topic", "pending", "delayed", "claimed", "completed", "dead", 
 def topics_output(topics: list[TopicStats]) -> Output:
     """Every topic; one the broker cannot load shows `-` counts and its error."""
     broken = any(t.error for t in topics)
+    paused = any(t.paused for t in topics)  # the column only when it says something
     rows = []
     for t in topics:
         counts = [getattr(t, name) for name in STATS_COLUMNS[1:]]
         row = [t.topic, *(["-"] * len(counts) if t.error else counts)]
+        row += ["paused" if t.paused else ""] if paused else []
         rows.append([*row, t.error or ""] if broken else row)
-    header = (*STATS_COLUMNS, "error") if broken else STATS_COLUMNS
+    header = (*STATS_COLUMNS, *(["paused"] if paused else []), *(["error"] if broken else []))
     listed = [plain(t) for t in topics]
     return Output({"topics": listed}, columns(header, rows), lines=listed)
 

@@ -20,6 +20,7 @@ from common.limits import (
     MAX_ERROR_CHARS,
     MAX_ID_CHARS,
     PAGE_LIMIT,
+    TOPIC_SETTINGS,
     WAIT_SECONDS,
     Limit,
     OutOfRange,
@@ -181,6 +182,45 @@ def _worker_id(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _topic_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "topic_arg", nargs="?", metavar="TOPIC", help="the topic (default: --topic)"
+    )
+
+
+#: `settings` flags: what each setting means, for its help (the range comes from limits.py).
+SETTING_HELP = {
+    "visibility_timeout": ("SECONDS", "a claim lives this long without a heartbeat"),
+    "max_attempts": ("N", "claims before a failing job is dead (0: unlimited)"),
+    "completed_retention": ("N", "completed jobs kept"),
+    "dead_retention": ("N", "dead jobs kept (the oldest are dropped)"),
+    "retry_base": ("SECONDS", "first backoff of a nack without a delay, doubled per attempt"),
+    "retry_cap": ("SECONDS", "longest such backoff"),
+}
+
+
+def _settings_flags(sub: argparse.ArgumentParser) -> None:
+    for name, (metavar, meaning) in SETTING_HELP.items():
+        limit = TOPIC_SETTINGS[name]
+        assert limit is not None
+        sub.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_within(limit),
+            metavar=metavar,
+            help=f"{meaning}; {limit.describe()}",
+        )
+    sub.add_argument(
+        "--clear",
+        action="append",
+        default=[],
+        choices=list(TOPIC_SETTINGS),
+        metavar="NAME",
+        help="drop the topic's own value of setting NAME (the broker's flag applies again); "
+        "repeatable. NAME: " + ", ".join(TOPIC_SETTINGS),
+    )
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="simplequeue",
@@ -298,6 +338,22 @@ def build_parser() -> Parser:
     sub.add_argument(
         "--error", metavar="TEXT", type=_error_text, help="only jobs whose last error contains TEXT"
     )
+
+    sub = command(
+        "settings",
+        "show or change the topic's settings",
+        "Without flags: each setting in force and whether the topic sets it or it is the "
+        "broker's flag. With flags: set them (and --clear others) in one commit, then show.",
+    )
+    _topic_arg(sub)
+    _settings_flags(sub)
+    sub = command(
+        "pause",
+        "pause the topic: claims, pops and group reads find nothing; enqueues still land",
+    )
+    _topic_arg(sub)
+    sub = command("resume", "resume a paused topic: waiting claims get its jobs")
+    _topic_arg(sub)
 
     command(
         "reset-invalid",

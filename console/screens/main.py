@@ -22,13 +22,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from common.client import ClientError
+from common.client import Client, ClientError
 from common.keys import InvalidTopicName, validate_topic
 from common.models import Job, JobStatus, TopicDocument
 from console.actions import (
     Ack,
     Action,
     ActionFailed,
+    ChangeSettings,
     Claim,
     Delete,
     Enqueue,
@@ -63,6 +64,7 @@ from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
 from console.screens.nack import NackScreen
 from console.screens.prompt import PromptScreen
+from console.screens.settings import SettingsScreen
 from console.screens.workers import WorkersScreen
 from console.tail import (
     SourceState,
@@ -108,6 +110,8 @@ HELP_NOTES = {
     "by a status: only those); asks first, with the count",
     "requeue_dead": "every dead job of the topic back to pending in one commit; asks first",
     "workers": "the workers seen on the topic: claims, last heartbeat, acked, nacked",
+    "pause": "pause (claims find nothing, enqueues land) or resume; asks first",
+    "settings": "view and set the topic's visibility timeout, attempts, retention, backoff",
     "detail": "all fields and the payload (also enter)",
     "view('jobs')": "every job; filter, search and sort apply",
     "view('stale')": "claimed jobs late on their heartbeat, stalest first",
@@ -139,6 +143,8 @@ class MainScreen(Screen[None]):
         Binding("P", "purge", "Purge", show=False),
         Binding("R", "requeue_dead", "Requeue dead", show=False),
         Binding("w", "workers", "Workers", show=False),
+        Binding("p", "pause", "Pause/resume", show=False),
+        Binding("s", "settings", "Settings", show=False),
         # Shown in the tab labels and the help rather than the footer, to keep it short.
         Binding("i", "detail", "Detail", show=False),
         Binding("1", "view('jobs')", "Jobs", show=False),
@@ -346,7 +352,7 @@ class MainScreen(Screen[None]):
         if clock_bound(self.spec):
             self.refresh_jobs()
             return
-        timeout = self.status.visibility_timeout
+        timeout = self.visibility_timeout()
         first, last = self.table.rows_in_sight()
         self.table.update_rows(
             [job_row(job, now, timeout, self.texts.get(job)) for job in self.shown[first:last]]
@@ -355,12 +361,18 @@ class MainScreen(Screen[None]):
         if doc is not None:
             self._label_tabs(doc, now, timeout)
 
+    def visibility_timeout(self) -> float:
+        """The selected topic's visibility timeout: its own setting, else the broker's."""
+        doc = self.docs.get(self.selected) if self.selected else None
+        own = doc.settings.visibility_timeout if doc and doc.settings else None
+        return self.status.visibility_timeout if own is None else own
+
     # --- data out -----------------------------------------------------------------------
 
     def refresh_jobs(self) -> None:
         doc = self.docs.get(self.selected) if self.selected else None
         now = self.clock()
-        timeout = self.status.visibility_timeout
+        timeout = self.visibility_timeout()
         self.shown, win = view_window(
             doc,
             self.spec,
@@ -520,13 +532,38 @@ class MainScreen(Screen[None]):
         question = f"Requeue all {count:,} dead jobs of {topic} (attempts reset)?"
         self._confirm_then(question, RequeueDead(topic))
 
-    def action_workers(self) -> None:
+    def action_pause(self) -> None:
+        target = self._topic_for("pause")
+        if target is None:
+            return
+        topic, doc = target
+        if doc.settings is not None and doc.settings.paused:
+            question = f"Resume {topic}? Waiting workers get its jobs again."
+            self._confirm_then(question, ChangeSettings(topic, {"paused": False}))
+        else:
+            question = f"Pause {topic}? Claims will find nothing; enqueues still land."
+            self._confirm_then(question, ChangeSettings(topic, {"paused": True}))
+
+    def _client_for(self, what: str) -> tuple[str, Client] | None:
+        """The selected topic and a client to ask about it, or None after saying why."""
         client = self.link.usable_client()
         if self.selected is None or client is None:
             reason = "select a topic first" if client else self.link.status.refusal()
-            self.notify(f"No workers to show: {reason}", severity="warning")
-            return
-        self.app.push_screen(WorkersScreen(self.selected, client, self.services.poll_interval))
+            self.notify(f"No {what} to show: {reason}", severity="warning")
+            return None
+        return self.selected, client
+
+    def action_settings(self) -> None:
+        if target := self._client_for("settings"):
+            self.app.push_screen(SettingsScreen(*target), self._settings_done)
+
+    def _settings_done(self, request: ChangeSettings | None) -> None:
+        if request is not None:
+            self.send_action(request)
+
+    def action_workers(self) -> None:
+        if target := self._client_for("workers"):
+            self.app.push_screen(WorkersScreen(*target, self.services.poll_interval))
 
     def action_detail(self) -> None:
         job = self.current_job()
@@ -602,7 +639,7 @@ class MainScreen(Screen[None]):
             self.notify("Nothing to export: no topic document shown", severity="warning")
             return
         now = self.clock()
-        jobs = select_jobs(doc.jobs, self.spec, now, self.status.visibility_timeout, self.texts)
+        jobs = select_jobs(doc.jobs, self.spec, now, self.visibility_timeout(), self.texts)
         try:
             path = export_view(self.services.export_dir, doc, self.spec, jobs, now)
         except OSError as exc:

@@ -38,6 +38,15 @@ COLUMNS = (
 )
 
 ERROR_CHARS = 60  # of an invalid topic's problem, in place of its rates
+# After a topic's name (names have no spaces, so the sort strips them back off).
+INVALID_MARK = " ✗"
+PAUSED_MARK = " paused"
+
+
+def topic_cell(topic: str, paused: bool) -> Text:
+    if paused:
+        return Text.assemble((topic, "bold"), (PAUSED_MARK, "bold yellow"))
+    return Text(topic, style="bold")
 
 
 def rate_cell(enqueue: list[float], complete: list[float]) -> Text:
@@ -91,7 +100,7 @@ class TopicsPane(DataTable[Text]):
         self._put(
             summary.topic,
             {
-                "topic": Text(summary.topic, style="bold"),
+                "topic": topic_cell(summary.topic, summary.paused),
                 **{
                     status: _count(summary.counts[status], COUNT_STYLES.get(status, ""))
                     for status in COUNTS
@@ -117,7 +126,7 @@ class TopicsPane(DataTable[Text]):
     def show_invalid(self, topic: str, problem: str) -> None:
         """Mark a topic whose document cannot be read: no counts, the problem instead."""
         cells = dict.fromkeys(COUNTS, Text("-", style="dim", justify="right"))
-        cells["topic"] = Text(f"{topic} ✗", style="bold red")
+        cells["topic"] = Text(f"{topic}{INVALID_MARK}", style="bold red")
         cells["rate"] = Text(preview(problem, ERROR_CHARS), style="red")
         self._put(topic, cells)
 
@@ -150,7 +159,7 @@ class TopicsPane(DataTable[Text]):
         column = self.sort_column
 
         def key(cell: Text) -> tuple[float, list[str | int]]:
-            topic = cell.plain.removesuffix(" ✗")
+            topic = cell.plain.removesuffix(INVALID_MARK).removesuffix(PAUSED_MARK)
             value = 0.0 if column == "topic" else self._values[topic].get(column, -1.0)
             return value, natural_key(topic)
 
