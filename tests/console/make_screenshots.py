@@ -71,7 +71,11 @@ def demo_data(daemon: Daemon) -> None:
                 daemon,
                 "POST",
                 "/topics/orders/nack",
-                {"job_id": job["id"], "error": f"payment gateway timeout (order {job['id']})"},
+                {
+                    "job_id": job["id"],
+                    "error": f"payment gateway timeout (order {job['id']})",
+                    "delay_seconds": 0,  # at once, not after the backoff: the loop goes on
+                },
             )["job"]
             if done["status"] == "dead":
                 break
