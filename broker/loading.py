@@ -35,12 +35,15 @@ from common.models import (
     FORMAT_VERSION,
     LOG_FORMAT,
     DocumentInvalid,
+    GroupDocument,
     JobStatus,
     TopicDocument,
+    validate_document,
 )
 from common.models import load_document as load_model
 from common.topic_log import Stored, merge, validate_header
 
+from .groups import install as install_groups
 from .records import (
     COMPLETED,
     JOB_FIELD_SET,
@@ -133,6 +136,11 @@ def _load_merged(state: TopicState, stored: Stored, first_jobs: int | None) -> N
             }
             _header(state, validate_header(topic_key(state.name), newest))
         state.generation = stored.generation
+        merged_groups = changes.merged_groups(header.get("groups"))
+        docs = [validate_document(GroupDocument, ref, g) for g in merged_groups or ()]
+        state.stream = base.kind == "stream" or changes.stream
+        state.groups = {}  # the base's, as `_header` set them: the merged ones instead
+        install_groups(state, docs, now_ms())
         state.unloaded = {job_id: compact_dumps(job) for job_id, job in changes.jobs.items()}
         encodings = state.unloaded
 
@@ -232,6 +240,8 @@ def _header(state: TopicState, header: TopicDocument) -> None:
     state.generation = header.generation
     state.updated_at = round(header.updated_at.timestamp() * 1000)
     state.counters.update(header.counters.model_dump())
+    state.stream = header.kind == "stream"
+    install_groups(state, header.groups, now_ms())
 
 
 class Loading:

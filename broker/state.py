@@ -48,6 +48,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
+    from .groups import Group
     from .loading import Loading
 
 COUNTER_NAMES = tuple(Counters.model_fields)
@@ -91,6 +92,9 @@ class TopicState:
         self.removed: set[str] = set()
         self.unloaded: dict[str, bytes] = {}  # stored changes not loaded yet
         self.loading: Loading | None = None  # set while only a prefix of the jobs is loaded
+        self.stream = False  # used as a stream (XADD, XGROUP CREATE MKSTREAM): TYPE says so
+        self.groups: dict[str, Group] = {}  # named consumer groups (broker/groups.py)
+        self.destroyed: set[str] = set()  # groups removed since the last write landed
 
     # --- index upkeep -------------------------------------------------------------------
 
@@ -246,7 +250,20 @@ class TopicState:
             "writer": writer,
             "updated_at": format_ms(now),
             "counters": self.counters,
+            **self._group_fields(),
         }
+
+    def _group_fields(self, changed_only: bool = False) -> dict[str, Any]:
+        """The stream kind and consumer groups, only for a topic that has them (a topic
+        without leaves its documents as they were); in a log object, only the groups
+        that changed, whole, and those destroyed."""
+        fields: dict[str, Any] = {"kind": "stream"} if self.stream else {}
+        groups = [g for g in self.groups.values() if g.queue.dirty or not changed_only]
+        if groups:
+            fields["groups"] = [group.document() for group in groups]
+        if changed_only and self.destroyed:
+            fields["destroyed_groups"] = sorted(self.destroyed)
+        return fields
 
     def encode(self, generation: int, writer: str, now: int) -> bytes:
         """The whole document's bytes; unchanged jobs contribute their cached encoding."""
@@ -286,6 +303,7 @@ class TopicState:
             "updated_at": format_ms(now),
             "counters": self.counters,
             "removed": list(self.removed),
+            **self._group_fields(changed_only=True),
         }
         jobs = b",".join([rec.enc for rec in self.changed.values()])
         return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
@@ -295,3 +313,6 @@ class TopicState:
         self.changed = {}
         self.removed = set()
         self.stored_seqs = self.next_seq
+        self.destroyed = set()
+        for group in self.groups.values():
+            group.queue.dirty = False

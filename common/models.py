@@ -127,6 +127,32 @@ class Counters(_Model):
     purged: Count = 0  # jobs removed in bulk (purge, Redis DEL), whatever their status
 
 
+class Delivery(_Model):
+    """One entry a consumer group delivered and has not acked (broker/groups.py): the
+    fields of a job that belong to one group's life of it (no payload, no created_at)."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    status: Literal[JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.DEAD]
+    available_at: Timestamp | None = None
+    attempts: Count = 0
+    claimed_by: str | None = None
+    claimed_at: Timestamp | None = None
+    last_heartbeat: Timestamp | None = None
+    last_error: str | None = None
+
+
+class GroupDocument(_Model):
+    """A consumer group of a stream (broker/DESIGN.md, "Consumer groups"): entries after
+    `last_id` are new for it; `deliveries` are those it delivered and has not acked."""
+
+    name: str = Field(min_length=1)
+    last_id: str = Field(min_length=1)
+    created_at: Timestamp
+    entries_read: Count | None = None
+    consumers: dict[str, Timestamp] = Field(default_factory=dict)
+    deliveries: list[Delivery] = Field(default_factory=list)
+
+
 class TopicDocument(_Model):
     format: Literal[1] = FORMAT_VERSION
     topic: str
@@ -134,6 +160,8 @@ class TopicDocument(_Model):
     writer: str
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
+    kind: Literal["stream"] | None = None  # set once used as a stream (XADD, MKSTREAM)
+    groups: list[GroupDocument] | None = None  # absent: no named consumer group
     jobs: Jobs = Field(default_factory=list)
 
 
@@ -196,6 +224,9 @@ class LogHeader(_Model):
     removed: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         default_factory=list
     )
+    kind: Literal["stream"] | None = None
+    groups: list[GroupDocument] | None = None  # groups changed by this commit, whole
+    destroyed_groups: list[str] | None = None  # groups this commit removed
     jobs: list[Any] = Field(default_factory=list)
 
 

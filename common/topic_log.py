@@ -11,6 +11,9 @@ CLI, `/document`, the console). The layout (format 3, broker/DESIGN.md "Storage 
                                            "parent":<token of g-1>,"token":<own token>,
                                            "writer","updated_at","counters",
                                            "removed":[ids],"jobs":[changed jobs, whole]}
+                                          (a stream adds "kind":"stream"; a commit that
+                                          changed consumer groups adds "groups":[changed
+                                          groups, whole] and "destroyed_groups":[names])
 
 To read: get the pointer, get the checkpoint it names, then get log/G+1, G+2, ... until
 one is not found; each must name the previous one's token as its parent (the pointer's
@@ -26,6 +29,8 @@ checkpoint, which is one log object's worth of changes since the checkpoint):
 2. each job in `jobs` replaces the job of the same id in place, or, if the topic has no
    job of that id (any more), is appended at the end.
 Header fields (generation, writer, updated_at, counters) are the last object's.
+3. consumer groups (broker/groups.py): each group in `groups` replaces the group of the
+   same name (or is added); each name in `destroyed_groups` leaves; `kind` once set stays.
 
 Several log objects fold into one set of changes (`Changes`) that is applied to the
 checkpoint in one pass; folding keeps the rule: a removed id leaves the folded jobs and
@@ -169,6 +174,7 @@ class Entry:
     removed: list[str]
     jobs: list[dict[str, Any]]
     size: int  # bytes stored
+    extra: dict[str, Any] = field(default_factory=dict)  # kind, groups, destroyed_groups
 
 
 def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
@@ -194,9 +200,11 @@ def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
             raise DocumentInvalid(key, f"field jobs: job id {job_id!r} appears twice")
         seen.add(job_id)
     kept = {name: raw[name] for name in ("writer", "updated_at", "counters") if name in raw}
+    extra = {name: raw[name] for name in GROUP_FIELDS if name in raw}
     return Entry(
-        generation, header.parent, header.token, kept, list(header.removed), jobs, len(data)
-    )
+        generation, header.parent, header.token, kept, list(header.removed), jobs, len(data),
+        extra,
+    )  # fmt: skip
 
 
 # --- the merge rule ---------------------------------------------------------------------
@@ -209,6 +217,9 @@ class Changes:
 
     removed: set[str] = field(default_factory=set)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stream: bool = False  # some object said "kind":"stream"
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> newest group
+    destroyed: set[str] = field(default_factory=set)  # groups that left
 
     def add(self, removed: Iterable[str], jobs: Iterable[dict[str, Any]]) -> None:
         for job_id in removed:
@@ -216,6 +227,31 @@ class Changes:
             self.removed.add(job_id)
         for job in jobs:
             self.jobs[job["id"]] = job
+
+    def add_groups(self, extra: dict[str, Any]) -> None:
+        """Fold a log object's group fields (rule 3 of the module)."""
+        self.stream = self.stream or extra.get("kind") == "stream"
+        for name in extra.get("destroyed_groups") or ():
+            self.groups.pop(name, None)
+            self.destroyed.add(name)
+        for group in extra.get("groups") or ():
+            self.destroyed.discard(group["name"])
+            self.groups[group["name"]] = group
+
+    def copy(self) -> Changes:
+        return Changes(
+            set(self.removed), dict(self.jobs), self.stream, dict(self.groups), set(self.destroyed)
+        )
+
+    def merged_groups(self, base: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """The base document's groups with these changes applied; None when none."""
+        groups = {g["name"]: g for g in base or () if g["name"] not in self.destroyed}
+        groups.update(self.groups)
+        return list(groups.values()) or None
+
+
+#: The fields of a log object that carry consumer groups and the stream kind.
+GROUP_FIELDS = ("kind", "groups", "destroyed_groups")
 
 
 def merge(
@@ -362,6 +398,7 @@ async def _read(store: ObjectStore, topic: str, key: str, root: Object) -> Store
     header: dict[str, Any] | None = None
     for entry, _ in entries:
         changes.add(entry.removed, entry.jobs)
+        changes.add_groups(entry.extra)
         header = entry.header
     token = entries[-1][0].token if entries else pointer.token
     sizes = [(entry.generation, entry.size) for entry, _ in entries]
@@ -409,8 +446,13 @@ def merge_document(stored: Stored) -> bytes:
         "writer": newest.get("writer", base.get("writer")),
         "updated_at": newest.get("updated_at", base.get("updated_at")),
         "counters": newest.get("counters", base.get("counters", {})),
-        "jobs": jobs,
     }
+    if stored.changes.stream or "kind" in base:
+        merged["kind"] = "stream"
+    groups = stored.changes.merged_groups(base.get("groups"))
+    if groups is not None:
+        merged["groups"] = groups
+    merged["jobs"] = jobs
     return orjson.dumps(merged)
 
 
@@ -513,10 +555,11 @@ class DocumentReader:
 def _extended(known: Stored, entries: list[tuple[Entry, bytes]], sent: float) -> Stored:
     if not entries:
         return known
-    changes = Changes(set(known.changes.removed), dict(known.changes.jobs))
+    changes = known.changes.copy()
     header = known.header
     for entry, _ in entries:
         changes.add(entry.removed, entry.jobs)
+        changes.add_groups(entry.extra)
         header = entry.header
     last = entries[-1][0]
     sizes = known.sizes + [(entry.generation, entry.size) for entry, _ in entries]
