@@ -455,12 +455,15 @@ def _start(args: Args) -> str:
     return text
 
 
-def _entries_read(args: Args) -> int | None:
+def _entries_read(args: Args, subcommand: str) -> int | None:
     """`[ENTRIESREAD n]`: the group's count of entries read (-1: unknown)."""
     if not args:
         return None
-    if args.keyword() != "ENTRIESREAD" or not args:
-        fail("ERR syntax error")
+    if args.keyword() != "ENTRIESREAD" or len(args) != 1:
+        fail(
+            f"ERR unknown subcommand or wrong number of arguments for '{subcommand}'. "
+            "Try XGROUP HELP."
+        )
     value = args.integer()
     if value < -1:
         fail("ERR value for ENTRIESREAD must be positive or -1")
@@ -490,7 +493,7 @@ class XGroupCreate(Command):
         mkstream = args.peek_keyword() == "MKSTREAM" if args else False
         if mkstream:
             args.next()
-        return cls(topic, name, start, mkstream, _entries_read(args))
+        return cls(topic, name, start, mkstream, _entries_read(args, "CREATE"))
 
     async def apply(self, ctx: Context) -> Any:
         await ctx.topic(self.topic).in_group(
@@ -522,7 +525,7 @@ class XGroupSetId(Command):
         topic = topic_name(args.next())
         name = args.text()
         start = _start(args)
-        return cls(topic, name, start, _entries_read(args))
+        return cls(topic, name, start, _entries_read(args, "SETID"))
 
     async def apply(self, ctx: Context) -> Any:
         await ctx.topic(self.topic).in_group(

@@ -207,3 +207,32 @@ async def test_groups_survive_a_new_engine_on_the_same_store(resp_factory: Facto
     assert await read(second, "a", "c") == [ids[2]]
     assert await read(second, "b", "c") == ids
     assert await second.call("TYPE", "s") == "stream"
+
+
+async def test_xinfo_stream_full_lists_entries_groups_and_consumers(resp: RespHarness) -> None:
+    client = await resp.client()
+    ids = await stream(client, 3)
+    await client.call("XGROUP", "CREATE", "s", "g", "0")
+    await read(client, "g", "c", "COUNT", "2")
+    plain = await client.call("XINFO", "STREAM", "s")
+    assert dict(zip(plain[::2], plain[1::2], strict=True))[b"groups"] == 1
+    reply = await client.call("XINFO", "STREAM", "s", "FULL", "COUNT", "2")
+    full = dict(zip(reply[::2], reply[1::2], strict=True))
+    assert [entry[0] for entry in full[b"entries"]] == ids[:2]
+    (group,) = full[b"groups"]
+    group = dict(zip(group[::2], group[1::2], strict=True))
+    assert (group[b"name"], group[b"last-delivered-id"], group[b"pel-count"]) == (
+        b"g",
+        ids[1],
+        2,
+    )
+    assert [(row[0], row[1], row[3]) for row in group[b"pending"]] == [
+        (ids[0], b"c", 1),
+        (ids[1], b"c", 1),
+    ]
+    (consumer,) = group[b"consumers"]
+    consumer = dict(zip(consumer[::2], consumer[1::2], strict=True))
+    assert (consumer[b"name"], consumer[b"pel-count"]) == (b"c", 2)
+    assert await client.command("XGROUP", "CREATE", "s", "h", "0", "FOO") == (
+        b"-ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.\r\n"
+    )
