@@ -241,6 +241,10 @@ def purge(state: TopicState, now: int, status: str | None) -> int:
     """Remove every job, or every job of one status, in one write; counted as `purged`.
     A worker holding a purged claim gets job_not_found on its ack."""
     doomed = [rec for rec in state.jobs.values() if status is None or rec.status == status]
+    if status is None and state.groups:  # as Redis's DEL, the stream's groups go too
+        state.destroyed.update(state.groups)
+        state.groups.clear()
+        state.dirty = True
     for rec in doomed:
         state.remove(rec)
     if doomed:

@@ -236,3 +236,14 @@ async def test_xinfo_stream_full_lists_entries_groups_and_consumers(resp: RespHa
     assert await client.command("XGROUP", "CREATE", "s", "h", "0", "FOO") == (
         b"-ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.\r\n"
     )
+
+
+async def test_del_removes_the_groups_as_in_redis(resp: RespHarness) -> None:
+    client = await resp.client()
+    await stream(client, 2)
+    await client.call("XGROUP", "CREATE", "s", "g", "0")
+    await read(client, "g", "c")
+    assert await client.call("DEL", "s") == 1
+    assert await client.call("XINFO", "GROUPS", "s") == []
+    await client.call("XADD", "s", "9-0", "a", "1")
+    assert await client.call("RPOP", "s") == b'{"a":"1"}'  # its own queue again
