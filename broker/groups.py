@@ -78,6 +78,20 @@ class Group:
 
     def document(self) -> dict[str, Any]:
         """The stored form (common.models.GroupDocument), deliveries in delivery order."""
+        doc = self.header()
+        doc["deliveries"] = [orjson.loads(rec.enc) for rec in self.queue.jobs.values()]
+        return doc
+
+    def change(self) -> dict[str, Any]:
+        """What a log object holds of the group (common.models.GroupChange): its header
+        and its delivery records changed since the last write landed."""
+        doc = self.header()
+        doc["deliveries"] = [orjson.loads(rec.enc) for rec in self.queue.changed.values()]
+        if self.queue.removed:
+            doc["removed_deliveries"] = sorted(self.queue.removed)
+        return doc
+
+    def header(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "name": self.name,
             "last_id": self.last_id,
@@ -86,7 +100,6 @@ class Group:
         if self.entries_read is not None:
             doc["entries_read"] = self.entries_read
         doc["consumers"] = {name: format_ms(ms) for name, ms in self.consumers.items()}
-        doc["deliveries"] = [orjson.loads(rec.enc) for rec in self.queue.jobs.values()]
         return doc
 
     def touch(self, state: TopicState) -> None:
@@ -248,8 +261,8 @@ def create(
         raise GroupError("BUSYGROUP", "Consumer Group name already exists")
     last_id = _start_id(state, start)
     group = Group(name, TopicState(state.name, state.limits), last_id, now, entries_read)
-    state.groups[name] = group
-    state.destroyed.discard(name)
+    state.groups[name] = group  # a group of this name destroyed before stays destroyed:
+    # the log object says so first, then has this one start over (common/topic_log.py)
     if mkstream:
         state.stream = True
     group.touch(state)

@@ -255,14 +255,17 @@ class TopicState:
 
     def _group_fields(self, changed_only: bool = False) -> dict[str, Any]:
         """The stream kind and consumer groups, only for a topic that has them (a topic
-        without leaves its documents as they were); in a log object, only the groups
-        that changed, whole, and those destroyed."""
+        without leaves its documents as they were); in a log object, the groups destroyed
+        and then those that changed, with only their changed delivery records."""
         fields: dict[str, Any] = {"kind": "stream"} if self.stream else {}
-        groups = [g for g in self.groups.values() if g.queue.dirty or not changed_only]
-        if groups:
-            fields["groups"] = [group.document() for group in groups]
         if changed_only and self.destroyed:
             fields["destroyed_groups"] = sorted(self.destroyed)
+        if changed_only:
+            changed = [g.change() for g in self.groups.values() if g.queue.dirty]
+        else:
+            changed = [g.document() for g in self.groups.values()]
+        if changed:
+            fields["groups"] = changed
         return fields
 
     def encode(self, generation: int, writer: str, now: int) -> bytes:
@@ -315,4 +318,5 @@ class TopicState:
         self.stored_seqs = self.next_seq
         self.destroyed = set()
         for group in self.groups.values():
+            group.queue.landed()
             group.queue.dirty = False

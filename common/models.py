@@ -153,6 +153,13 @@ class GroupDocument(_Model):
     deliveries: list[Delivery] = Field(default_factory=list)
 
 
+class GroupChange(GroupDocument):
+    """A group as a log object carries it: its whole header, the delivery records the
+    commit added or changed, and the ids of those it removed (common/topic_log.py)."""
+
+    removed_deliveries: list[str] | None = None
+
+
 class TopicDocument(_Model):
     format: Literal[1] = FORMAT_VERSION
     topic: str
@@ -225,7 +232,7 @@ class LogHeader(_Model):
         default_factory=list
     )
     kind: Literal["stream"] | None = None
-    groups: list[GroupDocument] | None = None  # groups changed by this commit, whole
+    groups: list[GroupChange] | None = None  # groups changed by this commit
     destroyed_groups: list[str] | None = None  # groups this commit removed
     jobs: list[Any] = Field(default_factory=list)
 

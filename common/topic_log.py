@@ -12,8 +12,9 @@ CLI, `/document`, the console). The layout (format 3, broker/DESIGN.md "Storage 
                                            "writer","updated_at","counters",
                                            "removed":[ids],"jobs":[changed jobs, whole]}
                                           (a stream adds "kind":"stream"; a commit that
-                                          changed consumer groups adds "groups":[changed
-                                          groups, whole] and "destroyed_groups":[names])
+                                          changed consumer groups adds "destroyed_groups":
+                                          [names] and "groups":[changed groups: header,
+                                          changed "deliveries", "removed_deliveries"])
 
 To read: get the pointer, get the checkpoint it names, then get log/G+1, G+2, ... until
 one is not found; each must name the previous one's token as its parent (the pointer's
@@ -29,8 +30,10 @@ checkpoint, which is one log object's worth of changes since the checkpoint):
 2. each job in `jobs` replaces the job of the same id in place, or, if the topic has no
    job of that id (any more), is appended at the end.
 Header fields (generation, writer, updated_at, counters) are the last object's.
-3. consumer groups (broker/groups.py): each group in `groups` replaces the group of the
-   same name (or is added); each name in `destroyed_groups` leaves; `kind` once set stays.
+3. consumer groups (broker/groups.py): each name in `destroyed_groups` leaves; then each
+   group in `groups` is merged into the group of the same name (or added): its header
+   fields replace the group's, and its `removed_deliveries` and `deliveries` apply to the
+   group's delivery records as rules 1 and 2 to jobs. `kind` once set stays.
 
 Several log objects fold into one set of changes (`Changes`) that is applied to the
 checkpoint in one pass; folding keeps the rule: a removed id leaves the folded jobs and
@@ -218,8 +221,8 @@ class Changes:
     removed: set[str] = field(default_factory=set)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     stream: bool = False  # some object said "kind":"stream"
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> newest group
-    destroyed: set[str] = field(default_factory=set)  # groups that left
+    groups: dict[str, GroupChanges] = field(default_factory=dict)  # changed groups by name
+    destroyed: set[str] = field(default_factory=set)  # groups that left (and maybe came back)
 
     def add(self, removed: Iterable[str], jobs: Iterable[dict[str, Any]]) -> None:
         for job_id in removed:
@@ -235,19 +238,44 @@ class Changes:
             self.groups.pop(name, None)
             self.destroyed.add(name)
         for group in extra.get("groups") or ():
-            self.destroyed.discard(group["name"])
-            self.groups[group["name"]] = group
+            known = self.groups.setdefault(group["name"], GroupChanges({}, Changes()))
+            known.header = {k: v for k, v in group.items() if k not in _DELIVERY_FIELDS}
+            known.deliveries.add(group.get("removed_deliveries", ()), group.get("deliveries", ()))
 
     def copy(self) -> Changes:
-        return Changes(
-            set(self.removed), dict(self.jobs), self.stream, dict(self.groups), set(self.destroyed)
-        )
+        groups = {name: change.copy() for name, change in self.groups.items()}
+        return Changes(set(self.removed), dict(self.jobs), self.stream, groups, set(self.destroyed))
 
     def merged_groups(self, base: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        """The base document's groups with these changes applied; None when none."""
+        """The base document's groups with these changes applied; None when none. A group
+        destroyed since the base starts over (the base's group of its name is gone)."""
         groups = {g["name"]: g for g in base or () if g["name"] not in self.destroyed}
-        groups.update(self.groups)
+        for name, change in self.groups.items():
+            past = groups.get(name, {}).get("deliveries", [])
+            own = change.deliveries.jobs.__getitem__
+            merged = list(merge(past, _delivery_id, change.deliveries, own))
+            groups[name] = {**change.header, "deliveries": merged}
         return list(groups.values()) or None
+
+
+@dataclass
+class GroupChanges:
+    """One consumer group's changes folded from log objects: its newest header (every field
+    but the deliveries) and its delivery records' changes, by the jobs' rule."""
+
+    header: dict[str, Any]
+    deliveries: Changes
+
+    def copy(self) -> GroupChanges:
+        return GroupChanges(dict(self.header), self.deliveries.copy())
+
+
+_DELIVERY_FIELDS = ("deliveries", "removed_deliveries")
+
+
+def _delivery_id(delivery: dict[str, Any]) -> str:
+    found: str = delivery["id"]
+    return found
 
 
 #: The fields of a log object that carry consumer groups and the stream kind.

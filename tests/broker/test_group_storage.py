@@ -80,7 +80,8 @@ async def test_a_log_object_carries_the_changed_groups_and_the_destroyed_ones() 
     assert acked == 1
     entry = await last_log(store, topic)
     assert [group["name"] for group in entry["groups"]] == ["a"]  # b did not change
-    assert entry["groups"][0]["deliveries"] == []
+    assert entry["groups"][0]["deliveries"] == []  # only what changed: one record removed
+    assert entry["groups"][0]["removed_deliveries"] == ["2-0"]
     assert "destroyed_groups" not in entry and entry["kind"] == "stream"
     await topic.in_group(named.destroy, key="fan", name="b")
     entry = await last_log(store, topic)
@@ -92,6 +93,37 @@ async def test_a_log_object_carries_the_changed_groups_and_the_destroyed_ones() 
     assert [g.name for g in merged.groups or []] == ["a"]
     again = await loaded(store)  # and a broker loading it sees the same
     assert list(groups_of(again)) == ["a"]
+    assert groups_of(again)["a"].document() == groups_of(topic)["a"].document()
+
+
+async def test_a_claim_writes_only_the_records_it_changed() -> None:
+    store = await stored_fixture()
+    topic = await loaded(store)
+    await topic.in_group(named.create_consumer, key="fan", name="b", consumer="c2")  # upgrade
+    claimed = await topic.in_group(
+        named.claim, key="fan", name="a", consumer="c9", count=1, noack=False
+    )
+    assert [job.id for job in claimed] == ["3-0"]
+    (group,) = (await last_log(store, topic))["groups"]
+    assert [(d["id"], d["status"]) for d in group["deliveries"]] == [("3-0", "claimed")]
+    assert "removed_deliveries" not in group and group["last_id"] == "3-0"
+    merged = await document(store)  # the fixture's record of 2-0, then the new one
+    (a, _) = merged.groups or []
+    assert [(d.id, d.claimed_by) for d in a.deliveries] == [("2-0", "c1"), ("3-0", "c9")]
+    again = await loaded(store)
+    assert groups_of(again)["a"].document() == groups_of(topic)["a"].document()
+
+
+async def test_a_group_destroyed_and_made_again_starts_over() -> None:
+    store = await stored_fixture()
+    topic = await loaded(store)
+    await topic.in_group(named.create_consumer, key="fan", name="b", consumer="c2")
+    await topic.in_group(named.destroy, key="fan", name="a")
+    await topic.in_group(named.create, name="a", start="0", mkstream=False, entries_read=None)
+    merged = await document(store)
+    a = {g.name: g for g in merged.groups or []}["a"]
+    assert (a.last_id, a.deliveries, a.consumers) == ("0-0", [], {})
+    again = await loaded(store)
     assert groups_of(again)["a"].document() == groups_of(topic)["a"].document()
 
 
