@@ -376,7 +376,8 @@ class GroupCommitter:
                 self._refresh = True
             if time.monotonic() >= self._next_reap and not self._loading():
                 self._next_reap = time.monotonic() + self.reaper_period
-                if self.state is not None and self.state.claimed:
+                # Consumer groups keep their claims apart (broker/groups.py).
+                if self.state is not None and (self.state.claimed or self.state.groups):
                     batch.append(_Request(reap, None))
             if batch or self._refresh:
                 started = time.monotonic()

@@ -11,6 +11,7 @@ class BrokerError(Exception):
     """Base of every error a client request can get from the engine."""
 
     code: str = "internal"
+    resp_prefix: str = "ERR"  # the RESP error reply's first word
 
     def __init__(self, message: str) -> None:
         self.message = message
@@ -104,3 +105,27 @@ class NothingToReset(BrokerError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"{key} is valid or absent: there is nothing to reset")
+
+
+class GroupError(BrokerError):
+    """A consumer-group command Redis refuses (broker/groups.py), with Redis's reply."""
+
+    code = "wrong_state"
+
+    def __init__(self, prefix: str, message: str) -> None:
+        super().__init__(message)
+        self.resp_prefix = prefix
+
+
+class TopicHasGroups(BrokerError):
+    """Consuming a fan-out stream's own queue (HTTP claim, RPOP, ...): each of its
+    consumer groups has its own, and nothing consumes the topic's directly."""
+
+    code = "topic_has_groups"
+    resp_prefix = "WRONGTYPE"
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(
+            f"topic {topic!r} has consumer groups: read it with XREADGROUP through one of "
+            "them (XINFO GROUPS lists them), not by claiming or popping its jobs"
+        )

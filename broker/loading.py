@@ -36,12 +36,15 @@ from common.models import (
     LOG_FORMAT,
     AttemptOutcome,
     DocumentInvalid,
+    GroupDocument,
     JobStatus,
     TopicDocument,
+    validate_document,
 )
 from common.models import load_document as load_model
 from common.topic_log import Stored, merge, validate_header
 
+from .groups import install as install_groups
 from .records import (
     ATTEMPT_FIELD_SET,
     COMPLETED,
@@ -139,6 +142,11 @@ def _load_merged(state: TopicState, stored: Stored, first_jobs: int | None) -> N
         if stored.settings is not None:  # validated by parse_entry
             state.set_settings(stored.settings)
         state.generation = stored.generation
+        merged_groups = changes.merged_groups(header.get("groups"))
+        docs = [validate_document(GroupDocument, ref, g) for g in merged_groups or ()]
+        state.stream = base.kind == "stream" or changes.stream
+        state.groups = {}  # the base's, as `_header` set them: the merged ones instead
+        install_groups(state, docs, now_ms())
         state.unloaded = {job_id: compact_dumps(job) for job_id, job in changes.jobs.items()}
         encodings = state.unloaded
 
@@ -240,6 +248,8 @@ def _header(state: TopicState, header: TopicDocument) -> None:
     state.counters.update(header.counters.model_dump())
     if header.settings is not None:
         state.set_settings(header.settings.stored())
+    state.stream = header.kind == "stream"
+    install_groups(state, header.groups, now_ms())
 
 
 class Loading:

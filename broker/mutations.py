@@ -19,7 +19,7 @@ import orjson
 from common.models import HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS, AttemptOutcome, Job, TopicSettings
 from common.payload import payload_to_bytes
 
-from .errors import JobNotFound, JobStateConflict, LeaseLost
+from .errors import JobNotFound, JobStateConflict, LeaseLost, TopicHasGroups
 from .records import (
     CLAIMED,
     COMPLETED,
@@ -38,6 +38,7 @@ class NewJob:
     id: str | None = None
     delay: float = 0.0
     payload_encoding: str | None = None
+    stream: bool = False  # XADD: the topic is a stream from now on (TYPE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class EnqueueResult:
 
 def enqueue(state: TopicState, now: int, job_id: str, job: NewJob) -> EnqueueResult:
     """Append a pending job; an id already in the topic is not duplicated."""
+    if job.stream and not state.stream:
+        state.stream = state.dirty = True
     if job_id in state.jobs:
         return EnqueueResult(job_id, False)
     available = now + max(0, round(job.delay * 1000))
@@ -107,6 +110,8 @@ def _then(
 
 def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
     """The oldest available pending jobs become claimed by `worker` (their new bytes)."""
+    if state.groups:
+        raise TopicHasGroups(state.name)
     claimed: list[bytes] = []
     while len(claimed) < count and (rec := state.take_ready(now)) is not None:
         rec.attempts += 1
@@ -130,6 +135,8 @@ def claim(state: TopicState, now: int, worker: str, count: int) -> list[bytes]:
 def pop(state: TopicState, now: int, count: int) -> list[bytes]:
     """Claim and complete in one step (a Redis list pop: at-most-once); the jobs' new
     bytes."""
+    if state.groups:
+        raise TopicHasGroups(state.name)
     popped: list[bytes] = []
     while len(popped) < count and (rec := state.take_ready(now)) is not None:
         rec.attempts += 1
@@ -261,6 +268,10 @@ def reap(state: TopicState, now: int) -> int:
         reason = f"lease expired: no heartbeat for {timeout:g}s"
         _retry_or_bury(state, rec, now, 0, reason, AttemptOutcome.REAPED)
     state.counters["reaped"] += len(expired)
+    if state.groups:
+        from .groups import reap as reap_groups  # groups.py builds on this module
+
+        return len(expired) + reap_groups(state, now)
     return len(expired)
 
 
@@ -289,6 +300,10 @@ def purge(state: TopicState, now: int, status: str | None) -> int:
     """Remove every job, or every job of one status, in one write; counted as `purged`.
     A worker holding a purged claim gets job_not_found on its ack."""
     doomed = [rec for rec in state.jobs.values() if status is None or rec.status == status]
+    if status is None and state.groups:  # as Redis's DEL, the stream's groups go too
+        state.destroyed.update(state.groups)
+        state.groups.clear()
+        state.dirty = True
     for rec in doomed:
         state.remove(rec)
     if doomed:
@@ -355,13 +370,15 @@ def take_over(
     min_idle_ms: int,
     count_delivery: bool = True,
     owned_by: str | None = None,
-) -> list[Job]:
+    as_job: Callable[[JobRecord], Any] = JobRecord.to_job,
+) -> list[Any]:
     """XCLAIM: claimed jobs idle for at least min_idle move to `worker`; others are skipped.
     Each move counts as a delivery (attempts) unless `count_delivery` is false (Redis's
     JUSTID, which does not increment the delivery count). With `owned_by`, only that
     worker's claims are taken: a consumer re-reading its own pending entries (XREADGROUP
-    with an id), which Redis counts as a delivery too."""
-    moved: list[Job] = []
+    with an id), which Redis counts as a delivery too. Each moved job as `as_job` makes
+    it (a consumer group's records have no payload to make a Job of: broker/groups.py)."""
+    moved: list[Any] = []
     stamp = format_ms(now)
     lost = _ended(stamp, AttemptOutcome.LOST, f"taken over by {worker}")
     handed_over = _then(lost, _started(worker, stamp))
@@ -391,7 +408,7 @@ def take_over(
             last_heartbeat=stamp,
             **fields,
         )
-        moved.append(rec.to_job())
+        moved.append(as_job(rec))
     return moved
 
 

@@ -56,6 +56,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
+    from .groups import Group
     from .loading import Loading
 
 COUNTER_NAMES = tuple(Counters.model_fields)
@@ -137,6 +138,9 @@ class TopicState:
         self.removed: set[str] = set()
         self.unloaded: dict[str, bytes] = {}  # stored changes not loaded yet
         self.loading: Loading | None = None  # set while only a prefix of the jobs is loaded
+        self.stream = False  # used as a stream (XADD, XGROUP CREATE MKSTREAM): TYPE says so
+        self.groups: dict[str, Group] = {}  # named consumer groups (broker/groups.py)
+        self.destroyed: set[str] = set()  # groups removed since the last write landed
 
     def set_settings(self, settings: dict[str, Any]) -> None:
         """The topic's settings (stored form, validated): the limits follow them."""
@@ -303,7 +307,23 @@ class TopicState:
         }
         if self.settings:  # a topic without settings is stored as before they existed
             header["settings"] = self.settings
+        header.update(self._group_fields())
         return header
+
+    def _group_fields(self, changed_only: bool = False) -> dict[str, Any]:
+        """The stream kind and consumer groups, only for a topic that has them (a topic
+        without leaves its documents as they were); in a log object, the groups destroyed
+        and then those that changed, with only their changed delivery records."""
+        fields: dict[str, Any] = {"kind": "stream"} if self.stream else {}
+        if changed_only and self.destroyed:
+            fields["destroyed_groups"] = sorted(self.destroyed)
+        if changed_only:
+            changed = [g.change() for g in self.groups.values() if g.queue.dirty]
+        else:
+            changed = [g.document() for g in self.groups.values()]
+        if changed:
+            fields["groups"] = changed
+        return fields
 
     def encode(self, generation: int, writer: str, now: int) -> bytes:
         """The whole document's bytes; unchanged jobs contribute their cached encoding."""
@@ -346,6 +366,7 @@ class TopicState:
         if self.settings_changed:  # the whole set, replacing the one before (topic_log.py)
             header["settings"] = self.settings
         header["removed"] = list(self.removed)
+        header.update(self._group_fields(changed_only=True))
         jobs = b",".join([rec.enc for rec in self.changed.values()])
         return orjson.dumps(header)[:-1] + b',"jobs":[' + jobs + b"]}"
 
@@ -355,3 +376,7 @@ class TopicState:
         self.removed = set()
         self.settings_changed = False
         self.stored_seqs = self.next_seq
+        self.destroyed = set()
+        for group in self.groups.values():
+            group.queue.landed()
+            group.queue.dirty = False

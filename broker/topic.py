@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from common.documents import DocumentReader
 from common.limits import (
@@ -42,8 +42,10 @@ from .committer import GroupCommitter
 from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
 from .records import api_json, job_from_json, now_ms
-from .state import effective_settings
+from .state import TopicState, effective_settings
 from .workers import WorkerLog
+
+T = TypeVar("T")
 
 REFRESH_INTERVAL = 1.0  # at most one storage check per second for empty claims
 
@@ -314,6 +316,16 @@ class Topic:
         given = {name: getattr(changes, name) for name in changes.model_fields_set}
         await self._c.submit(partial(mutations.change_settings, changes=given))
         return self.settings()
+
+    async def in_group(self, fn: Callable[..., T], **arguments: Any) -> T:
+        """Run a consumer-group operation of broker/groups.py (a mutation taking the state
+        and the time, then `arguments`) in the topic's next commit."""
+        return await self._c.submit(partial(fn, **arguments))
+
+    def current_state(self) -> TopicState | None:
+        """The state as this broker holds it, for reads of consumer groups (XINFO,
+        XPENDING): not to be changed."""
+        return self._c.state
 
     async def reset_invalid(self) -> str:
         """Move an invalid stored document aside and start the topic empty; returns the

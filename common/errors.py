@@ -100,6 +100,7 @@ CODES: dict[str, Code] = {
     "request_timeout": Code(408, ClientError),
     "wrong_state": Code(409, JobConflict),
     "lease_lost": Code(409, LeaseLost),
+    "topic_has_groups": Code(409, JobConflict),  # consumed through its consumer groups
     "payload_too_large": Code(413, PayloadTooLarge),
     "internal": Code(500, ClientError),
     "storage_unavailable": Code(503, StorageFailed),

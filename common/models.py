@@ -241,6 +241,42 @@ class TopicSettingsView(_Model):
     overridden: list[str]
 
 
+# --- consumer groups --------------------------------------------------------------------
+
+
+class Delivery(_Model):
+    """One entry a consumer group delivered and has not acked (broker/groups.py): the
+    fields of a job that belong to one group's life of it (no payload, no created_at)."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    status: Literal[JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.DEAD]
+    available_at: Timestamp | None = None
+    attempts: Count = 0
+    claimed_by: str | None = None
+    claimed_at: Timestamp | None = None
+    last_heartbeat: Timestamp | None = None
+    last_error: str | None = None
+
+
+class GroupDocument(_Model):
+    """A consumer group of a stream (broker/DESIGN.md, "Consumer groups"): entries after
+    `last_id` are new for it; `deliveries` are those it delivered and has not acked."""
+
+    name: str = Field(min_length=1)
+    last_id: str = Field(min_length=1)
+    created_at: Timestamp
+    entries_read: Count | None = None
+    consumers: dict[str, Timestamp] = Field(default_factory=dict)
+    deliveries: list[Delivery] = Field(default_factory=list)
+
+
+class GroupChange(GroupDocument):
+    """A group as a log object carries it: its whole header, the delivery records the
+    commit added or changed, and the ids of those it removed (common/topic_log.py)."""
+
+    removed_deliveries: list[str] | None = None
+
+
 class TopicDocument(_Model):
     format: Literal[1] = FORMAT_VERSION
     topic: str
@@ -249,6 +285,8 @@ class TopicDocument(_Model):
     updated_at: Timestamp
     counters: Counters = Field(default_factory=Counters)
     settings: TopicSettings | None = None  # stored only when the topic has any
+    kind: Literal["stream"] | None = None  # set once used as a stream (XADD, MKSTREAM)
+    groups: list[GroupDocument] | None = None  # absent: no named consumer group
     jobs: Jobs = Field(default_factory=list)
 
 
@@ -313,6 +351,9 @@ class LogHeader(_Model):
     removed: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         default_factory=list
     )
+    kind: Literal["stream"] | None = None
+    groups: list[GroupChange] | None = None  # groups changed by this commit
+    destroyed_groups: list[str] | None = None  # groups this commit removed
     jobs: list[Any] = Field(default_factory=list)
 
 

@@ -12,6 +12,10 @@ CLI, `/document`, the console). The layout (format 3, broker/DESIGN.md "Storage 
                                            "writer","updated_at","counters",
                                            ["settings":{...},]
                                            "removed":[ids],"jobs":[changed jobs, whole]}
+                                          (a stream adds "kind":"stream"; a commit that
+                                          changed consumer groups adds "destroyed_groups":
+                                          [names] and "groups":[changed groups: header,
+                                          changed "deliveries", "removed_deliveries"])
 
 To read: get the pointer, get the checkpoint it names, then get log/G+1, G+2, ... until
 one is not found; each must name the previous one's token as its parent (the pointer's
@@ -26,6 +30,10 @@ checkpoint, which is one log object's worth of changes since the checkpoint):
 1. each id in `removed` leaves the topic;
 2. each job in `jobs` replaces the job of the same id in place, or, if the topic has no
    job of that id (any more), is appended at the end.
+3. consumer groups (broker/groups.py): each name in `destroyed_groups` leaves; then each
+   group in `groups` is merged into the group of the same name (or added): its header
+   fields replace the group's, and its `removed_deliveries` and `deliveries` apply to the
+   group's delivery records as rules 1 and 2 to jobs. `kind` once set stays.
 Header fields (generation, writer, updated_at, counters) are the last object's.
 `settings` (per-topic settings) is not in every object: a log object carries it only when
 its commit changed them, and then it is the topic's whole set, replacing the one before
@@ -176,6 +184,7 @@ class Entry:
     jobs: list[dict[str, Any]]
     size: int  # bytes stored
     settings: dict[str, Any] | None = None  # the topic's whole set, if this commit set it
+    extra: dict[str, Any] = field(default_factory=dict)  # kind, groups, destroyed_groups
 
 
 def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
@@ -202,9 +211,10 @@ def parse_entry(key: str, data: bytes, topic: str, generation: int) -> Entry:
         seen.add(job_id)
     kept = {name: raw[name] for name in ("writer", "updated_at", "counters") if name in raw}
     settings = None if header.settings is None else header.settings.stored()
+    extra = {name: raw[name] for name in GROUP_FIELDS if name in raw}
     return Entry(
         generation, header.parent, header.token, kept, list(header.removed), jobs, len(data),
-        settings,
+        settings, extra,
     )  # fmt: skip
 
 
@@ -218,6 +228,9 @@ class Changes:
 
     removed: set[str] = field(default_factory=set)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stream: bool = False  # some object said "kind":"stream"
+    groups: dict[str, GroupChanges] = field(default_factory=dict)  # changed groups by name
+    destroyed: set[str] = field(default_factory=set)  # groups that left (and maybe came back)
 
     def add(self, removed: Iterable[str], jobs: Iterable[dict[str, Any]]) -> None:
         for job_id in removed:
@@ -225,6 +238,56 @@ class Changes:
             self.removed.add(job_id)
         for job in jobs:
             self.jobs[job["id"]] = job
+
+    def add_groups(self, extra: dict[str, Any]) -> None:
+        """Fold a log object's group fields (rule 3 of the module)."""
+        self.stream = self.stream or extra.get("kind") == "stream"
+        for name in extra.get("destroyed_groups") or ():
+            self.groups.pop(name, None)
+            self.destroyed.add(name)
+        for group in extra.get("groups") or ():
+            known = self.groups.setdefault(group["name"], GroupChanges({}, Changes()))
+            known.header = {k: v for k, v in group.items() if k not in _DELIVERY_FIELDS}
+            known.deliveries.add(group.get("removed_deliveries", ()), group.get("deliveries", ()))
+
+    def copy(self) -> Changes:
+        groups = {name: change.copy() for name, change in self.groups.items()}
+        return Changes(set(self.removed), dict(self.jobs), self.stream, groups, set(self.destroyed))
+
+    def merged_groups(self, base: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """The base document's groups with these changes applied; None when none. A group
+        destroyed since the base starts over (the base's group of its name is gone)."""
+        groups = {g["name"]: g for g in base or () if g["name"] not in self.destroyed}
+        for name, change in self.groups.items():
+            past = groups.get(name, {}).get("deliveries", [])
+            own = change.deliveries.jobs.__getitem__
+            merged = list(merge(past, _delivery_id, change.deliveries, own))
+            groups[name] = {**change.header, "deliveries": merged}
+        return list(groups.values()) or None
+
+
+@dataclass
+class GroupChanges:
+    """One consumer group's changes folded from log objects: its newest header (every field
+    but the deliveries) and its delivery records' changes, by the jobs' rule."""
+
+    header: dict[str, Any]
+    deliveries: Changes
+
+    def copy(self) -> GroupChanges:
+        return GroupChanges(dict(self.header), self.deliveries.copy())
+
+
+_DELIVERY_FIELDS = ("deliveries", "removed_deliveries")
+
+
+def _delivery_id(delivery: dict[str, Any]) -> str:
+    found: str = delivery["id"]
+    return found
+
+
+#: The fields of a log object that carry consumer groups and the stream kind.
+GROUP_FIELDS = ("kind", "groups", "destroyed_groups")
 
 
 def merge(
@@ -383,6 +446,7 @@ async def _read(store: ObjectStore, topic: str, key: str, root: Object) -> Store
     header: dict[str, Any] | None = None
     for entry, _ in entries:
         changes.add(entry.removed, entry.jobs)
+        changes.add_groups(entry.extra)
         header = entry.header
     token = entries[-1][0].token if entries else pointer.token
     sizes = [(entry.generation, entry.size) for entry, _ in entries]
@@ -435,6 +499,11 @@ def merge_document(stored: Stored) -> bytes:
     settings = base.get("settings") if stored.settings is None else stored.settings
     if settings:  # only a topic with settings has the field
         merged["settings"] = settings
+    if stored.changes.stream or "kind" in base:
+        merged["kind"] = "stream"
+    groups = stored.changes.merged_groups(base.get("groups"))
+    if groups is not None:
+        merged["groups"] = groups
     merged["jobs"] = jobs
     return orjson.dumps(merged)
 
@@ -538,10 +607,11 @@ class DocumentReader:
 def _extended(known: Stored, entries: list[tuple[Entry, bytes]], sent: float) -> Stored:
     if not entries:
         return known
-    changes = Changes(set(known.changes.removed), dict(known.changes.jobs))
+    changes = known.changes.copy()
     header = known.header
     for entry, _ in entries:
         changes.add(entry.removed, entry.jobs)
+        changes.add_groups(entry.extra)
         header = entry.header
     last = entries[-1][0]
     sizes = known.sizes + [(entry.generation, entry.size) for entry, _ in entries]

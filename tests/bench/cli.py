@@ -14,6 +14,7 @@ from pathlib import Path
 from . import (
     console_idle,
     depth,
+    group_fanout,
     http_cycle,
     memory,
     resp_durable,
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, Callable[[Plan], list[Row]]] = {
     "memory": memory.run_scenario,
     "startup": startup.run_scenario,
     "console": console_idle.run_scenario,
+    "groups": group_fanout.run_scenario,
 }
 DEFAULT_OUT = Path("bench-results/latest.json")
 

@@ -91,8 +91,10 @@ def test_the_header_is_the_heads_in_design_order_as_format_1() -> None:
     )
     merged = orjson.loads(merge_document(KEY, parts.head, parts.checkpoint))
     head = orjson.loads(parts.head)
-    # broker/DESIGN.md's order; `settings` only in a topic that has some
-    assert list(merged) == [name for name in TopicDocument.model_fields if name != "settings"]
+    # `settings` only in a topic that has some, `kind` and `groups` only in a stream
+    optional = ("settings", "kind", "groups")
+    fields = [name for name in TopicDocument.model_fields if name not in optional]
+    assert list(merged) == fields  # broker/DESIGN.md's order
     assert merged["format"] == 1
     for field in ["topic", "generation", "writer", "updated_at", "counters"]:
         assert merged[field] == head[field]

@@ -26,7 +26,7 @@ def error_reply(exc: Exception) -> Error:
     if isinstance(exc, StorageUnavailable) and not isinstance(exc, DocumentUnusable):
         return Error(f"TRYAGAIN {exc.message}")  # a retry may succeed; not for a bad document
     if isinstance(exc, BrokerError):
-        return Error(f"ERR {exc.message}")
+        return Error(f"{exc.resp_prefix} {exc.message}")
     if isinstance(exc, InvalidTopicName):
         return Error(f"ERR {exc}")
     log.exception("command failed", exc_info=exc)

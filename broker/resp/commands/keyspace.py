@@ -110,7 +110,7 @@ class Exists(KeysCommand):
 class Type(Command):
     name = "type"
     arity = 2
-    summary = "`list` for a topic that exists, else `none`."
+    summary = "`stream` for a topic used as one (XADD, MKSTREAM), `list` for others, else `none`."
     group = "generic"
     first_key, last_key, key_step = 1, 1, 1
 
@@ -121,7 +121,10 @@ class Type(Command):
         return cls(args.text())
 
     async def apply(self, ctx: Context) -> Any:
-        return Simple(TOPIC_TYPE if await existing(ctx, self.key) else "none")
+        if not await existing(ctx, self.key):
+            return Simple("none")
+        state = ctx.engine.topic(self.key).current_state()
+        return Simple("stream" if state is not None and state.stream else TOPIC_TYPE)
 
 
 @dataclass

@@ -25,7 +25,6 @@ from .base import (
     ENQUEUE,
     Args,
     Command,
-    Container,
     TopicCommand,
     fail,
     parse_int,
@@ -176,7 +175,7 @@ class XAdd(Command):
 
     async def apply(self, ctx: Context) -> Any:
         check_size(len(orjson.dumps(self.payload)), ctx.server.options.max_payload_bytes)
-        job = NewJob(self.payload, self.id or IDS.next())
+        job = NewJob(self.payload, self.id or IDS.next(), stream=True)
         topic = ctx.topic(self.topic)
         results, _ = await ctx.batcher.enqueue(topic, [job])
         if self.trim is not None:
@@ -367,11 +366,4 @@ def _read_count(args: Args) -> int | None:
     return count if count > 0 else None  # as in Redis: 0 or less, no limit
 
 
-class XInfo(Container):
-    name = "xinfo"
-    summary = "XINFO STREAM key: the topic's stats."
-    group = "stream"
-    subcommands: ClassVar[dict[str, type[Command]]] = {"STREAM": XInfoStream}
-
-
-COMMANDS: list[type[Command]] = [XAdd, XLen, XRange, XRevRange, XDel, XRead, XTrim, XInfo]
+COMMANDS: list[type[Command]] = [XAdd, XLen, XRange, XRevRange, XDel, XRead, XTrim]
