@@ -256,6 +256,7 @@ class Delivery(_Model):
     claimed_at: Timestamp | None = None
     last_heartbeat: Timestamp | None = None
     last_error: str | None = None
+    history: list[Attempt] | None = None  # the entry's attempts in this group
 
 
 class GroupDocument(_Model):
