@@ -146,6 +146,8 @@ class TopicState:
         """The topic's settings (stored form, validated): the limits follow them."""
         self.settings = settings
         self.limits = topic_limits(self.flags, settings)
+        for group in self.groups.values():  # a group's records live by the topic's limits
+            group.queue.limits = self.limits
 
     # --- index upkeep -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.engine import EngineSettings
+from common.models import TopicSettings
 from common.store import MemoryStore
 from tests.support.polling import until
 from tests.support.resp import RawClient, RespHarness
@@ -247,3 +248,16 @@ async def test_del_removes_the_groups_as_in_redis(resp: RespHarness) -> None:
     assert await client.call("XINFO", "GROUPS", "s") == []
     await client.call("XADD", "s", "9-0", "a", "1")
     assert await client.call("RPOP", "s") == b'{"a":"1"}'  # its own queue again
+
+
+async def test_a_groups_reads_follow_the_topics_settings_once_changed(resp: RespHarness) -> None:
+    """Settings changed while the stream has groups reach its groups: paused, a group
+    read finds nothing; resumed, it gets the entries."""
+    client = await resp.client()
+    await client.call("XGROUP", "CREATE", "s", "a", "$", "MKSTREAM")
+    ids = await stream(client, 2)
+    topic = resp.engine.topic("s")
+    await topic.change_settings(TopicSettings(paused=True))
+    assert await read(client, "a", "c1") == []
+    await topic.change_settings(TopicSettings(paused=False))
+    assert await read(client, "a", "c1") == ids
