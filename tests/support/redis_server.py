@@ -10,6 +10,7 @@ replies can be compared type and all: `("+", b"OK")`, `("-", b"ERR ...")`, `(":"
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -86,12 +87,11 @@ class RespConnection:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The unix socket of a fresh redis-server, alive for the test module."""
+@contextlib.contextmanager
+def running_redis_server(directory: Path) -> Iterator[Path]:
+    """A fresh redis-server on a unix socket in `directory` until the block ends."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is missing: install it (Debian: apt-get install redis-server)"
-    directory = tmp_path_factory.mktemp("redis-server")
     path = directory / "redis.sock"
     proc = subprocess.Popen(
         [binary, "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no"],
@@ -111,6 +111,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The unix socket of a fresh redis-server, alive for the test module."""
+    with running_redis_server(tmp_path_factory.mktemp("redis-server")) as path:
+        yield path
 
 
 def _answers(path: Path) -> bool:
