@@ -34,7 +34,8 @@ class Worker:
             text=True,
         )
         self.ready: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, args=(events,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(events,), daemon=True)
+        self.reader.start()
 
     def _read(self, events: queue.Queue[dict[str, Any]]) -> None:
         assert self.proc.stdout is not None
@@ -49,6 +50,7 @@ class Worker:
     def stop(self) -> None:
         self.proc.terminate()
         assert self.proc.wait(WAIT) == 0
+        self.reader.join(WAIT)  # it has read every line the worker printed
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -89,7 +91,9 @@ def test_two_walrus_workers_share_a_consumer_group(redis_url: str) -> None:
                 event = acked.get(timeout=WAIT)
                 assert "acked" in event, f"a worker exited early: {event}"
                 handled.append(event["acked"].encode())
-    assert sorted(handled) == ids  # every entry exactly once, across the two workers
+    late = [acked.get_nowait() for _ in range(acked.qsize())]
+    assert [event for event in late if "exited" not in event] == []  # no entry acked twice
+    assert len(handled) == ENTRIES and set(handled) == set(ids)  # each entry exactly once
 
     assert events.pending() == []
     [info] = events.groups_info()
