@@ -306,13 +306,19 @@ SCRIPTS: dict[str, list[Step]] = {
         same("XINFO", "STREAM", "{k}"),
         same("XINFO", "GROUPS", "{k}"),
     ],
-    "groups_nogroup": [
+    "groups_missing_key": [
         same("XREADGROUP", "GROUP", "g1", "c1", "STREAMS", "{k}", ">"),
-        same("XGROUP", "CREATE", "{k}", "g1", "$"),
         same("XPENDING", "{k}", "g1"),
+        same("XGROUP", "CREATE", "{k}", "g1", "$"),
+        same("XGROUP", "CREATECONSUMER", "{k}", "g1", "c1"),
         same("XINFO", "GROUPS", "{k}"),
         same("XINFO", "STREAM", "{k}"),
         same("XINFO", "CONSUMERS", "{k}", "g1"),
+        same("EXISTS", "{k}"),
+    ],
+    # NOGROUP from every command that names a group the stream does not have.
+    "groups_nogroup": [
+        same("XGROUP", "CREATE", "{k}", "g2", "$", "MKSTREAM"),
         same("XADD", "{k}", "1-1", "a", "1"),
         same("XREADGROUP", "GROUP", "g1", "c1", "STREAMS", "{k}", ">"),
         same("XREADGROUP", "GROUP", "g1", "c1", "STREAMS", "{k}", "0"),
@@ -326,10 +332,10 @@ SCRIPTS: dict[str, list[Step]] = {
         same("XGROUP", "CREATECONSUMER", "{k}", "g1", "c1"),
         same("XGROUP", "DELCONSUMER", "{k}", "g1", "c1"),
         same("XINFO", "CONSUMERS", "{k}", "g1"),
-        same("XINFO", "GROUPS", "{k}"),
-        same("XGROUP", "CREATE", "{k}", "g2", "0"),
-        same("XREADGROUP", "GROUP", "g1", "c1", "STREAMS", "{k}", ">"),
         same("XREADGROUP", "GROUP", "g2", "c1", "STREAMS", "{k}", ">"),
+        same("XINFO", "GROUPS", "{k}"),
+        same("XGROUP", "DESTROY", "{k}", "g2"),
+        same("XINFO", "GROUPS", "{k}"),
     ],
     "groups_info": [
         same("XGROUP", "CREATE", "{k}", "g1", "$", "MKSTREAM"),
