@@ -14,7 +14,7 @@ import redis
 import redis.asyncio as aioredis
 
 from tests.support.daemon import Daemon
-from tests.support.resp import metric, wait_parked
+from tests.support.resp import metric, stream_entries, wait_parked
 
 PROTOCOLS = [pytest.param({}, id="default-resp3"), pytest.param({"protocol": 2}, id="resp2")]
 WAIT = 60.0  # generous upper bound for anything that should happen "at once"
@@ -72,20 +72,13 @@ async def test_list_producer_consumer_asyncio(resp_daemon: Daemon, options: dict
         await worker.aclose()
 
 
-def _entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    """XREADGROUP's entries whatever the reply shape (RESP2 list / RESP3 dict)."""
-    if isinstance(reply, dict):
-        return [entry for streams in reply.values() for entry in streams[0]]
-    return [entry for _, entries in reply for entry in entries]
-
-
 @pytest.mark.parametrize("options", PROTOCOLS)
 def test_consumer_group_round_trip_sync(resp_daemon: Daemon, options: dict[str, Any]) -> None:
     name = topic("group-sync")
     with sync_client(resp_daemon, options) as client:
         assert client.xgroup_create(name, "workers", id="0", mkstream=True) is True
         ids = [client.xadd(name, {"n": str(n), "kind": "demo"}) for n in range(3)]
-        entries = _entries(client.xreadgroup("workers", "w1", {name: ">"}, count=10))
+        entries = stream_entries(client.xreadgroup("workers", "w1", {name: ">"}, count=10))
         assert [entry_id for entry_id, _ in entries] == ids
         assert entries[0][1] == {b"n": b"0", b"kind": b"demo"}
         pending = client.xpending(name, "workers")
@@ -94,7 +87,7 @@ def test_consumer_group_round_trip_sync(resp_daemon: Daemon, options: dict[str, 
         detail = client.xpending_range(name, "workers", "-", "+", 10, consumername="w1")
         assert [row["message_id"] for row in detail] == ids
         assert all(row["times_delivered"] == 1 for row in detail)
-        own = _entries(client.xreadgroup("workers", "w1", {name: "0"}))
+        own = stream_entries(client.xreadgroup("workers", "w1", {name: "0"}))
         assert [entry_id for entry_id, _ in own] == ids
         assert client.xack(name, "workers", *ids) == 3
         assert client.xack(name, "workers", *ids) == 0
@@ -116,10 +109,10 @@ async def test_consumer_group_round_trip_asyncio(
     try:
         await client.xgroup_create(name, "workers", id="0", mkstream=True)
         job_id = await client.xadd(name, {"task": "resize"})
-        entries = _entries(await client.xreadgroup("workers", "w1", {name: ">"}, count=1))
+        entries = stream_entries(await client.xreadgroup("workers", "w1", {name: ">"}, count=1))
         assert entries == [(job_id, {b"task": b"resize"})]
         assert await client.xack(name, "workers", job_id) == 1
-        assert _entries(await client.xreadgroup("workers", "w1", {name: ">"}) or []) == []
+        assert stream_entries(await client.xreadgroup("workers", "w1", {name: ">"}) or []) == []
     finally:
         await client.aclose()
 
@@ -136,7 +129,7 @@ def test_xreadgroup_block_wakes_on_xadd_from_another_connection(
             started = time.monotonic()
             reply = consumer.xreadgroup("g", "c", {name: ">"}, count=1, block=300_000)
             result["elapsed"] = time.monotonic() - started
-            result["entries"] = _entries(reply)
+            result["entries"] = stream_entries(reply)
 
     thread = threading.Thread(target=consume)
     thread.start()
@@ -157,7 +150,7 @@ def test_xautoclaim_recovers_a_job_whose_consumer_died(
     with sync_client(resp_daemon, options) as producer:
         job_id = producer.xadd(name, {"work": "x"})
     doomed = sync_client(resp_daemon, options)
-    assert _entries(doomed.xreadgroup("g", "doomed", {name: ">"}, count=1))[0][0] == job_id
+    assert stream_entries(doomed.xreadgroup("g", "doomed", {name: ">"}, count=1))[0][0] == job_id
     doomed.close()  # the consumer dies without XACK
     with sync_client(resp_daemon, options) as rescuer:
         deadline = time.monotonic() + WAIT
@@ -344,11 +337,12 @@ def test_unacked_stream_job_is_redelivered_after_the_visibility_timeout(daemon_f
     )
     with sync_client(daemon, {}) as client:
         job_id = client.xadd("reaped", {"n": "1"})
-        assert _entries(client.xreadgroup("g", "slow", {"reaped": ">"}))[0][0] == job_id
+        assert stream_entries(client.xreadgroup("g", "slow", {"reaped": ">"}))[0][0] == job_id
         deadline = time.monotonic() + WAIT
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
         while not entries and time.monotonic() < deadline:
-            entries = _entries(client.xreadgroup("g", "next", {"reaped": ">"}, block=1000) or [])
+            reply = client.xreadgroup("g", "next", {"reaped": ">"}, block=1000)
+            entries = stream_entries(reply or [])
         assert entries == [(job_id, {b"n": b"1"})]
         [row] = client.xpending_range("reaped", "g", "-", "+", 10)
         assert row["consumer"] == b"next" and row["times_delivered"] == 2
@@ -367,7 +361,7 @@ async def test_xreadgroup_block_wakes_on_xadd_asyncio(
         await asyncio.to_thread(wait_parked, resp_daemon)
         assert not read.done()
         job_id = await producer.xadd(name, {"wake": "up"})
-        assert _entries(await asyncio.wait_for(read, WAIT)) == [(job_id, {b"wake": b"up"})]
+        assert stream_entries(await asyncio.wait_for(read, WAIT)) == [(job_id, {b"wake": b"up"})]
     finally:
         await consumer.aclose()
         await producer.aclose()

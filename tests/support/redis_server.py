@@ -2,14 +2,16 @@
 
 `redis_server` (module scope) starts `redis-server` on a unix socket in a temp directory
 (no TCP port to collide with), nothing persisted, and waits until it answers PING.
-`RespConnection` sends one command and reads one reply as a tagged tuple, so two servers'
-replies can be compared type and all: `("+", b"OK")`, `("-", b"ERR ...")`, `(":", 3)`,
+`redis_url` (module scope, parametrized) runs a test against both a redis-server and
+simplequeued. `RespConnection` sends one command and reads one reply as a tagged tuple, so
+two servers' replies can be compared type and all: `("+", b"OK")`, `("-", b"ERR ...")`, `(":", 3)`,
 `("$", b"..." or None)`, `("*", [...] or None)`, and for RESP3 `("%", [(k, v), ...])`,
 `("~", [...])`, `("_", None)`, `(",", b"1.5")`, `("#", True)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.daemon import start_daemon
 
 START_TIMEOUT = 30.0
 REPLY_TIMEOUT = 30.0
@@ -86,12 +90,11 @@ class RespConnection:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The unix socket of a fresh redis-server, alive for the test module."""
+@contextlib.contextmanager
+def running_redis_server(directory: Path) -> Iterator[Path]:
+    """A fresh redis-server on a unix socket in `directory` until the block ends."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is missing: install it (Debian: apt-get install redis-server)"
-    directory = tmp_path_factory.mktemp("redis-server")
     path = directory / "redis.sock"
     proc = subprocess.Popen(
         [binary, "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no"],
@@ -111,6 +114,39 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The unix socket of a fresh redis-server, alive for the test module."""
+    with running_redis_server(tmp_path_factory.mktemp("redis-server")) as path:
+        yield path
+
+
+# Longer than any test: simplequeued would otherwise hand an unacked entry to the next
+# reader after its visibility timeout, which Redis never does.
+VISIBILITY_TIMEOUT = "600"
+
+
+@pytest.fixture(scope="module", params=["redis-server", "simplequeued"])
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The same test against a real redis-server and against simplequeued (a subprocess
+    with --redis-addr): the URL of either, as redis-py's `from_url` takes it."""
+    if request.param == "redis-server":
+        path: Path = request.getfixturevalue("redis_server")
+        yield f"unix://{path}"
+        return
+    data = tmp_path_factory.mktemp("simplequeued")
+    flags = ("--backend", "localfs", "--dir", str(data), "--visibility-timeout", VISIBILITY_TIMEOUT)
+    daemon = start_daemon(*flags, redis=True)
+    try:
+        yield f"redis://127.0.0.1:{daemon.redis_port}"
+    finally:
+        daemon.stop()
+        if daemon.proc.stderr is not None:
+            daemon.proc.stderr.close()
 
 
 def _answers(path: Path) -> bool:

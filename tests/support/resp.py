@@ -176,3 +176,11 @@ def wait_parked(daemon: Daemon, count: int = 1, within: float = DEADLINE) -> Non
     while (parked := metric(daemon, "sq_long_polls")) < count:
         assert time.monotonic() < deadline, f"{parked} of {count} reads parked after {within}s"
         time.sleep(0.02)
+
+
+def stream_entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """redis-py's XREADGROUP / XREAD entries whatever the reply shape (RESP2 list, RESP3
+    dict)."""
+    if isinstance(reply, dict):
+        return [entry for streams in reply.values() for entry in streams[0]]
+    return [entry for _, entries in reply for entry in entries]
