@@ -337,7 +337,6 @@ def claim(
     """XREADGROUP `>`: the group's oldest available entries for `consumer` (returned ones
     first, then new ones); with NOACK, new entries are delivered without a record."""
     group = find(state, key, name, "XREADGROUP")
-    _seen(state, group, consumer, now)
     queue = group.queue
     jobs: list[Job] = []
     fresh = new_entries(state, group)
@@ -358,6 +357,8 @@ def claim(
             job = entry_job(state, rec)
             if job is not None:
                 jobs.append(job)
+    if jobs:  # as Redis 7.0: `>` makes a consumer only when it delivers something
+        _seen(state, group, consumer, now)
     if queue.dirty:
         group.touch(state)
     return jobs
@@ -415,11 +416,14 @@ def take_over(
 ) -> list[Job]:
     """XCLAIM / XAUTOCLAIM / re-reading with an id, in one group (mutations.take_over)."""
     group = find(state, key, name, command)
-    _seen(state, group, consumer, now)
     known = [job_id for job_id in ids if job_id in group.queue.jobs]
     moved: list[JobRecord] = mutations.take_over(
         group.queue, now, known, consumer, min_idle_ms, count_delivery, owned_by, as_job=_same
     )
+    # As Redis 7.0: XCLAIM and XAUTOCLAIM make the consumer only when they take an entry;
+    # a re-read of the consumer's own entries always does.
+    if moved or owned_by is not None:
+        _seen(state, group, consumer, now)
     if moved:
         group.touch(state)
     found = [entry_job(state, rec) for rec in moved]
@@ -447,9 +451,20 @@ def reap(state: TopicState, now: int) -> int:
 # --- reads ----------------------------------------------------------------------------------
 
 
+def claimed_records(state: TopicState, group: Group) -> list[JobRecord]:
+    """The group's claimed records in entry order (Redis orders its pending list by id),
+    not in the order they were delivered."""
+
+    def entry_order(rec: JobRecord) -> int:
+        entry = state.jobs.get(rec.id)
+        return entry.seq if entry is not None else -1
+
+    return sorted(group.queue.claimed.values(), key=entry_order)
+
+
 def pending(state: TopicState, group: Group, consumer: str | None = None) -> list[Job]:
     """The group's claimed entries in entry order, as jobs (XPENDING, XAUTOCLAIM)."""
-    recs = sorted(group.queue.claimed.values(), key=lambda rec: rec.seq)
+    recs = claimed_records(state, group)
     jobs = [entry_job(state, rec) for rec in recs if consumer in (None, rec.claimed_by)]
     return [job for job in jobs if job is not None]
 

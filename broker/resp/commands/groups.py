@@ -30,7 +30,7 @@ from ..session import Context
 from .base import ENQUEUE, Args, Command, Container, fail, out_of_range, topic_name
 from .jobs import Range, count_done, entry_of, from_cursor, stream_id
 from .reads import block_timeout, parse_read, streams_reply
-from .streams import XInfoStream, loaded
+from .streams import JOB_COUNT_FIELDS, UNKNOWN_XINFO_STREAM, XInfoStream, loaded
 from .waiting import all_available
 
 DEFAULT_COUNT = 100  # XREADGROUP / XAUTOCLAIM without COUNT
@@ -168,13 +168,14 @@ class XReadGroup(Command):
     async def _redeliver(self, topic: Topic, jobs: list[Job]) -> list[Job]:
         """Re-reading pending entries is a delivery, as in Redis: the count rises and the
         idle time starts again. A job another consumer took meanwhile is left out."""
-        if not jobs:
-            return []
         ids = [job.id for job in jobs]
         if named_group(topic, self.group_name, "XREADGROUP") is not None:
+            # Even with nothing to re-read: in Redis a re-read makes the consumer.
             moved = await _group_take_over(
                 topic, self.group_name, "XREADGROUP", ids, self.consumer, 0, True, self.consumer
             )
+        elif not jobs:
+            return []
         else:
             moved = await topic.take_over(ids, self.consumer, min_idle=0, owned_by=self.consumer)
         by_id = {job.id: job for job in moved}
@@ -651,13 +652,13 @@ class XInfoGroups(Command):
 
     async def apply(self, ctx: Context) -> Any:
         state = await _stream_state(ctx, self.topic)
-        return [_group_info(state, group) for group in state.groups.values()]
+        return [_group_info(state, group) for group in _by_name(state.groups)]
 
 
 class XInfoConsumers(GroupCommand):
     name = "xinfo|consumers"
     arity = 4
-    summary = "A group's consumers: pending entries, idle and inactive ms."
+    summary = "A group's consumers: pending entries and idle ms."
     flags = ("readonly",)
 
     async def apply(self, ctx: Context) -> Any:
@@ -669,11 +670,15 @@ class XInfoConsumers(GroupCommand):
             {
                 "name": consumer,
                 "pending": pending.get(consumer, 0),
-                "idle": max(0, now - seen),
-                "inactive": max(0, now - seen),  # one time kept per consumer: its last use
+                "idle": max(0, now - seen),  # Redis 7.0's fields (7.2 adds `inactive`)
             }
-            for consumer, seen in group.consumers.items()
+            for consumer, seen in sorted(group.consumers.items())
         ]
+
+
+def _by_name(groups: dict[str, Group]) -> list[Group]:
+    """Groups as Redis lists them: by name."""
+    return [groups[name] for name in sorted(groups)]
 
 
 @dataclass
@@ -688,7 +693,7 @@ class XInfoStreamFull(XInfoStream):
         if not args:
             return cls(topic)
         if args.keyword() != "FULL":
-            fail("ERR syntax error")
+            fail(UNKNOWN_XINFO_STREAM)
         count = 10  # Redis's default
         if args:
             if args.keyword() != "COUNT" or not args:
@@ -705,14 +710,16 @@ class XInfoStreamFull(XInfoStream):
             return info
         topic = ctx.topic(self.topic)
         entries = topic.list_jobs(limit=self.full or max(1, len(state.jobs)))
-        full = {k: v for k, v in info.items() if k not in ("groups", "first-entry", "last-entry")}
+        # FULL: Redis 7.0's fields only (no job counts), then entries and groups as lists.
+        left_out = {"groups", "first-entry", "last-entry", *JOB_COUNT_FIELDS}
+        full = {k: v for k, v in info.items() if k not in left_out}
         full["entries"] = [entry_of(job) for job in entries]
-        full["groups"] = [_group_full(state, group, self.full) for group in state.groups.values()]
+        full["groups"] = [_group_full(state, group, self.full) for group in _by_name(state.groups)]
         return full
 
 
 def _group_full(state: TopicState, group: Group, count: int) -> dict[str, Any]:
-    pel = sorted(group.queue.claimed.values(), key=lambda rec: rec.seq)
+    pel = named.claimed_records(state, group)
     pel = pel[:count] if count else pel
     pending = named.consumer_pending(group)
     return {
@@ -725,14 +732,13 @@ def _group_full(state: TopicState, group: Group, count: int) -> dict[str, Any]:
         "consumers": [
             {
                 "name": consumer,
-                "seen-time": seen,
-                "active-time": seen,
+                "seen-time": seen,  # Redis 7.0's fields (7.2 adds `active-time`)
                 "pel-count": pending.get(consumer, 0),
                 "pending": [
                     [r.id, r.last_heartbeat, r.attempts] for r in pel if r.claimed_by == consumer
                 ],
             }
-            for consumer, seen in group.consumers.items()
+            for consumer, seen in sorted(group.consumers.items())
         ],
     }
 

@@ -69,10 +69,9 @@ def parse_read(
             fail("ERR syntax error")
     words = args.rest()
     if not words or len(words) % 2:
-        last = ">" if command == "xreadgroup" else "$"
-        fail(
-            f"ERR Unbalanced '{command}' list of streams: for each stream key an ID or "
-            f"'{last}' must be specified."
+        fail(  # Redis 7.0's words, for XREADGROUP too
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
+            "specified."
         )
     half = len(words) // 2
     keys = [topic_name(word) for word in words[:half]]

@@ -269,11 +269,22 @@ class XDel(Command):
         return await count_done(ctx.topic(self.topic).delete, self.ids)
 
 
+#: What XINFO STREAM answers after Redis's fields: the topic's job counts, as the Go
+#: system did (README, "Differences from Redis": job counts).
+JOB_COUNT_FIELDS = ("pending", "delayed", "claimed", "completed", "dead", "generation")
+UNKNOWN_XINFO_STREAM = (
+    "ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP."
+)
+
+
 @dataclass
 class XInfoStream(Command):
     name = "xinfo|stream"
     arity = -3
-    summary = "Topic stats: length, pending, claimed, completed, dead, first and last entry."
+    summary = (
+        "Redis 7.0's fields (length, ids, groups, first and last entry), then the job "
+        "counts: pending, delayed, claimed, completed, dead, generation."
+    )
     group = "stream"
     flags = ("readonly",)
     first_key, last_key, key_step = 2, 2, 1
@@ -284,7 +295,7 @@ class XInfoStream(Command):
     def parse(cls, args: Args) -> Command:
         topic = topic_name(args.next())
         if args and args.keyword() != "FULL":
-            fail("ERR syntax error")
+            fail(UNKNOWN_XINFO_STREAM)
         return cls(topic)
 
     async def apply(self, ctx: Context) -> Any:
@@ -308,6 +319,7 @@ class XInfoStream(Command):
             "groups": 1,
             "first-entry": entry_of(first) if first is not None else None,
             "last-entry": entry_of(last) if last is not None else None,
+            # After Redis's fields, what the Go system answered: the topic's job counts.
             "pending": stats.pending,
             "delayed": stats.delayed,
             "claimed": stats.claimed,

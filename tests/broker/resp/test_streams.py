@@ -132,8 +132,8 @@ async def test_xreadgroup_block_wakes_on_xadd(resp: RespHarness) -> None:
 async def test_xreadgroup_syntax_errors(resp: RespHarness) -> None:
     client = await resp.client()
     assert await client.command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", ">") == (
-        b"-ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must "
-        b"be specified.\r\n"
+        b"-ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must "
+        b"be specified.\r\n"  # Redis 7.0's words for XREADGROUP too
     )
     assert await client.command("XREADGROUP", "GROUP", "g", "c", "WAT", "STREAMS", "a", ">") == (
         b"-ERR syntax error\r\n"
