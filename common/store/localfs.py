@@ -328,8 +328,8 @@ def _list_level(root: Path, prefix: str) -> list[str]:
     try:
         where = _key_path(root, directory) if directory else root
         names = os.listdir(where)
-    except (InvalidKey, FileNotFoundError, NotADirectoryError):
-        return []
+    except (InvalidKey, FileNotFoundError):
+        return []  # a missing directory holds no keys; a file in its place is an error
     base = directory + "/" if directory else ""
     return sorted(
         base + name

@@ -4,6 +4,7 @@ RESP, and bad input refused with nothing changed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -131,8 +132,11 @@ def test_old_topics_load_unchanged_and_stay_without_settings(
     assert (shown["overridden"], shown["settings"]["max_attempts"]) == ([], 9)
     enqueue(d, topic, "new-job")  # the first write moves it to the log layout
     folder = tmp_path / "topics" / topic
-    written = [*folder.glob("checkpoint-*.json"), *(folder / "log").glob("0*.json")]
-    assert written and all(b'"settings"' not in path.read_bytes() for path in written)
+    written = []
+    for path in [*folder.glob("checkpoint-*.json"), *(folder / "log").glob("0*.json")]:
+        with contextlib.suppress(FileNotFoundError):  # the format-2 checkpoint, collected
+            written.append(path.read_bytes())
+    assert written and all(b'"settings"' not in data for data in written)
     assert call(d, "GET", f"/topics/{topic}/status")["total"] == before["total"] + 1
 
 
