@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +128,15 @@ class TopicState:
         self.claimed: dict[str, JobRecord] = {}
         self.completed_order: deque[JobRecord] = deque()
         self.dead_order: deque[JobRecord] = deque()
+        # The one table of statuses: the index a record of each status is kept in. A new
+        # status is added here (and to JobStatus); a status missing here is a KeyError,
+        # never silently indexed as another one.
+        self._enter: dict[JobStatus, Callable[[JobRecord, int], None]] = {
+            PENDING: self.place,
+            CLAIMED: self._index_claimed,
+            COMPLETED: self._index_completed,
+            DEAD: self._index_dead,
+        }
         self.next_seq = 0
         self.dirty = False  # set by any change that must be written
         self.refused = False  # set by a mutation that refused a job this state may not know
@@ -167,14 +176,7 @@ class TopicState:
         segment.dirty = True
         rec.seg = segment
         self.counts[rec.status] += 1
-        if rec.status is PENDING:
-            self.place(rec, now)
-        elif rec.status is CLAIMED:
-            self.claimed[rec.id] = rec
-        elif rec.status is COMPLETED:
-            self.completed_order.append(rec)
-        else:
-            self.dead_order.append(rec)
+        self._enter[rec.status](rec, now)
 
     def remove(self, rec: JobRecord) -> None:
         self.changed.pop(rec.id, None)
@@ -195,14 +197,7 @@ class TopicState:
         rec.update(status=status, **fields)
         self.changed[rec.id] = rec
         self.counts[status] += 1
-        if status is PENDING:
-            self.place(rec, now)
-        elif status is CLAIMED:
-            self.claimed[rec.id] = rec
-        elif status is COMPLETED:
-            self.completed_order.append(rec)
-        else:
-            self.dead_order.append(rec)
+        self._enter[status](rec, now)
         self.dirty = True
 
     def update(self, rec: JobRecord, **fields: Any) -> None:
@@ -210,6 +205,15 @@ class TopicState:
         rec.update(**fields)
         self.changed[rec.id] = rec
         self.dirty = True
+
+    def _index_claimed(self, rec: JobRecord, now: int) -> None:
+        self.claimed[rec.id] = rec
+
+    def _index_completed(self, rec: JobRecord, now: int) -> None:
+        self.completed_order.append(rec)  # oldest first: what retention trims
+
+    def _index_dead(self, rec: JobRecord, now: int) -> None:
+        self.dead_order.append(rec)  # oldest first: what the dead-job cap drops
 
     def place(self, rec: JobRecord, now: int) -> None:
         if rec.available_at > now:
