@@ -41,7 +41,7 @@ from . import mutations
 from .committer import GroupCommitter
 from .errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .mutations import EnqueueResult, NewJob
-from .records import api_json, job_from_json, now_ms
+from .records import job_from_json, now_ms
 from .state import TopicState, effective_settings
 from .workers import WorkerLog
 
@@ -133,15 +133,11 @@ class Topic:
 
         return await self._c.submit(apply) if checked else []
 
-    async def claim(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[Job]:
-        return [job_from_json(enc) for enc in await self._claim(worker, count, wait)]
+    # claim, heartbeat, ack and nack answer each job as stored (its document bytes), one
+    # method per operation: `job_from_json` makes the model of it (RESP, tests), `api_json`
+    # the HTTP body without building a model.
 
-    async def claim_json(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[bytes]:
-        """`claim`, each job as its API JSON (the bytes of `Job.model_dump(mode="json",
-        exclude_none=True)`), without building models: what HTTP answers with."""
-        return [api_json(enc) for enc in await self._claim(worker, count, wait)]
-
-    async def _claim(self, worker: str, count: int, wait: float) -> list[bytes]:
+    async def claim(self, worker: str, *, count: int = 1, wait: float = 0.0) -> list[bytes]:
         _text("worker", worker)
         fn = partial(mutations.claim, worker=worker, count=_in_range(CLAIM_COUNT, "count", count))
         claimed: list[bytes] = await self._take(fn, _in_range(WAIT_SECONDS, "wait", wait))
@@ -180,15 +176,7 @@ class Topic:
                 self._c.check_open()  # woken by shutdown: say so rather than "empty"
                 return []
 
-    # heartbeat, ack and nack: the job as a model, or as API JSON (see claim_json)
-
-    async def heartbeat(self, job_id: str, *, worker: str | None = None) -> Job:
-        return job_from_json(await self._heartbeat(job_id, worker))
-
-    async def heartbeat_json(self, job_id: str, *, worker: str | None = None) -> bytes:
-        return api_json(await self._heartbeat(job_id, worker))
-
-    async def _heartbeat(self, job_id: str, worker: str | None) -> bytes:
+    async def heartbeat(self, job_id: str, *, worker: str | None = None) -> bytes:
         _text("job_id", job_id)
         holder = self._holder(job_id, worker)
         done = await self._c.submit(partial(mutations.heartbeat, job_id=job_id, worker=worker))
@@ -201,13 +189,7 @@ class Topic:
         rec = state.jobs.get(job_id) if state is not None and worker is None else None
         return worker or (rec.claimed_by if rec is not None else None)
 
-    async def ack(self, job_id: str, *, worker: str | None = None) -> Job:
-        return job_from_json(await self._ack(job_id, worker))
-
-    async def ack_json(self, job_id: str, *, worker: str | None = None) -> bytes:
-        return api_json(await self._ack(job_id, worker))
-
-    async def _ack(self, job_id: str, worker: str | None) -> bytes:
+    async def ack(self, job_id: str, *, worker: str | None = None) -> bytes:
         _text("job_id", job_id)
         holder = self._holder(job_id, worker)
         done = await self._c.submit(partial(mutations.ack, job_id=job_id, worker=worker))
@@ -221,21 +203,6 @@ class Topic:
         delay: float | None = None,  # None: the retry backoff (mutations.backoff_ms)
         error: str | None = None,
         worker: str | None = None,
-    ) -> Job:
-        return job_from_json(await self._nack(job_id, delay, error, worker))
-
-    async def nack_json(
-        self,
-        job_id: str,
-        *,
-        delay: float | None = None,
-        error: str | None = None,
-        worker: str | None = None,
-    ) -> bytes:
-        return api_json(await self._nack(job_id, delay, error, worker))
-
-    async def _nack(
-        self, job_id: str, delay: float | None, error: str | None, worker: str | None
     ) -> bytes:
         _text("job_id", job_id)
         if delay is not None:

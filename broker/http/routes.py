@@ -14,6 +14,7 @@ from common.models import Job, JobStatus, TopicSettings, TopicStats
 from .. import __version__
 from ..engine import NewJob, Topic
 from ..errors import BrokerError, InvalidRequest
+from ..records import api_json
 from ..workers import REMEMBER_SECONDS
 from .appkeys import ENGINE
 from .body import json_body, query_number
@@ -46,9 +47,9 @@ def _raw_json(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
-def _job_json(job: bytes) -> web.Response:
-    """`{"job": Job}` from the job's API JSON (Topic.*_json)."""
-    return _raw_json(b'{"job":%s}' % job)
+def _job_json(stored: bytes) -> web.Response:
+    """`{"job": Job}` from the job as stored (what Topic's operations answer)."""
+    return _raw_json(b'{"job":%s}' % api_json(stored))
 
 
 def _new_job(item: EnqueueRequest) -> NewJob:
@@ -75,24 +76,25 @@ async def batch(request: web.Request) -> web.Response:
 async def claim(request: web.Request) -> web.Response:
     topic = _topic(request)
     body = await json_body(request, ClaimRequest)
-    jobs = await topic.claim_json(body.worker_id, count=body.count, wait=body.wait_seconds or 0.0)
+    jobs = await topic.claim(body.worker_id, count=body.count, wait=body.wait_seconds or 0.0)
     if not jobs:
         return error_response("empty", f"no job available in topic {topic.name!r}: try later")
-    return _raw_json(b'{"job":%s,"jobs":[%s]}' % (jobs[0], b",".join(jobs)))
+    shown = [api_json(stored) for stored in jobs]
+    return _raw_json(b'{"job":%s,"jobs":[%s]}' % (shown[0], b",".join(shown)))
 
 
 @routes.post("/topics/{topic}/ack")
 async def ack(request: web.Request) -> web.Response:
     topic = _topic(request)
     body = await json_body(request, JobRequest)
-    return _job_json(await topic.ack_json(body.job_id, worker=body.worker_id))
+    return _job_json(await topic.ack(body.job_id, worker=body.worker_id))
 
 
 @routes.post("/topics/{topic}/nack")
 async def nack(request: web.Request) -> web.Response:
     topic = _topic(request)
     body = await json_body(request, NackRequest)
-    nacked = await topic.nack_json(
+    nacked = await topic.nack(
         body.job_id, delay=body.delay_seconds, error=body.error, worker=body.worker_id
     )
     return _job_json(nacked)
@@ -102,7 +104,7 @@ async def nack(request: web.Request) -> web.Response:
 async def heartbeat(request: web.Request) -> web.Response:
     topic = _topic(request)
     body = await json_body(request, JobRequest)
-    return _job_json(await topic.heartbeat_json(body.job_id, worker=body.worker_id))
+    return _job_json(await topic.heartbeat(body.job_id, worker=body.worker_id))
 
 
 @routes.get("/topics/{topic}/status")

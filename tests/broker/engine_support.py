@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from broker.engine import Engine, EngineSettings
+from broker.records import job_from_json
 from common.documents import DocumentReader
 from common.keys import topic_key
-from common.models import TopicDocument, load_document
+from common.models import Job, TopicDocument, load_document
 from common.store import MemoryStore, Object, ObjectStore, StoreUnavailable
 
 
@@ -44,3 +46,13 @@ async def stored(store: ObjectStore, topic: str) -> TopicDocument:
     """The whole document as a reader gets it (a head merged with its checkpoint)."""
     whole = await DocumentReader(store).get(topic)
     return load_document(TopicDocument, topic_key(topic), whole.data)
+
+
+async def as_job(answer: Awaitable[bytes]) -> Job:
+    """The model of the job a Topic operation (ack, nack, heartbeat) answers as stored."""
+    return job_from_json(await answer)
+
+
+async def as_jobs(answer: Awaitable[list[bytes]]) -> list[Job]:
+    """The models of the jobs a claim answers as stored."""
+    return [job_from_json(enc) for enc in await answer]

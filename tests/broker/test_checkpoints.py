@@ -32,7 +32,7 @@ from common.models import LOG_FORMAT, DocumentInvalid, JobStatus
 from common.store import MemoryStore
 from tests.support.polling import until
 
-from .engine_support import CountingStore
+from .engine_support import CountingStore, as_job, as_jobs
 
 SMALL = 4096  # checkpoint_bytes: a topic of about 20 jobs is already "big"
 
@@ -100,11 +100,11 @@ async def test_random_operations_keep_storage_equal_to_memory() -> None:
             result = await topic.enqueue({"step": step, "pad": "y" * rng.randint(0, 200)})
             ids.append(result.id)
         elif op < 0.7:
-            for job in await topic.claim("w", count=rng.randint(1, 3)):
+            for job in await as_jobs(topic.claim("w", count=rng.randint(1, 3))):
                 if rng.random() < 0.5:
-                    await topic.ack(job.id)
+                    await as_job(topic.ack(job.id))
                 else:
-                    await topic.nack(job.id, error="boom")
+                    await as_job(topic.nack(job.id, error="boom"))
         elif op < 0.8:
             victim = rng.choice(ids)
             found = topic.get_job(victim)
@@ -149,9 +149,9 @@ async def test_the_log_a_reader_reads_stays_short() -> None:
     eng = Engine(store, EngineSettings(checkpoint_bytes=SMALL, completed_retention=0))
     topic = eng.topic("t")
     await topic.enqueue_many([NewJob({"n": n, "pad": "p" * 100}) for n in range(60)])
-    while jobs := await topic.claim("w", count=3):
+    while jobs := await as_jobs(topic.claim("w", count=3)):
         for job in jobs:
-            await topic.ack(job.id)
+            await as_job(topic.ack(job.id))
     # Checkpoints run beside the commits, so on a busy machine the log may run ahead of
     # them for a while; once the one in flight is done, the next commit starts the next.
     committer = topic._c
@@ -182,7 +182,7 @@ async def test_two_brokers_on_one_big_topic_lose_nothing() -> None:
     pointer = orjson.loads((await store.get(topic_key("t"))).data)
     assert pointer["checkpoint"] in await checkpoints(store, "t")
     claimed = await asyncio.gather(
-        *(small_engine(store, w).topic("t").claim(w, count=7) for w in ("c", "d", "e"))
+        *(as_jobs(small_engine(store, w).topic("t").claim(w, count=7)) for w in ("c", "d", "e"))
     )
     ids = [job.id for jobs in claimed for job in jobs]
     assert len(ids) == len(set(ids)) == 21  # nobody claimed a job twice
@@ -253,7 +253,7 @@ async def test_other_requests_wait_for_the_whole_topic(monkeypatch: pytest.Monke
     fresh = small_engine(store, "fresh")
     # Idempotent enqueue must see the jobs at the end of the topic.
     claimed, again = await asyncio.gather(
-        fresh.topic("t").claim("w"), fresh.topic("t").enqueue("dup", id="k2")
+        as_jobs(fresh.topic("t").claim("w")), fresh.topic("t").enqueue("dup", id="k2")
     )
     assert again.created is False
     assert claimed[0].id == "j000"
@@ -288,7 +288,7 @@ async def test_stopping_during_a_load_does_not_leave_waiters_hanging(
     store = MemoryStore()
     await _big_topic_with_changes_at_the_end(store)
     fresh = small_engine(store, "fresh")
-    await fresh.topic("t").claim("w")
+    await as_jobs(fresh.topic("t").claim("w"))
     state = fresh.topic("t")._c.state
     assert state is not None and state.loading is not None
     waiter = asyncio.ensure_future(fresh.topic("t").load())

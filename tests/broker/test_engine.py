@@ -16,7 +16,7 @@ from common.models import JobStatus, utc_now
 from common.store import MemoryStore
 from tests.support.polling import long_polls, until
 
-from .engine_support import engine, stored
+from .engine_support import as_job, as_jobs, engine, stored
 
 
 async def test_enqueue_then_claim_is_fifo_and_durable() -> None:
@@ -24,7 +24,7 @@ async def test_enqueue_then_claim_is_fifo_and_durable() -> None:
     eng = engine(store)
     topic = eng.topic("orders")
     ids = [(await topic.enqueue({"n": n})).id for n in range(3)]
-    jobs = await topic.claim("w1", count=2)
+    jobs = await as_jobs(topic.claim("w1", count=2))
     assert [j.id for j in jobs] == ids[:2]
     assert all(j.status is JobStatus.CLAIMED and j.attempts == 1 for j in jobs)
     doc = await stored(store, "orders")
@@ -70,7 +70,7 @@ async def test_reads_of_unknown_topic_report_zeros_and_do_not_write() -> None:
     topic = engine(store).topic("ghost")
     await topic.load()
     assert topic.stats().total == 0
-    assert await topic.claim("w") == []
+    assert await as_jobs(topic.claim("w")) == []
     assert topic.document() is None
     assert await store.list() == []
 
@@ -78,11 +78,11 @@ async def test_reads_of_unknown_topic_report_zeros_and_do_not_write() -> None:
 async def test_ack_completes_and_ack_twice_is_wrong_state() -> None:
     topic = engine().topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w1")
-    done = await topic.ack(job_id, worker="w1")
+    await as_jobs(topic.claim("w1"))
+    done = await as_job(topic.ack(job_id, worker="w1"))
     assert done.status is JobStatus.COMPLETED and done.completed_at is not None
     with pytest.raises(JobStateConflict) as info:
-        await topic.ack(job_id)
+        await as_job(topic.ack(job_id))
     assert info.value.code == "wrong_state"
     assert topic.stats().counters.completed == 1
 
@@ -90,11 +90,11 @@ async def test_ack_completes_and_ack_twice_is_wrong_state() -> None:
 async def test_ack_by_another_worker_is_lease_lost() -> None:
     topic = engine().topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w1")
+    await as_jobs(topic.claim("w1"))
     with pytest.raises(LeaseLost):
-        await topic.ack(job_id, worker="w2")
+        await as_job(topic.ack(job_id, worker="w2"))
     with pytest.raises(LeaseLost):
-        await topic.heartbeat(job_id, worker="w2")
+        await as_job(topic.heartbeat(job_id, worker="w2"))
     assert topic.get_job(job_id).status is JobStatus.CLAIMED  # type: ignore[union-attr]
 
 
@@ -124,25 +124,25 @@ async def test_bad_request_in_a_batch_fails_alone_and_changes_nothing() -> None:
 async def test_nack_returns_to_pending_then_dead_at_max_attempts() -> None:
     topic = engine(max_attempts=2).topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w")
-    job = await topic.nack(job_id, error="boom", delay=0)
+    await as_jobs(topic.claim("w"))
+    job = await as_job(topic.nack(job_id, error="boom", delay=0))
     assert job.status is JobStatus.PENDING and job.last_error == "boom" and job.claimed_by is None
-    await topic.claim("w")
-    job = await topic.nack(job_id, error="again", delay=0)
+    await as_jobs(topic.claim("w"))
+    job = await as_job(topic.nack(job_id, error="again", delay=0))
     assert job.status is JobStatus.DEAD and job.attempts == 2
     assert topic.stats().counters.dead == 1
     job = await topic.requeue(job_id)
     assert (job.status, job.attempts) == (JobStatus.PENDING, 0)
-    assert [j.id for j in await topic.claim("w")] == [job_id]
+    assert [j.id for j in await as_jobs(topic.claim("w"))] == [job_id]
 
 
 async def test_nacked_job_keeps_its_fifo_place() -> None:
     topic = engine().topic("t")
     first = (await topic.enqueue(1)).id
     second = (await topic.enqueue(2)).id
-    await topic.claim("w")
-    await topic.nack(first, delay=0)
-    assert [j.id for j in await topic.claim("w", count=2)] == [first, second]
+    await as_jobs(topic.claim("w"))
+    await as_job(topic.nack(first, delay=0))
+    assert [j.id for j in await as_jobs(topic.claim("w", count=2))] == [first, second]
 
 
 def test_backoff_doubles_per_attempt_up_to_the_cap_with_jitter() -> None:
@@ -157,40 +157,40 @@ def test_backoff_doubles_per_attempt_up_to_the_cap_with_jitter() -> None:
 async def test_a_nack_without_a_delay_waits_the_backoff() -> None:
     topic = engine(retry_base=60.0).topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w")
+    await as_jobs(topic.claim("w"))
     before = utc_now()
-    job = await topic.nack(job_id, error="flaky")
+    job = await as_job(topic.nack(job_id, error="flaky"))
     assert job.available_at is not None
     wait = (job.available_at - before).total_seconds()
     assert 30 <= wait <= 61, wait
-    assert await topic.claim("w") == []
+    assert await as_jobs(topic.claim("w")) == []
     assert topic.stats().delayed == 1
 
 
 async def test_nack_with_delay_hides_the_job_until_then() -> None:
     topic = engine().topic("t")
     job_id = (await topic.enqueue(1)).id
-    await topic.claim("w")
-    await topic.nack(job_id, delay=0.3)
-    assert await topic.claim("w") == []
+    await as_jobs(topic.claim("w"))
+    await as_job(topic.nack(job_id, delay=0.3))
+    assert await as_jobs(topic.claim("w")) == []
     assert topic.stats().delayed == 1
-    jobs = await topic.claim("w", wait=5)
+    jobs = await as_jobs(topic.claim("w", wait=5))
     assert [j.id for j in jobs] == [job_id]
 
 
 async def test_delayed_enqueue_is_claimable_only_after_the_delay() -> None:
     topic = engine().topic("t")
     await topic.enqueue("later", delay=0.3)
-    assert await topic.claim("w") == []
+    assert await as_jobs(topic.claim("w")) == []
     assert not await topic.wait_for_available(0.01)
     assert await topic.wait_for_available(60)
-    assert len(await topic.claim("w")) == 1
+    assert len(await as_jobs(topic.claim("w"))) == 1
 
 
 async def test_long_poll_claim_wakes_on_enqueue() -> None:
     eng = engine()
     topic = eng.topic("t")
-    waiter = asyncio.create_task(topic.claim("w", wait=120))
+    waiter = asyncio.create_task(as_jobs(topic.claim("w", wait=120)))
     await until(lambda: long_polls(eng.metrics.render()) == 1, "the claim waits")
     assert not waiter.done()
     job_id = (await topic.enqueue("x")).id
@@ -200,16 +200,16 @@ async def test_long_poll_claim_wakes_on_enqueue() -> None:
 
 async def test_claim_wait_times_out_empty() -> None:
     topic = engine().topic("t")
-    assert await topic.claim("w", wait=0.05) == []
+    assert await as_jobs(topic.claim("w", wait=0.05)) == []
 
 
 async def test_heartbeat_extends_the_lease() -> None:
     topic = engine(visibility_timeout=1, reaper_period=0.05).topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w")
+    await as_jobs(topic.claim("w"))
     for _ in range(8):  # 1.6 s in all, past the timeout; each heartbeat well within it
         await asyncio.sleep(0.2)
-        await topic.heartbeat(job_id, worker="w")
+        await as_job(topic.heartbeat(job_id, worker="w"))
     assert topic.get_job(job_id).status is JobStatus.CLAIMED  # type: ignore[union-attr]
 
 
@@ -217,8 +217,8 @@ async def test_reaper_returns_expired_claims_then_buries_them() -> None:
     eng = engine(visibility_timeout=0.1, reaper_period=0.05, max_attempts=2)
     topic = eng.topic("t")
     job_id = (await topic.enqueue("x")).id
-    await topic.claim("w")
-    assert await topic.claim("w", wait=60)  # reaped, then claimed again (attempt 2)
+    await as_jobs(topic.claim("w"))
+    assert await as_jobs(topic.claim("w", wait=60))  # reaped, then claimed again (attempt 2)
 
     def dead() -> bool:
         job = topic.get_job(job_id)
@@ -230,7 +230,7 @@ async def test_reaper_returns_expired_claims_then_buries_them() -> None:
     assert "lease expired" in (job.last_error or "")
     assert topic.stats().counters.reaped == 2
     with pytest.raises(LeaseLost):
-        await topic.ack(job_id, worker="w")
+        await as_job(topic.ack(job_id, worker="w"))
     await eng.stop()
 
 
@@ -239,7 +239,7 @@ async def test_delete_only_pending_or_dead() -> None:
     a = (await topic.enqueue("a")).id
     b = (await topic.enqueue("b")).id
     assert (await topic.delete(a)).id == a
-    await topic.claim("w")
+    await as_jobs(topic.claim("w"))
     with pytest.raises(JobStateConflict):
         await topic.delete(b)
     assert topic.get_job(a) is None and topic.stats().total == 1
@@ -258,7 +258,7 @@ async def test_pop_claims_and_completes_in_one_write() -> None:
 async def test_take_over_moves_idle_claims_only() -> None:
     topic = engine().topic("t")
     a = (await topic.enqueue("a")).id
-    await topic.claim("w1")
+    await as_jobs(topic.claim("w1"))
     assert await topic.take_over([a, "missing"], "w2", min_idle=60) == []
     moved = await topic.take_over([a, "missing"], "w2", min_idle=0)
     assert [(j.id, j.claimed_by, j.attempts) for j in moved] == [(a, "w2", 2)]
@@ -270,8 +270,8 @@ async def test_completed_retention_keeps_the_newest() -> None:
     topic = engine(store, completed_retention=3).topic("t")
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(5)])
     for _ in range(5):
-        (job,) = await topic.claim("w")
-        await topic.ack(job.id)
+        (job,) = await as_jobs(topic.claim("w"))
+        await as_job(topic.ack(job.id))
     doc = await stored(store, "t")
     assert [j.id for j in doc.jobs] == ["j2", "j3", "j4"]
     assert doc.counters.completed == 5 and doc.counters.enqueued == 5
@@ -281,8 +281,8 @@ async def test_dead_cap_drops_the_oldest_and_counts_them() -> None:
     topic = engine(max_attempts=1, dead_retention=2).topic("t")
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(3)])
     for _ in range(3):
-        (job,) = await topic.claim("w")
-        await topic.nack(job.id)
+        (job,) = await as_jobs(topic.claim("w"))
+        await as_job(topic.nack(job.id))
     stats = topic.stats()
     assert (stats.dead, stats.counters.dead, stats.counters.dropped) == (2, 3, 1)
     assert topic.get_job("j0") is None
@@ -298,9 +298,9 @@ async def test_validation_errors() -> None:
     with pytest.raises(InvalidRequest):
         await topic.enqueue("x", delay=-1)
     with pytest.raises(InvalidRequest):
-        await topic.claim("")
+        await as_jobs(topic.claim(""))
     with pytest.raises(InvalidRequest):
-        await topic.claim("w", count=0)
+        await as_jobs(topic.claim("w", count=0))
     with pytest.raises(InvalidTopicName):
         eng.topic("../etc")
     assert topic.generation == 0
@@ -320,7 +320,7 @@ async def test_payload_limit_counts_the_bytes_a_consumer_gets_back() -> None:
 async def test_list_jobs_pages_in_enqueue_order() -> None:
     topic = engine().topic("t")
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(5)])
-    await topic.claim("w")
+    await as_jobs(topic.claim("w"))
     assert [j.id for j in topic.list_jobs(limit=2)] == ["j0", "j1"]
     assert [j.id for j in topic.list_jobs(limit=2, after="j1")] == ["j2", "j3"]
     assert [j.id for j in topic.list_jobs(status=JobStatus.CLAIMED)] == ["j0"]

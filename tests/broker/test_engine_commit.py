@@ -14,7 +14,7 @@ from common.models import JobStatus
 from common.store import MemoryStore
 from tests.support.polling import long_polls, until
 
-from .engine_support import CountingStore, engine, stored
+from .engine_support import CountingStore, as_job, as_jobs, engine, stored
 
 
 async def test_concurrent_enqueues_share_few_writes() -> None:
@@ -71,8 +71,8 @@ async def test_no_read_before_write_in_steady_state() -> None:
     topic = engine(store).topic("t")
     for n in range(10):
         await topic.enqueue(n)
-    (job,) = await topic.claim("w")
-    await topic.ack(job.id)
+    (job,) = await as_jobs(topic.claim("w"))
+    await as_job(topic.ack(job.id))
     assert store.gets == 1  # the first load only
     assert store.puts == 13  # 12 commits, and the checkpoint the new topic's pointer names
 
@@ -87,7 +87,7 @@ async def test_two_engines_on_one_store_lose_nothing() -> None:
     assert sorted(j.id for j in doc.jobs) == sorted(r.id for r in results)
     assert a.metrics.conflicts.get() + b.metrics.conflicts.get() > 0
     claimed = await asyncio.gather(
-        *(eng.topic("t").claim(f"w{i}", count=5) for i in range(20) for eng in (a, b))
+        *(as_jobs(eng.topic("t").claim(f"w{i}", count=5)) for i in range(20) for eng in (a, b))
     )
     ids = [j.id for jobs in claimed for j in jobs]
     assert len(ids) == len(set(ids))  # nobody claimed a job twice
@@ -98,8 +98,8 @@ async def test_conflict_reapplies_the_same_batch_to_fresh_state() -> None:
     a, b = engine(store), engine(store)
     job_id = (await a.topic("t").enqueue("x", id="only")).id
     await b.topic("t").load()
-    (claimed,) = await a.topic("t").claim("wa")
-    assert await b.topic("t").claim("wb") == []  # b reloaded: the job is taken
+    (claimed,) = await as_jobs(a.topic("t").claim("wa"))
+    assert await as_jobs(b.topic("t").claim("wb")) == []  # b reloaded: the job is taken
     assert claimed.id == job_id
     assert (await stored(store, "t")).jobs[0].claimed_by == "wa"
 
@@ -123,9 +123,9 @@ async def test_document_round_trips_through_a_new_engine() -> None:
     topic = engine(store).topic("t")
     await topic.enqueue_many([NewJob({"n": n}, id=f"j{n}") for n in range(4)])
     await topic.enqueue("later", id="later", delay=60)
-    (job,) = await topic.claim("w")
-    await topic.ack(job.id)
-    await topic.claim("w")
+    (job,) = await as_jobs(topic.claim("w"))
+    await as_job(topic.ack(job.id))
+    await as_jobs(topic.claim("w"))
     before = topic.stats()
     data, etag = topic.document()  # type: ignore[misc]
     assert data == (await store.get(topic_key("t"))).data
@@ -134,7 +134,7 @@ async def test_document_round_trips_through_a_new_engine() -> None:
     assert again.stats() == before
     assert again.document() == (data, etag)
     assert [j.id for j in again.claimed()] == ["j1"]
-    assert [j.id for j in await again.claim("w", count=5)] == ["j2", "j3"]
+    assert [j.id for j in await as_jobs(again.claim("w", count=5))] == ["j2", "j3"]
 
 
 async def test_a_commit_writes_only_its_own_changes() -> None:
@@ -145,7 +145,7 @@ async def test_a_commit_writes_only_its_own_changes() -> None:
     entry = orjson.loads((await store.get(log_key("t", 2))).data)
     assert [job["id"] for job in entry["jobs"]] == ["b"]
     assert entry["removed"] == []
-    (claimed,) = await topic.claim("w")
+    (claimed,) = await as_jobs(topic.claim("w"))
     entry = orjson.loads((await store.get(log_key("t", 3))).data)
     assert [job["id"] for job in entry["jobs"]] == [claimed.id] == ["a"]
     await topic.delete("b")
@@ -188,7 +188,7 @@ async def test_start_loads_existing_topics_so_the_reaper_runs() -> None:
     store = MemoryStore()
     first = engine(store, visibility_timeout=0.05)
     await first.topic("t").enqueue("x", id="x")
-    await first.topic("t").claim("w")
+    await as_jobs(first.topic("t").claim("w"))
     await first.stop()
     second = engine(store, visibility_timeout=0.05, reaper_period=0.02)
     await second.start()

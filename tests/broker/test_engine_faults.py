@@ -15,7 +15,7 @@ from common.store import MemoryStore, ObjectStore, PreconditionFailed, StoreUnav
 from tests.support.faults import Fault, FaultyStore
 from tests.support.polling import until
 
-from .engine_support import engine, stored
+from .engine_support import as_job, as_jobs, engine, stored
 
 KEY = topic_key("t")
 LOG = log_prefix("t")  # every commit after a topic's first creates an object under it
@@ -37,9 +37,9 @@ def statuses(doc: TopicDocument) -> dict[str, JobStatus]:
 async def test_lost_answer_to_an_ack_answers_the_ack(store: FaultyStore) -> None:
     topic = engine(store).topic("t")
     await topic.enqueue("x", id="j")
-    await topic.claim("w")
+    await as_jobs(topic.claim("w"))
     store.inject(Fault.LOST_ANSWER, op="put_if", key=LOG)
-    job = await topic.ack("j", worker="w")  # not 409: the ack that landed is this one
+    job = await as_job(topic.ack("j", worker="w"))  # not 409: the ack that landed is this one
     assert job.status is JobStatus.COMPLETED
     assert store.count(Fault.LOST_ANSWER) == 1
     assert statuses(await stored(store, "t")) == {"j": JobStatus.COMPLETED}
@@ -51,7 +51,7 @@ async def test_lost_answer_to_a_claim_takes_one_job(store: FaultyStore) -> None:
     topic = eng.topic("t")
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(3)])
     store.inject(Fault.LOST_ANSWER, op="put_if", key=LOG)
-    (job,) = await topic.claim("w")
+    (job,) = await as_jobs(topic.claim("w"))
     assert job.id == "j0"
     doc = await stored(store, "t")
     assert statuses(doc) == {"j0": "claimed", "j1": "pending", "j2": "pending"}
@@ -113,9 +113,9 @@ async def test_spurious_conflicts_duplicate_nothing(store: FaultyStore) -> None:
     await topic.enqueue_many([NewJob(n, id=f"j{n}") for n in range(3)])
     store.inject(Fault.SPURIOUS_CONFLICT, op="put_if", key=LOG, times=3)
     store.inject(Fault.LATENCY, op="put_if", seconds=0.01, times=3)
-    (job,) = await topic.claim("w")
+    (job,) = await as_jobs(topic.claim("w"))
     assert job.id == "j0"
-    assert (await topic.ack("j0", worker="w")).status is JobStatus.COMPLETED
+    assert (await as_job(topic.ack("j0", worker="w"))).status is JobStatus.COMPLETED
     result = await topic.enqueue("again", id="j1")
     assert not result.created
     assert store.count(Fault.SPURIOUS_CONFLICT) == 3
@@ -140,7 +140,7 @@ async def test_a_storage_error_fails_the_batch_and_the_next_one_works(store: Fau
     store.inject(Fault.ERROR, op="get", key=KEY)  # the reload that undoes the batch fails too
     with pytest.raises(StorageUnavailable, match="injected storage error"):
         await topic.enqueue("lost", id="lost")
-    assert await topic.claim("w") != []  # reloaded: sees only what landed
+    assert await as_jobs(topic.claim("w")) != []  # reloaded: sees only what landed
     assert topic.get_job("lost") is None
     await topic.enqueue("next", id="next")
     assert statuses(await stored(store, "t")) == {"kept": "claimed", "next": "pending"}

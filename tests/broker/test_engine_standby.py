@@ -12,7 +12,7 @@ from common.keys import topic_key
 from common.models import JobStatus
 from tests.support.faults import FaultyStore
 
-from .engine_support import engine, stored
+from .engine_support import as_job, as_jobs, engine, stored
 
 
 @pytest.fixture
@@ -24,9 +24,9 @@ async def test_heartbeat_and_ack_of_a_job_claimed_elsewhere(store: FaultyStore) 
     a, b = engine(store).topic("t"), engine(store).topic("t")
     await a.enqueue("x", id="j")
     await b.load()  # b's copy: j pending
-    await a.claim("w")
-    assert (await b.heartbeat("j", worker="w")).status is JobStatus.CLAIMED  # not 409
-    assert (await b.ack("j", worker="w")).status is JobStatus.COMPLETED
+    await as_jobs(a.claim("w"))
+    assert (await as_job(b.heartbeat("j", worker="w"))).status is JobStatus.CLAIMED  # not 409
+    assert (await as_job(b.ack("j", worker="w"))).status is JobStatus.COMPLETED
     assert (await stored(store, "t")).jobs[0].status is JobStatus.COMPLETED
 
 
@@ -35,9 +35,9 @@ async def test_a_job_enqueued_elsewhere_is_found(store: FaultyStore) -> None:
     await a.enqueue("first", id="first")
     await b.load()
     await a.enqueue("x", id="j")  # b has not seen it
-    assert [job.id for job in await a.claim("w", count=2)] == ["first", "j"]
+    assert [job.id for job in await as_jobs(a.claim("w", count=2))] == ["first", "j"]
     assert (await b.find_job("j")).id == "j"  # not 404
-    assert (await b.nack("j", worker="w")).status is JobStatus.PENDING  # not 404
+    assert (await as_job(b.nack("j", worker="w"))).status is JobStatus.PENDING  # not 404
 
 
 async def test_a_refusal_on_fresh_state_stands_and_the_document_is_current(
@@ -46,11 +46,11 @@ async def test_a_refusal_on_fresh_state_stands_and_the_document_is_current(
     a, b = engine(store).topic("t"), engine(store).topic("t")
     await a.enqueue("x", id="j")
     await b.load()
-    await a.claim("w")
+    await as_jobs(a.claim("w"))
     with pytest.raises(LeaseLost, match="claimed by 'w'"):
-        await b.ack("j", worker="other")  # decided on the claim a made
+        await as_job(b.ack("j", worker="other"))  # decided on the claim a made
     with pytest.raises(JobNotFound):
-        await b.ack("nobody", worker="w")
+        await as_job(b.ack("nobody", worker="w"))
     generation = (await stored(store, "t")).generation
     assert b.generation == generation
     document = b.document()
@@ -62,14 +62,14 @@ async def test_a_refusal_costs_one_read_when_nothing_changed(
 ) -> None:
     topic = engine(store).topic("t")
     await topic.enqueue("x", id="j")
-    await topic.claim("w")
-    await topic.heartbeat("j", worker="w")
+    await as_jobs(topic.claim("w"))
+    await as_job(topic.heartbeat("j", worker="w"))
     before = store.calls.copy()
     with pytest.raises(JobNotFound):
-        await topic.heartbeat("nobody")
+        await as_job(topic.heartbeat("nobody"))
     with pytest.raises(LeaseLost):
-        await topic.ack("j", worker="other")
-    await topic.ack("j", worker="w")
+        await as_job(topic.ack("j", worker="other"))
+    await as_job(topic.ack("j", worker="w"))
     # Each refusal: one get of the next log object, which is not there.
     assert store.calls - before == {"get": 2, "put_if": 1}
 
@@ -79,7 +79,7 @@ async def test_take_over_of_a_job_claimed_elsewhere(store: FaultyStore) -> None:
     a, b = engine(store).topic("t"), engine(store).topic("t")
     await a.enqueue("x", id="j")
     await b.load()  # b's copy: j pending
-    await a.claim("w")
+    await as_jobs(a.claim("w"))
     moved = await b.take_over(["j"], "w2", min_idle=0)
     assert [job.claimed_by for job in moved] == ["w2"]  # was [] from b's old copy
 

@@ -28,6 +28,8 @@ from common.topic_log import DocumentReader, pointer_bytes, read_topic
 from tests.support.polling import until
 from tests.support.stores import WatchedStore, open_backend
 
+from .engine_support import as_job, as_jobs
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = 4096  # --checkpoint-bytes: checkpoints every few commits
 
@@ -94,7 +96,7 @@ async def test_a_format_1_document_is_read_unchanged_and_upgraded_on_its_first_w
     after = await document(store, "whole")
     assert [j.id for j in after.jobs] == [*(j.id for j in before.jobs), "w9"]
     assert after.jobs[:-1] == before.jobs  # every old job as it was stored
-    await old.ack("w1")  # the next write: a log object
+    await as_job(old.ack("w1"))  # the next write: a log object
     assert await log_generations(store, "whole") == [before.generation + 2]
     again = broker(store, "other").topic("whole")
     await again.load()
@@ -113,7 +115,7 @@ async def test_a_format_2_head_is_read_unchanged_and_upgraded_on_its_first_write
     topic = eng.topic("headed")
     await topic.load()
     assert [j.id for j in topic.pending()][-3:] == ["late", "later", "h31"]
-    (claimed,) = await topic.claim("w")  # the first write
+    (claimed,) = await as_jobs(topic.claim("w"))  # the first write
     assert (await pointer(store, "headed"))["format"] == LOG_FORMAT
     after = await document(store, "headed")
     assert [j.id for j in after.jobs] == ids
@@ -138,7 +140,7 @@ async def test_two_brokers_racing_on_one_topic_lose_nothing_and_claim_nothing_tw
         *(eng.topic("t").enqueue({"n": n, "pad": "r" * 50}) for n in range(40) for eng in (a, b))
     )
     claimed = await asyncio.gather(
-        *(eng.topic("t").claim(f"w{n}", count=3) for n in range(15) for eng in (a, b))
+        *(as_jobs(eng.topic("t").claim(f"w{n}", count=3)) for n in range(15) for eng in (a, b))
     )
     ids = [job.id for jobs in claimed for job in jobs]
     assert len(ids) == len(set(ids)) == 80  # every job claimed once

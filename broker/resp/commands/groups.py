@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from broker import groups as named
 from broker.engine import Topic
 from broker.groups import Group
-from broker.records import now_ms
+from broker.records import job_from_json, now_ms
 from broker.state import TopicState
 from common.limits import CLAIM_COUNT
 from common.models import Job, JobStatus, utc_now
@@ -162,7 +162,9 @@ class XReadGroup(Command):
         if self.noack:
             jobs = await topic.pop(count=self.count)
         else:
-            jobs = await topic.claim(self.consumer, count=self.count)
+            jobs = [
+                job_from_json(enc) for enc in await topic.claim(self.consumer, count=self.count)
+            ]
         return jobs or None
 
     async def _redeliver(self, topic: Topic, jobs: list[Job]) -> list[Job]:

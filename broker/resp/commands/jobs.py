@@ -47,7 +47,7 @@ def check_size(size: int, limit: int) -> None:
         )
 
 
-async def count_done(operation: Callable[[str], Awaitable[Job]], ids: list[str]) -> int:
+async def count_done(operation: Callable[[str], Awaitable[object]], ids: list[str]) -> int:
     """Run `operation` on each distinct id; how many succeeded. Started together, the
     operations share one group commit; unknown ids and wrong states just do not count."""
 
