@@ -10,7 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from common.client import Client
@@ -43,7 +43,7 @@ class SettingsScreen(FormScreen[ChangeSettings]):
         self.view: dict[str, Any] | None = None  # the settings as last read
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="settings-dialog"):
+        with VerticalScroll(classes="dialog", id="settings-dialog"):  # scrolls when small
             yield Label(Text.assemble("Settings of ", (self.topic, "bold")), classes="title")
             yield Label("loading…", id="settings-note", classes="hint")
             for name, meaning in FIELDS.items():

@@ -20,6 +20,7 @@ import pytest
 from rich.console import Console
 from textual.pilot import Pilot
 
+from common.client import Client
 from common.keys import topic_key
 from common.models import Counters, JobStatus, dump_document
 from common.store import MemoryStore
@@ -27,6 +28,7 @@ from console.app import ConsoleApp
 from console.screens.detail import JobDetailScreen
 from console.screens.enqueue import EnqueueScreen
 from console.screens.help import HelpScreen
+from console.screens.settings import SettingsScreen
 from console.settings import ConsoleSettings
 from tests.console.docs import at, document, job
 from tests.console.make_screenshots import check_png
@@ -35,6 +37,7 @@ from tests.console.pilot import wait_until as until
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (120, 32)
+NO_BROKER = "http://127.0.0.1:9"  # nothing listens on the discard port
 C, D, P, OK = JobStatus.CLAIMED, JobStatus.DEAD, JobStatus.PENDING, JobStatus.COMPLETED
 
 
@@ -184,3 +187,32 @@ async def test_a_screenshot_renders_to_a_png(tmp_path: Path) -> None:
         assert check_png(svg).stat().st_size > 10_000
 
     await run_view("overview", steps)
+
+
+SETTINGS_VIEW = {
+    "topic": "orders",
+    "settings": {
+        "visibility_timeout": 30.0,
+        "max_attempts": 3,
+        "completed_retention": 1000,
+        "dead_retention": 10000,
+        "retry_base": 1.0,
+        "retry_cap": 300.0,
+        "paused": True,
+    },
+    "overridden": ["max_attempts", "paused"],
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 16)], ids=["80x24", "60x16"])
+async def test_settings_dialog_snapshot(size: tuple[int, int]) -> None:
+    """The settings dialog fits small terminals: every field, its meaning and the buttons."""
+
+    async def steps(pilot: Pilot[Any], app: ConsoleApp) -> None:
+        await show_orders(pilot, app)
+        screen = SettingsScreen("orders", Client(NO_BROKER, retries=0))
+        app.push_screen(screen)
+        await until(pilot, lambda: "cannot read" in screen_text(app), what="the failed read")
+        screen.show(SETTINGS_VIEW)  # what a broker answers, without the broker's ports
+
+    await run_view(f"settings-{size[0]}x{size[1]}", steps, size)
