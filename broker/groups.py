@@ -391,6 +391,7 @@ def ack(state: TopicState, now: int, key: str, name: str, ids: list[str]) -> int
     for job_id in dict.fromkeys(ids):
         rec = group.queue.jobs.get(job_id)
         if rec is None or rec.status is not CLAIMED:
+            state.refused = True  # another broker may have claimed it: decided on storage
             continue
         group.queue.remove(rec)
         entry = state.jobs.get(job_id)
@@ -420,6 +421,8 @@ def take_over(
     moved: list[JobRecord] = mutations.take_over(
         group.queue, now, known, consumer, min_idle_ms, count_delivery, owned_by, as_job=_same
     )
+    if group.queue.refused or len(known) < len(ids):  # decided again on the stored state
+        state.refused, group.queue.refused = True, False
     # As Redis 7.0: XCLAIM and XAUTOCLAIM make the consumer only when they take an entry;
     # a re-read of the consumer's own entries always does.
     if moved or owned_by is not None:

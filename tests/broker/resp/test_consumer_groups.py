@@ -262,3 +262,20 @@ async def test_a_groups_reads_follow_the_topics_settings_once_changed(resp: Resp
     assert await read(client, "a", "c1") == []
     await topic.change_settings(TopicSettings(paused=False))
     assert await read(client, "a", "c1") == ids
+
+
+async def test_a_group_refusal_is_decided_on_the_stored_state(resp_factory: Factory) -> None:
+    """A broker whose copy predates another broker's group read does not answer XCLAIM or
+    XACK from it: a refusal reads storage first, as for the topic's own queue."""
+    store = MemoryStore()
+    first = await (await resp_factory(store=store)).client()
+    second = await (await resp_factory(store=store)).client()
+    [entry] = await stream(first, 1)
+    await first.call("XGROUP", "CREATE", "s", "g", "0")
+    assert info(await second.call("XINFO", "GROUPS", "s"))[0]["pending"] == 0  # its copy
+    assert await read(first, "g", "c1") == [entry]  # a claim the second has not seen
+    moved = await second.call("XCLAIM", "s", "g", "c2", "0", entry, "JUSTID")
+    assert moved == [entry]
+    assert await second.call("XACK", "s", "g", entry) == 1
+    third = await (await resp_factory(store=store)).client()  # reads what is stored
+    assert await third.call("XPENDING", "s", "g") == [0, None, None, None]
