@@ -52,10 +52,30 @@ class StoredJob:
     claimed_by: str | None = None
 
 
+@dataclass(frozen=True)
+class StoredGroup:
+    """A named consumer group as stored: entries after `last_id` are new for it; `records`
+    (entry id -> status) are those it delivered and has not acked."""
+
+    last_id: str
+    records: dict[str, str]
+
+    def holds(self, entry_id: str) -> bool:
+        """Is the entry still to be done in this group (new for it, or delivered)?"""
+        return entry_id in self.records or _stream_id(entry_id) > _stream_id(self.last_id)
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    """`<ms>-<seq>` as numbers (the fan-out stream's XADD ids)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 @dataclass
 class StoredTopic:
     jobs: list[StoredJob]
     counters: dict[str, int]
+    groups: dict[str, StoredGroup] = field(default_factory=dict)  # named consumer groups
 
 
 @dataclass
@@ -129,6 +149,10 @@ class _Index:
         self.claimers: dict[str, list[Op]] = defaultdict(list)  # lease -> claim ops
         self.lease_ops: dict[tuple[str, str], list[Op]] = defaultdict(list)
         self.xacks: dict[str, list[Op]] = defaultdict(list)  # tag -> XACKs that may have acted
+        # (tag, group) -> a named group's XACKs of the entry: that may have acted, that did
+        self.group_acks: dict[tuple[str, str], list[Op]] = defaultdict(list)
+        self.group_acked: set[tuple[str, str]] = set()
+        self.group_done_ok: dict[str, set[str]] = defaultdict(set)  # topic -> acked by all
         self.nacks = Counter[str]()  # topic -> nacks that may have landed
         for op in self.ops:
             self._add(op)
@@ -160,6 +184,11 @@ class _Index:
         if op.kind is Kind.XACK and op.may_have_acted():
             for tag in op.tags:
                 self.xacks[tag].append(op)
+        if op.kind is Kind.GROUP_ACK and op.group and op.may_have_acted():
+            for tag in op.tags:
+                self.group_acks[(tag, op.group)].append(op)
+                if op.outcome is Outcome.OK:
+                    self.group_acked.add((tag, op.group))
         if op.lease and op.kind not in LEASE:
             for tag in op.tags:
                 self.lease_ops[(op.lease, tag)].append(op)
@@ -184,6 +213,17 @@ class _Index:
             for op in self.lease_ops[(lease, tag)]
         )
 
+    def add_group_completions(self, topic: str, groups: list[str]) -> None:
+        """A fan-out stream's entry completes once every group acked it: such entries may
+        be completed (and trimmed), or certainly are when every group's ack is known."""
+        if not groups:
+            return  # not a fan-out stream: its jobs complete as jobs
+        for tag in [tag for tag, t in self.topic_of.items() if t == topic]:
+            if all(self.group_acks[(tag, group)] for group in groups):
+                self.maybe_completed.add(tag)
+            if all((tag, group) in self.group_acked for group in groups):
+                self.group_done_ok[topic].add(tag)
+
     def xacked_before(self, tag: str, moment: float, but: Op) -> bool:
         """Whether an XACK of the job by anyone may have landed before `moment`: XACK
         names no consumer, so (as in Redis) a consumer whose claim was reaped and given to
@@ -195,11 +235,14 @@ def check(history: History, storage: Storage, rules: Rules) -> Report:
     """Every rule of this module; the report lists each violation and the run's figures."""
     report = Report()
     index = _Index(history)
+    for topic, contents in storage.topics.items():
+        index.add_group_completions(topic, list(contents.groups))
     stored = _stored_by_tag(storage, index, report)
     lost = _check_presence(index, storage, stored, report)
     duplicates = _check_completions(index, report)
     duplicates += _check_leases(index, rules, report)
     refusals = _check_refusals(index, rules, report)
+    _check_groups(index, storage, report)
     _check_claimed_jobs(index, stored, report)
     for topic, contents in storage.topics.items():
         _check_counters(index, topic, contents, rules, report)
@@ -383,6 +426,27 @@ def _check_claimed_jobs(
             )
 
 
+def _check_groups(index: _Index, storage: Storage, report: Report) -> None:
+    """A fan-out stream's groups lose nothing: an entry is done in a group (no record, not
+    after its cursor) only if an XACK in that group may have acted; an acknowledged XACK
+    leaves no record; an entry is completed only once every group may have acked it."""
+    for topic, contents in storage.topics.items():
+        for job in contents.jobs:
+            if job.tag is None:
+                continue
+            acked = {name: bool(index.group_acks[(job.tag, name)]) for name in contents.groups}
+            for name, group in contents.groups.items():
+                if not group.holds(job.id) and not acked[name]:
+                    report.add("group_lost", f"{topic}/{job.id} (tag {job.tag}) is done in "
+                               f"group {name}, which never acked it")  # fmt: skip
+                if (job.tag, name) in index.group_acked and job.id in group.records:
+                    report.add("group_ack_lost", f"{topic}/{job.id} (tag {job.tag}) was "
+                               f"acked in group {name} and is still pending there")  # fmt: skip
+            if contents.groups and job.status == COMPLETED and not all(acked.values()):
+                report.add("completed_early", f"{topic}/{job.id} (tag {job.tag}) is completed "
+                           f"before every group acked it: {acked}")  # fmt: skip
+
+
 def _check_counters(
     index: _Index, topic: str, contents: StoredTopic, rules: Rules, report: Report
 ) -> None:
@@ -407,13 +471,15 @@ def _check_counters(
         )
     topic_tags = {tag for tag, t in index.topic_of.items() if t == topic}
     done_ok = sum(1 for tag in topic_tags if tag in index.completions)
+    if contents.groups:
+        done_ok = len(index.group_done_ok[topic])
     done_maybe = sum(1 for tag in topic_tags if tag in index.maybe_completed)
     if not done_ok <= completed <= done_maybe + index.unknown_pops[topic]:
         broken(
             f"completed outside [{done_ok}, {done_maybe + index.unknown_pops[topic]}] "
             "(acknowledged completions, possible ones)"
         )
-    if _trimmed(contents) == 0:
+    if _trimmed(contents) == 0 and not contents.groups:  # a group's attempts are its own
         attempts = sum(job.attempts for job in contents.jobs)
         floor = completed + counters.get("reaped", 0) + statuses[CLAIMED]
         if not floor <= attempts <= floor + index.nacks[topic]:

@@ -11,6 +11,10 @@ Outcomes say what the client can know about an operation's effect:
   repeated);
 - UNKNOWN: the connection was lost or timed out after sending: it may have taken effect.
 
+A fan-out stream (FAN_TOPIC in tests/chaos/run.py) has named consumer groups: each group
+reads every entry (GROUP_READ) and acks it (GROUP_ACK) on its own; an entry completes once
+every group acked it. These ops name their group; the lease rules do not apply to them.
+
 A *lease* is one claim: each claim call uses a worker id (XREADGROUP consumer name) of its
 own, so the heartbeats, acks and nacks of a lease are the ops naming that worker and tag.
 """
@@ -41,6 +45,9 @@ class Kind(StrEnum):
     ACK = "ack"  # HTTP, names its lease's worker
     NACK = "nack"  # HTTP, names its lease's worker
     XACK = "xack"  # completes whoever holds the claim: the broker checks no owner
+    # A fan-out stream's named consumer groups: each group reads and acks every entry.
+    GROUP_READ = "group_read"  # XREADGROUP `>` in a named group (`group`)
+    GROUP_ACK = "group_ack"  # XACK in a named group
 
 
 PRODUCE = frozenset({Kind.ENQUEUE, Kind.PUSH, Kind.XADD})
@@ -65,6 +72,7 @@ class Op:
     lease: str | None = None  # the claim's worker id / consumer name
     count: int = 1  # jobs asked for (a pop or claim of UNKNOWN outcome may have taken these)
     code: str | None = None  # the refusal's code, or the error of an UNKNOWN/FAILED op
+    group: str | None = None  # the named consumer group of a GROUP_READ or GROUP_ACK
 
     def may_have_acted(self) -> bool:
         return self.outcome in (Outcome.OK, Outcome.UNKNOWN)

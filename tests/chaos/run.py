@@ -25,7 +25,7 @@ from .checker import Report, Rules, check
 from .cluster import Cluster, chaos_schedule
 from .history import History
 from .snapshot import local_files, read_storage
-from .workload import Workload
+from .workload import FAN_TOPIC, Workload
 
 TOPICS = ["chaos-a", "chaos-b"]
 S3_PREFIX = "chaos"
@@ -118,6 +118,7 @@ async def run_chaos(setup: Setup) -> Result:
     started = time.monotonic()
     async with _running(cluster):
         workload = Workload(cluster, history, rng, TOPICS, VISIBILITY_TIMEOUT)
+        await workload.create_groups()
         clients = [
             asyncio.create_task(run(f"{run.__name__.replace('_', '-')}{n}"))
             for n, run in enumerate(workload.tasks())
@@ -143,7 +144,7 @@ async def run_chaos(setup: Setup) -> Result:
                 files = local_files(setup.data_dir)
             else:
                 files = await store.list("")
-            storage = await read_storage(store, TOPICS, files)
+            storage = await read_storage(store, [*TOPICS, FAN_TOPIC], files)
             objects = await _objects(store, files) if setup.keep_objects else {}
         finally:
             await store.close()

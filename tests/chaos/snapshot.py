@@ -17,7 +17,7 @@ from common.models import FORMAT_VERSION
 from common.store import NotFound, ObjectStore
 from common.topic_log import merge_document, read_topic
 
-from .checker import Storage, StoredJob, StoredTopic
+from .checker import Storage, StoredGroup, StoredJob, StoredTopic
 
 
 def stored_job(raw: dict[str, Any]) -> StoredJob:
@@ -45,7 +45,13 @@ async def read_storage(store: ObjectStore, topics: list[str], files: list[str]) 
         heads[topic] = None if stored.format == FORMAT_VERSION else stored.base_key
         document = orjson.loads(merge_document(stored))
         jobs = [stored_job(job) for job in document["jobs"]]
-        contents[topic] = StoredTopic(jobs, dict(document.get("counters") or {}))
+        groups = {
+            group["name"]: StoredGroup(
+                group["last_id"], {d["id"]: d["status"] for d in group.get("deliveries", [])}
+            )
+            for group in document.get("groups") or []
+        }
+        contents[topic] = StoredTopic(jobs, dict(document.get("counters") or {}), groups)
     return Storage(contents, files, heads)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .checker import Report, Rules, Storage, StoredJob, StoredTopic, check
+from .checker import Report, Rules, Storage, StoredGroup, StoredJob, StoredTopic, check
 from .history import History, Kind, Op, Outcome
 
 T = "t"
@@ -255,3 +255,37 @@ def test_the_checkpoint_the_head_names_is_not_garbage() -> None:
     stored.files += [key, "topics/t/.lock-checkpoint-000000000007-0a0b0c0d.json"]
     stored.heads[T] = key
     assert checked(s, stored).violations == []
+
+
+def fan_storage(status: str, billing: StoredGroup, audit: StoredGroup, **values: int) -> Storage:
+    """One entry `a` (id 5-0) on a stream with the groups billing and audit."""
+    entry = StoredJob("5-0", "a", status, 0)
+    topic = StoredTopic(
+        [entry], counters(enqueued=1, **values), {"billing": billing, "audit": audit}
+    )
+    return Storage({T: topic}, [], {T: None})
+
+
+DONE, NEW = StoredGroup("9-0", {}), StoredGroup("0-0", {})  # past the entry, before it
+
+
+def test_a_fan_out_entry_acked_by_every_group_is_completed_cleanly() -> None:
+    s = Script()
+    s.op(0.0, Kind.XADD, OK, "a")
+    for group in ("billing", "audit"):
+        s.op(0.1, Kind.GROUP_READ, OK, "a", lease=f"{group}-c", group=group)
+        s.op(0.2, Kind.GROUP_ACK, OK, "a", lease=f"{group}-c", group=group)
+    assert checked(s, fan_storage("completed", DONE, DONE, completed=1)).violations == []
+
+
+def test_a_group_that_lost_an_entry_or_an_ack_is_reported() -> None:
+    s = Script()
+    s.op(0.0, Kind.XADD, OK, "a")
+    s.op(0.1, Kind.GROUP_READ, OK, "a", lease="c1", group="billing")
+    s.op(0.2, Kind.GROUP_ACK, OK, "a", lease="c1", group="billing")
+    # audit never acked `a` but holds it no more; billing's ack left its record behind.
+    report = checked(s, fan_storage("pending", StoredGroup("5-0", {"5-0": "claimed"}), DONE))
+    assert report.checks_failed() == {"group_lost", "group_ack_lost"}
+    # An entry completed while audit still holds it.
+    report = checked(s, fan_storage("completed", DONE, NEW, completed=1))
+    assert "completed_early" in report.checks_failed()

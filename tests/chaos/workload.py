@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 TIMEOUT = 10.0  # per request: generous for a loaded 2-core machine
 GROUP = "chaos"
+# A stream with named consumer groups, each reading every entry (broker/groups.py).
+FAN_TOPIC = "chaos-fan"
+FAN_GROUPS = ("billing", "audit")
 NOT_REPEATED = frozenset({Kind.CLAIM, Kind.ACK, Kind.NACK})  # Client never repeats these
 
 
@@ -160,6 +163,9 @@ class Workload:
             self.stream_producer,
             self.stream_consumer,
             self.stream_consumer,
+            self.fan_producer,
+            self.fan_consumer,
+            self.fan_consumer,
         ]
 
     # --- HTTP ---------------------------------------------------------------------------
@@ -305,50 +311,62 @@ class Workload:
 
     async def stream_consumer(self, name: str) -> None:
         while not self.stop.is_set():
-            consumer, topic, slot = (
-                self._name(f"{name}-c"),
-                self.rng.choice(self.topics),
-                self._broker(),
-            )
-            resp = self._resp_client(slot)
-            count = self.rng.randint(1, 3)
-            op, reply = await self._do(
-                name,
-                slot,
-                Kind.XREADGROUP,
-                topic,
-                resp.xreadgroup(GROUP, consumer, {topic: ">"}, count=count, block=500),
-                _classify_resp,
-                lease=consumer,
-                count=count,
-            )
-            entries = _stream_entries(reply)
-            if not entries:
-                if op.outcome is not Outcome.OK:
-                    await self._pause(0.05, 0.2)
-                continue
-            op.tags = tuple(tag_of(fields) for _, fields in entries)
-            for job_id, fields in entries:
-                if self.rng.random() < 0.08:
-                    continue  # abandoned: the lease expires and the job is delivered again
-                await asyncio.sleep(self.rng.uniform(0, 0.1))
-                await self._xack(name, consumer, topic, job_id, tag_of(fields))
+            await self._read_and_ack(name, self.rng.choice(self.topics), GROUP, named=False)
 
-    async def _xack(self, name: str, consumer: str, topic: str, job_id: bytes, tag: str) -> None:
-        slot = self._broker()
+    # --- a fan-out stream: named consumer groups ---------------------------------------
+
+    async def create_groups(self) -> None:
+        """The fan-out stream's groups, before any client starts (every broker is up)."""
+        resp = self._resp_client(0)
+        for group in FAN_GROUPS:
+            await resp.xgroup_create(FAN_TOPIC, group, id="$", mkstream=True)
+
+    async def fan_producer(self, name: str) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            tag, slot = f"{name}-{n}", self._broker()
+            resp = self._resp_client(slot)
+            call = resp.xadd(FAN_TOPIC, tag_payload(tag))
+            await self._do(name, slot, Kind.XADD, FAN_TOPIC, call, _classify_resp, tags=[tag])
+            await self._pause(0.02, 0.1)
+
+    async def fan_consumer(self, name: str) -> None:
+        """Reads one group at a time (a random one) and acks what it got."""
+        while not self.stop.is_set():
+            await self._read_and_ack(name, FAN_TOPIC, self.rng.choice(FAN_GROUPS), named=True)
+
+    async def _read_and_ack(self, name: str, topic: str, group: str, named: bool) -> None:
+        """One XREADGROUP `>` and an XACK of each entry it got, but some: an entry not
+        acked is reaped (in its group) and delivered again. `named`: a named group of the
+        fan-out stream, recorded as GROUP_READ and GROUP_ACK ops that name it."""
+        consumer, slot = self._name(f"{name}-c"), self._broker()
         resp = self._resp_client(slot)
-        op, acked = await self._do(
-            name,
-            slot,
-            Kind.XACK,
-            topic,
-            resp.xack(topic, GROUP, job_id),
-            _classify_resp,
-            tags=[tag],
-            lease=consumer,
+        count = self.rng.randint(1, 3)
+        kinds = (Kind.GROUP_READ, Kind.GROUP_ACK) if named else (Kind.XREADGROUP, Kind.XACK)
+        which = {"group": group} if named else {}
+        read = resp.xreadgroup(group, consumer, {topic: ">"}, count=count, block=500)
+        op, reply = await self._do(
+            name, slot, kinds[0], topic, read, _classify_resp, lease=consumer, count=count, **which
         )
-        if op.outcome is Outcome.OK and acked == 0:
-            op.outcome, op.code = Outcome.REFUSED, "xack_0"
+        entries = _stream_entries(reply)
+        if not entries:
+            if op.outcome is not Outcome.OK:
+                await self._pause(0.05, 0.2)
+            return
+        op.tags = tuple(tag_of(fields) for _, fields in entries)
+        for job_id, fields in entries:
+            if self.rng.random() < 0.08:
+                continue  # abandoned
+            await asyncio.sleep(self.rng.uniform(0, 0.1))
+            slot = self._broker()
+            ack = self._resp_client(slot).xack(topic, group, job_id)
+            ack_op, acked = await self._do(
+                name, slot, kinds[1], topic, ack, _classify_resp,
+                tags=[tag_of(fields)], lease=consumer, **which,
+            )  # fmt: skip
+            if ack_op.outcome is Outcome.OK and acked == 0:
+                ack_op.outcome, ack_op.code = Outcome.REFUSED, "xack_0"
 
 
 async def _rpop(resp: aioredis.Redis, topic: str, count: int) -> list[bytes]:
